@@ -1,0 +1,588 @@
+"""A project is a plain Python module that declares sources, entities, features and models.
+
+The declarations are frozen dataclasses that hold only what the user wrote; anything
+learned lives elsewhere (runs, artifacts). ``load_project`` imports the module by path and
+checks every declaration at once, raising one error that lists every problem.
+
+Example:
+    >>> from tuesday.project import Column, Contract, Entity, Source
+    >>> station = Entity("station")
+    >>> src = Source("ridership", Contract((Column("station", "str", nullable=False),
+    ...     Column("date", "date", nullable=False), Column("rides", "float", min=0))),
+    ...     time="date", entity=station)
+    >>> src.key
+    ('station', 'date')
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tuesday.errors import TuesdayError
+
+DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
+FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", "request")
+WINDOW_AGGS = ("mean", "sum", "min", "max", "count")
+CALENDAR_PARTS = ("day_of_week", "month", "day_of_year", "day_of_month", "week_of_year", "year")
+HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last")
+TASKS = ("regression", "binary")
+LEARNERS = ("lightgbm",)
+BASELINE_KINDS = ("naive", "seasonal_naive", "seasonal_mean", "mean", "prior", "rule")
+REGRESSION_METRICS = ("rmse", "mae", "wape", "bias")
+BINARY_METRICS = ("auc", "log_loss", "brier")
+GATE_KINDS = ("beats_baseline",)
+_DURATION = re.compile(r"^(\d+)([dh])$")
+
+
+def duration(value: str | int, *, what: str) -> pd.Timedelta:
+    """Parse a duration like ``'14d'`` or ``'6h'`` (an int means days).
+
+    Example:
+        >>> duration("14d", what="horizon")
+        Timedelta('14 days 00:00:00')
+    """
+    if isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise TuesdayError(
+                f"The {what} must be a non-negative duration like '14d'. Got {value} instead."
+            )
+        return pd.Timedelta(days=value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise TuesdayError(
+            f"The {what} must be a duration like '14d' (days) or '6h' (hours). "
+            f"Got {value!r} instead."
+        )
+    n, unit = int(m.group(1)), m.group(2)
+    return pd.Timedelta(days=n) if unit == "d" else pd.Timedelta(hours=n)
+
+
+def _days(value: str | int) -> int:
+    return int(duration(value, what="duration") / pd.Timedelta(days=1))
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract: its type and the values it may take."""
+
+    name: str
+    dtype: str
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the rows of a source must look like.
+
+    Attributes:
+        columns: The declared columns.
+        unique: Columns whose combination must be unique (within a batch and the table).
+        extra_columns: What to do with a column the contract does not declare:
+            ``"reject"`` fails the batch, ``"drop"`` drops it with a warning.
+    """
+
+    columns: tuple[Column, ...]
+    unique: tuple[str, ...] = ()
+    extra_columns: str = "reject"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """The thing a prediction is about; ``key`` is its column (defaults to the name)."""
+
+    name: str
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from and the contract they must meet.
+
+    Attributes:
+        name: Table name in the workspace.
+        contract: Columns, types, ranges, uniqueness.
+        time: The event-time column (None for a timeless table such as a customer list).
+        available_at: A column saying when each row became known (a weather forecast
+            issued before the day it describes). Defaults to the event time.
+        entity: The entity whose key column the rows carry (None for global rows).
+    """
+
+    name: str
+    contract: Contract
+    time: str | None = None
+    available_at: str | None = None
+    entity: Entity | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The natural key: entity key and time, or the contract's ``unique`` if declared."""
+        if self.contract.unique:
+            return self.contract.unique
+        parts = [p for p in ((self.entity.key if self.entity else None), self.time) if p]
+        return tuple(parts)
+
+
+# ----------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A named feature; one definition computes the training and the serving value.
+
+    Build them with the helpers below (``lag``, ``window``, ``lookup``...), which also
+    give deterministic names such as ``rides_lag_14d``.
+    """
+
+    name: str
+    kind: str
+    source: str | None = None
+    column: str | None = None
+    lag: str = "0d"
+    window: str = "1d"
+    agg: str = "mean"
+    part: str | None = None
+    country: str | None = None
+    dtype: str = "float"
+    default: float | None = None
+
+
+def lag(source: str, column: str, days: str | int, *, name: str | None = None) -> Feature:
+    """The value of ``column`` exactly ``days`` before the target time.
+
+    Example:
+        >>> lag("ridership", "rides", "14d").name
+        'rides_lag_14d'
+    """
+    d = _days(days)
+    return Feature(name or f"{column}_lag_{d}d", "lag", source, column, lag=f"{d}d")
+
+
+def window(
+    source: str,
+    column: str,
+    days: str | int,
+    *,
+    lag: str | int,
+    agg: str = "mean",
+    name: str | None = None,
+) -> Feature:
+    """An aggregate of ``column`` over ``days`` ending ``lag`` before the target time.
+
+    Example:
+        >>> window("ridership", "rides", "28d", lag="14d").name
+        'rides_mean_28d_lag_14d'
+    """
+    w, g = _days(days), _days(lag)
+    return Feature(
+        name or f"{column}_{agg}_{w}d_lag_{g}d", "window", source, column,
+        lag=f"{g}d", window=f"{w}d", agg=agg,
+    )
+
+
+def lookup(source: str, column: str, *, name: str | None = None,
+           default: float | None = None, dtype: str = "float") -> Feature:
+    """The latest value of ``column`` for the entity as known at the forecast origin."""
+    return Feature(name or column, "lookup", source, column, dtype=dtype, default=default)
+
+
+def scheduled(source: str, column: str, *, name: str | None = None,
+              default: float | None = None) -> Feature:
+    """A value known in advance for the target time itself (a game schedule, a promotion
+    plan), used only if it was available at the forecast origin."""
+    return Feature(name or column, "scheduled", source, column, default=default)
+
+
+def calendar(part: str, *, name: str | None = None) -> Feature:
+    """A calendar part of the target time (``day_of_week``, ``month``...)."""
+    return Feature(name or part, "calendar", part=part)
+
+
+def holiday(country: str, part: str = "is_holiday", *, name: str | None = None) -> Feature:
+    """Holiday features of the target date from the ``holidays`` package."""
+    return Feature(name or f"holiday_{part}", "holiday", part=part, country=country)
+
+
+def request(name: str, dtype: str = "float", *, default: float | None = None) -> Feature:
+    """A value the caller sends with the prediction request."""
+    return Feature(name, "request", dtype=dtype, default=default)
+
+
+# ------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class Learner:
+    """The learning algorithm and its parameters."""
+
+    kind: str = "lightgbm"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A simple reference every model must beat.
+
+    Kinds: ``naive`` (last value known at the origin), ``seasonal_naive`` (the same
+    point of the season, ``season`` days, as recently as the horizon allows),
+    ``seasonal_mean`` (mean of ``seasons`` such values), ``mean`` and ``prior``
+    (training mean / class rate), ``rule`` (``fn(frame) -> predictions``).
+    """
+
+    name: str
+    kind: str
+    season: int = 7
+    seasons: int = 4
+    fn: Callable[[pd.DataFrame], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Rolling-origin backtest: ``folds`` test windows of ``step`` each, ending at the
+    training cut-off; each trains on labels known ``horizon`` before its window."""
+
+    folds: int = 4
+    step: str = "28d"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """K-fold cross-validation for data without a time order (seeded, stratified for
+    classification)."""
+
+    folds: int = 5
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A condition a version must meet to be promoted to production."""
+
+    kind: str = "beats_baseline"
+    min_lift: float = 0.0
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model specification: what to predict, from what, how to judge it.
+
+    Attributes:
+        name: Registry name.
+        entity: What each prediction is about.
+        label_source: The source holding the target.
+        target: Target column of ``label_source``.
+        features: Feature definitions.
+        task: ``regression`` or ``binary``.
+        horizon: How far ahead of the forecast origin the target lies (``'14d'``);
+            every feature must be known at the origin.
+        learner: Learning algorithm.
+        baselines: At least one simple baseline.
+        evaluation: ``Backtest`` or ``CrossValidation``.
+        metrics: Metric names; the first is the primary metric used by gates.
+        slices: Columns (features or label-source columns) to report metrics by.
+        gates: Promotion gates.
+        window: Training window (``'730d'``) or None for all history.
+        where: Only label rows whose column takes one of the given values, e.g.
+            ``{"station": ("Clark_Lake",)}``.
+        positive: For ``binary``: the target value that counts as positive.
+        seed: One seed for every library.
+    """
+
+    name: str
+    entity: Entity
+    label_source: str
+    target: str
+    features: tuple[Feature, ...]
+    baselines: tuple[Baseline, ...]
+    task: str = "regression"
+    horizon: str = "0d"
+    learner: Learner = field(default_factory=Learner)
+    evaluation: Backtest | CrossValidation = field(default_factory=Backtest)
+    metrics: tuple[str, ...] = ("rmse", "mae", "wape", "bias")
+    slices: tuple[str, ...] = ()
+    gates: tuple[Gate, ...] = (Gate(),)
+    window: str | None = None
+    where: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    positive: Any = 1
+    seed: int = 42
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a project declares."""
+
+    name: str
+    sources: tuple[Source, ...]
+    models: tuple[Model, ...]
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise TuesdayError(
+            f"Source {name!r} is not declared in project {self.name!r}. "
+            f"Declared sources: {', '.join(s.name for s in self.sources) or 'none'}.",
+            fix="Check the spelling or declare the source in the project module.",
+        )
+
+    def model(self, name: str) -> Model:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise TuesdayError(
+            f"Model {name!r} is not declared in project {self.name!r}. "
+            f"Declared models: {', '.join(m.name for m in self.models) or 'none'}.",
+            fix="Check the spelling or declare the model in the project module.",
+        )
+
+
+# ------------------------------------------------------------------------ loading
+
+
+@dataclass(frozen=True)
+class LoadedProject:
+    """A project and the file it came from."""
+
+    project: Project
+    path: Path
+    module: Any
+
+
+def load_project(path: str | Path) -> LoadedProject:
+    """Import a project module by file path and check every declaration.
+
+    The module must define a ``Project`` named ``project``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise TuesdayError(
+            f"Project file {str(p)!r} does not exist.",
+            fix="Pass --project path/to/project.py, or run from a folder holding project.py.",
+        )
+    mod_name = f"tuesday_project_{abs(hash(str(p.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, p)
+    if spec is None or spec.loader is None:
+        raise TuesdayError(f"Project file {str(p)!r} is not a Python module.",
+                           fix="Give a .py file that defines `project = Project(...)`.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except TuesdayError:
+        raise
+    except Exception as exc:  # the user's module failed: say where, keep their message
+        raise TuesdayError(
+            f"Project file {str(p)!r} failed to import: {type(exc).__name__}: {exc}.",
+            fix="Run `python` on the file to see the full traceback and fix it.",
+        ) from exc
+    project = getattr(module, "project", None)
+    if not isinstance(project, Project):
+        raise TuesdayError(
+            f"Project file {str(p)!r} must define `project = Project(...)`; "
+            f"got {type(project).__name__} instead.",
+            fix="Add `project = Project(name=..., sources=(...), models=(...))`.",
+        )
+    problems = check_project(project)
+    if problems:
+        raise TuesdayError(
+            f"Project {project.name!r} has {len(problems)} problem(s):\n- "
+            + "\n- ".join(problems),
+            fix="Fix the declarations in the project module.",
+        )
+    return LoadedProject(project, p.resolve(), module)
+
+
+def check_project(project: Project) -> list[str]:
+    """Every problem in the declarations, as sentences (empty if none)."""
+    out: list[str] = []
+    names = [s.name for s in project.sources]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"Source {dup!r} is declared more than once.")
+    for s in project.sources:
+        out.extend(_check_source(s))
+    for m in project.models:
+        out.extend(_check_model(project, m))
+    return out
+
+
+def _check_source(s: Source) -> list[str]:
+    out = []
+    cols = s.contract.names
+    for c in s.contract.columns:
+        if c.dtype not in DTYPES:
+            out.append(f"Column {c.name!r} of source {s.name!r} has dtype {c.dtype!r}; "
+                       f"expected one of {', '.join(DTYPES)}.")
+    for what, col in (("time", s.time), ("available_at", s.available_at),
+                      ("entity key", s.entity.key if s.entity else None)):
+        if col and col not in cols:
+            out.append(f"The {what} column {col!r} of source {s.name!r} is not in its "
+                       f"contract (columns: {', '.join(cols)}).")
+    for col in s.contract.unique:
+        if col not in cols:
+            out.append(f"Unique column {col!r} of source {s.name!r} is not in its contract.")
+    if s.contract.extra_columns not in ("reject", "drop"):
+        out.append(f"extra_columns of source {s.name!r} must be 'reject' or 'drop'; "
+                   f"got {s.contract.extra_columns!r}.")
+    return out
+
+
+def _check_model(project: Project, m: Model) -> list[str]:  # noqa: C901 - a flat list of checks
+    out: list[str] = []
+    where = f"Model {m.name!r}"
+    srcs = {s.name: s for s in project.sources}
+    try:
+        horizon = duration(m.horizon, what=f"horizon of model {m.name!r}")
+    except TuesdayError as e:
+        out.append(str(e))
+        horizon = pd.Timedelta(0)
+    if m.task not in TASKS:
+        out.append(f"{where}: task must be one of {', '.join(TASKS)}; got {m.task!r}.")
+    if m.learner.kind not in LEARNERS:
+        out.append(f"{where}: learner must be one of {', '.join(LEARNERS)}; "
+                   f"got {m.learner.kind!r}.")
+    label = srcs.get(m.label_source)
+    if label is None:
+        out.append(f"{where}: label source {m.label_source!r} is not declared.")
+    else:
+        if m.target not in label.contract.names:
+            out.append(f"{where}: target {m.target!r} is not a column of source "
+                       f"{m.label_source!r} (columns: {', '.join(label.contract.names)}).")
+        if label.entity is None or label.entity.key != m.entity.key:
+            out.append(f"{where}: label source {m.label_source!r} must carry the entity key "
+                       f"{m.entity.key!r}.")
+        for col in m.where:
+            if col not in label.contract.names:
+                out.append(f"{where}: `where` column {col!r} is not in source "
+                           f"{m.label_source!r}.")
+        if horizon > pd.Timedelta(0) and label.time is None:
+            out.append(f"{where}: a horizon needs a label source with a time column.")
+        if isinstance(m.evaluation, Backtest) and label.time is None:
+            out.append(f"{where}: a Backtest needs a label source with a time column; "
+                       "use CrossValidation for timeless data.")
+    if not m.baselines:
+        out.append(f"{where} declares no baseline; every model needs at least one "
+                   "(e.g. Baseline('seasonal_naive', 'seasonal_naive')).")
+    for b in m.baselines:
+        if b.kind not in BASELINE_KINDS:
+            out.append(f"{where}: baseline {b.name!r} has kind {b.kind!r}; expected one of "
+                       f"{', '.join(BASELINE_KINDS)}.")
+        if b.kind == "rule" and b.fn is None:
+            out.append(f"{where}: rule baseline {b.name!r} needs fn=.")
+        if b.kind in ("naive", "seasonal_naive", "seasonal_mean") and m.task != "regression":
+            out.append(f"{where}: baseline {b.name!r} ({b.kind}) needs a regression task.")
+    allowed_metrics = REGRESSION_METRICS if m.task == "regression" else BINARY_METRICS
+    for met in m.metrics:
+        if met not in allowed_metrics:
+            out.append(f"{where}: metric {met!r} is not known for task {m.task!r}; "
+                       f"expected one of {', '.join(allowed_metrics)}.")
+    if not m.metrics:
+        out.append(f"{where} declares no metric.")
+    names = [f.name for f in m.features]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"{where}: feature name {dup!r} is used twice.")
+    for f in m.features:
+        out.extend(_check_feature(where, f, srcs, horizon, m))
+    label_cols = label.contract.names if label else ()
+    for s in m.slices:
+        if s not in names and s not in label_cols:
+            out.append(f"{where}: slice {s!r} is neither a feature nor a column of "
+                       f"{m.label_source!r}.")
+    for g in m.gates:
+        if g.kind not in GATE_KINDS:
+            out.append(f"{where}: gate kind {g.kind!r} is unknown; expected one of "
+                       f"{', '.join(GATE_KINDS)}.")
+    if m.window is not None:
+        try:
+            if duration(m.window, what=f"window of model {m.name!r}") <= pd.Timedelta(0):
+                raise TuesdayError(f"The 'window' of model {m.name!r} must be positive.")
+        except TuesdayError as e:
+            out.append(str(e))
+    if isinstance(m.evaluation, Backtest):
+        try:
+            duration(m.evaluation.step, what=f"backtest step of model {m.name!r}")
+        except TuesdayError as e:
+            out.append(str(e))
+    if m.evaluation.folds < 2 and isinstance(m.evaluation, CrossValidation):
+        out.append(f"{where}: CrossValidation needs at least 2 folds.")
+    if m.evaluation.folds < 1:
+        out.append(f"{where}: evaluation needs at least 1 fold.")
+    return out
+
+
+def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
+                   horizon: pd.Timedelta, m: Model) -> list[str]:
+    out: list[str] = []
+    label = f"{where}: feature {f.name!r}"
+    if f.kind not in FEATURE_KINDS:
+        return [f"{label} has kind {f.kind!r}; expected one of {', '.join(FEATURE_KINDS)}."]
+    if f.kind in ("lag", "window", "lookup", "scheduled"):
+        src = srcs.get(f.source or "")
+        if src is None:
+            return [f"{label} reads source {f.source!r}, which is not declared."]
+        if f.column not in src.contract.names:
+            out.append(f"{label} reads column {f.column!r}, which is not in source "
+                       f"{src.name!r} (columns: {', '.join(src.contract.names)}).")
+        if src.entity is not None and src.entity.key != m.entity.key:
+            out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
+                       f"but the model's entity key is {m.entity.key!r}.")
+        if f.kind in ("lag", "window", "scheduled") and src.time is None:
+            out.append(f"{label} ({f.kind}) needs a source with a time column.")
+        if f.kind in ("lag", "window"):
+            gap = duration(f.lag, what=f"lag of feature {f.name!r}")
+            if gap < horizon:
+                out.append(
+                    f"{label} uses the value {f.lag} before the target, but the model "
+                    f"forecasts {m.horizon} ahead, so that value is not known when the "
+                    f"forecast is made. Use a lag of at least {m.horizon}."
+                )
+        if f.kind == "window" and f.agg not in WINDOW_AGGS:
+            out.append(f"{label} has agg {f.agg!r}; expected one of {', '.join(WINDOW_AGGS)}.")
+    if f.kind == "calendar" and f.part not in CALENDAR_PARTS:
+        out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
+    if f.kind == "holiday":
+        if f.part not in HOLIDAY_PARTS:
+            out.append(f"{label} has part {f.part!r}; expected one of "
+                       f"{', '.join(HOLIDAY_PARTS)}.")
+        import holidays as _holidays
+
+        if f.country not in _holidays.list_supported_countries():
+            out.append(f"{label} has country {f.country!r}, which the holidays package "
+                       "does not know; use an ISO code such as 'US'.")
+    if f.default is not None and (not isinstance(f.default, int | float)
+                                  or math.isnan(float(f.default))):
+        out.append(f"{label} has default {f.default!r}; expected a number.")
+    return out

@@ -1,0 +1,124 @@
+"""The embedded workspace: one folder with tables, metadata, artifacts and the online store.
+
+Layout::
+
+    WORKSPACE/
+      meta.sqlite          runs, registry, audit, table versions (SQLite WAL)
+      online.sqlite        online feature store
+      tables/NAME/         Delta Lake tables, one per source, plus _predictions
+      quarantine/NAME/     rows that failed their contract, with reasons
+      artifacts/sha256/    content-addressed files
+      reports/             HTML and JSON reports
+
+Everything is opened per call; no process holds a lock that blocks another, so a server
+and a CLI can use the same workspace at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tuesday import meta
+from tuesday.errors import NotFound, TuesdayError
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths and connections of one workspace folder."""
+
+    root: Path
+
+    @property
+    def meta_url(self) -> str:
+        return f"sqlite:///{self.root / 'meta.sqlite'}"
+
+    @property
+    def online_path(self) -> Path:
+        return self.root / "online.sqlite"
+
+    def table_path(self, name: str) -> Path:
+        return self.root / "tables" / name
+
+    def quarantine_path(self, name: str) -> Path:
+        return self.root / "quarantine" / name
+
+    @property
+    def reports(self) -> Path:
+        path = self.root / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def engine(self) -> sa.Engine:
+        """A SQLAlchemy engine on the metadata database (cached per process)."""
+        url = self.meta_url
+        eng = _ENGINES.get(url)
+        if eng is None:
+            eng = sa.create_engine(url, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(eng, "connect")
+            def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            meta.metadata.create_all(eng)
+            _ENGINES[url] = eng
+        return eng
+
+    # ---------------------------------------------------------------- artifacts
+
+    def put_artifact(self, data: bytes) -> str:
+        """Store bytes under their sha256 and return the digest (idempotent, atomic)."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.artifact_path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        return digest
+
+    def artifact_path(self, digest: str) -> Path:
+        return self.root / "artifacts" / "sha256" / digest[:2] / digest
+
+    def get_artifact(self, digest: str) -> bytes:
+        """Read an artifact and check its sha256; a mismatch is refused."""
+        path = self.artifact_path(digest)
+        if not path.exists():
+            raise NotFound(f"Artifact {digest[:12]} is missing from {path.parent}.",
+                           fix="Restore the workspace's artifacts folder or retrain.")
+        data = path.read_bytes()
+        got = hashlib.sha256(data).hexdigest()
+        if got != digest:
+            raise TuesdayError(
+                f"Artifact {digest[:12]} was modified: its sha256 is now {got[:12]}.",
+                fix="Do not edit artifacts; restore it from a backup or retrain the model.",
+            )
+        return data
+
+
+def open_workspace(root: str | Path) -> Workspace:
+    """Create (if needed) and open a workspace folder."""
+    path = Path(root).expanduser().resolve()
+    try:
+        for sub in ("tables", "quarantine", "artifacts", "reports"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TuesdayError(f"Workspace folder {str(path)!r} cannot be created: {exc}.",
+                           fix="Pass --workspace with a writable folder.") from exc
+    ws = Workspace(path)
+    ws.engine()
+    return ws
