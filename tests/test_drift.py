@@ -225,6 +225,14 @@ def test_z_test_binary_matches_chi2_contingency(seed: int) -> None:
     assert r.drifted == (want < 0.05)
 
 
+def test_z_test_forced_on_three_values_uses_smallest_vs_rest() -> None:
+    g = rng(20)
+    ref = pd.Series(np.r_[["c"], g.choice(["a", "b", "c"], size=400, p=[0.2, 0.4, 0.4])])
+    cur = pd.Series(np.r_[["c"], g.choice(["a", "b", "c"], size=300, p=[0.3, 0.1, 0.6])])
+    r = column_drift(ref, cur, name="c", method="z")
+    assert r.statistic == pytest.approx(oracle_z(ref, cur), abs=1e-12, rel=1e-9)
+
+
 def test_z_test_single_shared_value_is_one() -> None:
     r = column_drift(np.array(["a"] * 10), np.array(["a"] * 5), name="c")
     assert (r.method, r.statistic, r.drifted) == ("z", 1.0, False)
@@ -356,6 +364,36 @@ def test_psi_categorical_with_new_and_missing_categories() -> None:
     )
     assert r.statistic == pytest.approx(hand, rel=TOL)
     assert r.drifted
+
+
+def test_psi_tiny_shares_fill_with_min_over_a_million() -> None:
+    # reference share of "rare" is 1/20000 = 5e-5 <= 1e-4: empty shares become 5e-5 / 1e6
+    ref = pd.Series(["a"] * 12_000 + ["b"] * 7_999 + ["rare"])
+    cur = pd.Series(["a"] * 500 + ["b"] * 400 + ["new"] * 100)
+    r = column_drift(ref, cur, name="c", method="psi")
+    assert r.statistic == pytest.approx(oracle_psi(ref, cur, numeric=False), rel=TOL)
+    filled = 5e-5 / 1e6
+    hand = (
+        (0.6 - 0.5) * math.log(0.6 / 0.5)
+        + (0.39995 - 0.4) * math.log(0.39995 / 0.4)
+        + (5e-5 - 1e-4) * math.log(5e-5 / 1e-4)
+        + (filled - 0.1) * math.log(filled / 0.1)
+    )
+    assert r.statistic == pytest.approx(hand, rel=1e-9)
+
+
+@pytest.mark.parametrize("distinct", [20, 21])
+@pytest.mark.parametrize("method", ["psi", "jensenshannon"])
+def test_numeric_binning_switches_above_20_reference_values(distinct: int, method: str) -> None:
+    g = rng(distinct)
+    ref = pd.Series(np.r_[np.arange(distinct), g.integers(0, distinct, size=500)].astype(float))
+    cur = pd.Series(g.integers(0, distinct + 3, size=400).astype(float))
+    r = column_drift(ref, cur, name="x", method=method)
+    if method == "psi":
+        want = oracle_psi(ref, cur, numeric=True)
+    else:
+        want = float(distance.jensenshannon(*evidently_shares(ref, cur, numeric=True)))
+    assert r.statistic == pytest.approx(want, rel=TOL, abs=TOL)
 
 
 def test_psi_identical_is_zero() -> None:
