@@ -87,7 +87,7 @@ def server(project: Path, workspace: Path, port: int, *,
 def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> dict[str, Any]:
     """Run the loop; returns the summary printed by ``tuesday demo --json``."""
     started = time.perf_counter()
-    console = Console(stderr=True, quiet=quiet)
+    console = Console(stderr=True, quiet=quiet, soft_wrap=True)
     root = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="tuesday-demo-"))
     ws = open_workspace(root)
     loaded = load_project(EXAMPLE)

@@ -46,7 +46,9 @@ def monitor(ws: Workspace, loaded: LoadedProject, model_name: str,
     }
     ref = pq.read_table(io.BytesIO(ws.get_artifact(
         prod["manifest"]["reference"]["sha256"]))).to_pandas()
-    features = list(prod["manifest"]["features"])
+    # calendar and holiday values are fixed by the date: their "drift" is the season
+    deterministic = {f.name for f in model.features if f.kind in ("calendar", "holiday")}
+    features = [f for f in prod["manifest"]["features"] if f not in deterministic]
     if len(log) >= MIN_ROWS_FOR_DRIFT:
         served = pd.DataFrame([json.loads(s) for s in log["features"]])
         cols = [c for c in features if c in served.columns

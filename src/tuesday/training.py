@@ -49,6 +49,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 PACKAGES = ("tuesday", "lightgbm", "numpy", "pandas", "pyarrow", "duckdb", "deltalake",
             "scikit-learn", "holidays")
 REFERENCE_ROWS = 5000
+REFERENCE_PERIOD = pd.Timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -305,8 +306,13 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
 
 
 def _reference_bytes(frame: pd.DataFrame, ts: TrainingSet, model: Model) -> bytes:
+    """The drift reference: the most recent year of the training window (all of it for
+    timeless data), at most ``REFERENCE_ROWS`` rows."""
     cols = [*ts.features, ts.target]
     ref = frame[cols]
+    if ts.time is not None and len(frame):
+        recent = frame[ts.time] > frame[ts.time].max() - REFERENCE_PERIOD
+        ref = ref[recent.to_numpy()]
     if len(ref) > REFERENCE_ROWS:
         ref = ref.sample(REFERENCE_ROWS, random_state=model.seed).sort_index()
     return _parquet_bytes(ref.reset_index(drop=True))
