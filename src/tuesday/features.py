@@ -195,9 +195,9 @@ def calendar_values(part: str, times: pd.Series) -> np.ndarray:
     """
     t = pd.to_datetime(times).dt
     values = {
-        "day_of_week": lambda: t.dayofweek,
+        "day_of_week": lambda: t.day_of_week,
         "month": lambda: t.month,
-        "day_of_year": lambda: t.dayofyear,
+        "day_of_year": lambda: t.day_of_year,
         "day_of_month": lambda: t.day,
         "week_of_year": lambda: t.isocalendar().week,
         "year": lambda: t.year,

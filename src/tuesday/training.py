@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from tuesday import evaluation, registry, tables
 from tuesday.errors import TuesdayError, ValidationFailed
 from tuesday.features import ORIGIN, ROW, TARGET_TIME, feature_frame, horizon, points_frame
-from tuesday.project import Baseline, Feature, LoadedProject, Model, Project, lag
+from tuesday.project import Baseline, Feature, LoadedProject, Model, Project, duration, lag
 from tuesday.workspace import Workspace
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -267,7 +267,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     frame = ts.frame
     final = np.ones(len(frame), bool)
     if ts.time is not None and model.window:
-        win = pd.Timedelta(model.window)
+        win = duration(model.window, what=f"window of model {model.name!r}")
         final = (frame[ts.time] > pd.Timestamp(as_of) - win).to_numpy()
     y = frame[ts.target].to_numpy(dtype=float)
     booster = fit(model, frame.loc[final, list(ts.features)], y[final])

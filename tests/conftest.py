@@ -1,0 +1,47 @@
+"""Shared fixtures: a ridership workspace built once per test session from the real data."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tuesday import tables, training
+from tuesday.project import LoadedProject, load_project
+from tuesday.workspace import Workspace, open_workspace
+
+RIDERSHIP = Path(__file__).resolve().parents[1] / "src/tuesday/examples/ridership/project.py"
+AS_OF = datetime(2016, 6, 30)
+
+
+@pytest.fixture(scope="session")
+def ridership() -> LoadedProject:
+    return load_project(RIDERSHIP)
+
+
+@pytest.fixture(scope="session")
+def ridership_files(tmp_path_factory: pytest.TempPathFactory, ridership: LoadedProject
+                    ) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("ridership-files")
+    return dict(ridership.module.example_files(folder, until="2016-06-30"))
+
+
+@pytest.fixture(scope="session")
+def trained_ws(tmp_path_factory: pytest.TempPathFactory, ridership: LoadedProject,
+               ridership_files: dict[str, Path]) -> Workspace:
+    """History ingested up to 2016-06-30 and version 1 of ridership_14d trained."""
+    ws = open_workspace(tmp_path_factory.mktemp("ridership-ws"))
+    for name, path in ridership_files.items():
+        tables.ingest_file(ws, ridership.project.source(name), path, as_of=AS_OF)
+    training.train(ws, ridership, "ridership_14d", AS_OF)
+    return ws
+
+
+@pytest.fixture()
+def ws_copy(trained_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of the trained workspace, for tests that change it."""
+    dst = tmp_path / "ws"
+    shutil.copytree(trained_ws.root, dst)
+    return open_workspace(dst)

@@ -1,0 +1,48 @@
+"""End to end: `tuesday demo --json` runs the loop against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from deltalake import DeltaTable
+
+
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    out = subprocess.run(
+        [sys.executable, "-m", "tuesday.cli", "--workspace", str(ws), "demo", "--json",
+         "--days", "6"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["rows_received"] == s["rows_accepted"] + s["rows_quarantined"]
+    assert s["rows_accepted"] > 120_000
+    assert s["model_version"] == 1
+    m = s["metrics"]
+    assert m["model"]["rmse"] < 0.7 * m["baselines"]["seasonal_naive"]["rmse"]
+    # 14 in one batch request, then one per simulated day
+    assert s["predictions_served"] == 14 + 6
+    mon = s["monitor"]
+    assert mon["status"] in ("ok", "drift", "degraded")
+    assert Path(mon["report"]).read_text().startswith("<!doctype html>")
+    # the target 14 days after the first day was asked twice; the latest answer counts
+    assert mon["rows_with_ground_truth"] == 19
+    # every answered prediction is in the log, with its version and request id
+    log = DeltaTable(str(ws / "tables" / "_predictions")).to_pyarrow_table().to_pandas()
+    assert len(log) == 20
+    assert set(log["version"]) == {1}
+    assert log["request_id"].nunique() == 1 + 6
+    feats = pd.DataFrame([json.loads(f) for f in log["features"]])
+    assert "rides_lag_14d" in feats.columns and feats["rides_lag_14d"].notna().all()
+
+
+def test_demo_human_output(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tuesday.cli", "--workspace", str(tmp_path / "ws"), "demo",
+         "--days", "1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "served 15 predictions over HTTP" in out.stderr
+    assert "baseline seasonal_naive: RMSE" in out.stderr
