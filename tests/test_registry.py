@@ -52,7 +52,7 @@ def test_gate_refuses_and_says_by_how_much(ws_copy, ridership) -> None:
 
 def test_min_lift_gate(ws_copy, ridership) -> None:
     model = replace(ridership.project.model("ridership_14d"), gates=(Gate(min_lift=0.9),))
-    with pytest.raises(GateFailed, match="needs at least 90.0%"):
+    with pytest.raises(GateFailed, match=r"needs at least 90\.0%"):
         registry.promote(ws_copy, model, 1, as_of=T)
 
 

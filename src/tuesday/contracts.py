@@ -120,7 +120,7 @@ def validate(
         if not count:
             return
         idx = np.flatnonzero(mask)[:MAX_EXAMPLES]
-        vals = values if values is not None else frame[column] if column in frame else None
+        vals = values if values is not None else frame.get(column)
         examples = tuple({"row": int(rows[i]), "value": _plain(vals.iloc[i]) if vals is not None
                           else None} for i in idx)
         problems.append(Problem(check, column, count, message, examples))

@@ -460,7 +460,7 @@ def _check_source(s: Source) -> list[str]:
     return out
 
 
-def _check_model(project: Project, m: Model) -> list[str]:  # noqa: C901 - a flat list of checks
+def _check_model(project: Project, m: Model) -> list[str]:
     out: list[str] = []
     where = f"Model {m.name!r}"
     srcs = {s.name: s for s in project.sources}

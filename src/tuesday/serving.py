@@ -27,8 +27,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -198,7 +203,7 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
             if v is not None and not isinstance(v, int | float):
                 problems.append(f"row {i}: request feature {f!r} must be a number; got {v!r}.")
             by_name[f] = v
-        vectors.append([np.nan if by_name.get(n) is None else by_name[n] for n in names])
+        vectors.append([np.nan if (v := by_name.get(n)) is None else float(v) for n in names])
         extras.append({n: by_name.get(n) for n in extra})
         meta_rows.append((str(entity), target))
     if problems:
@@ -303,7 +308,7 @@ def create_app(workspace: str | Path, project: str | Path, *,
         return JSONResponse({"status": "ok"})
 
     async def ready(_request: Request) -> Response:
-        status = {}
+        status: dict[str, int | str] = {}
         for m in loaded.project.models:
             try:
                 status[m.name] = state.production(m.name).version

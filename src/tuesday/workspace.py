@@ -21,6 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -64,7 +65,7 @@ class Workspace:
             eng = sa.create_engine(url, connect_args={"timeout": 30})
 
             @sa.event.listens_for(eng, "connect")
-            def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
