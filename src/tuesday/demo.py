@@ -122,7 +122,7 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
 
     port = free_port()
     served = 0
-    daily = {n: f.set_index("date") for n, f in frames.items()}
+    known = loaded.module.known_rows
     end = min(START + pd.Timedelta(days=days), LAST_DAY)
     with server(loaded.path, root, port) as url, httpx.Client(base_url=url, timeout=30) as http:
         console.log(f"server answering on {url} (pid in {root / 'server.log'})")
@@ -143,9 +143,8 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
                 served += 1
                 count(_post_actuals(http, frames["ridership"], day))
                 for name in ("weather", "games"):
-                    rows = daily[name].loc[[day]].reset_index() if day in daily[name].index \
-                        else None
-                    if rows is not None:
+                    rows = known(frames[name], since=day - pd.Timedelta(days=1), until=day)
+                    if len(rows):
                         count(tables.ingest_frame(ws, project.source(name), rows,
                                                   as_of=day.to_pydatetime()))
                 online.materialize(ws, project, model, day.to_pydatetime())

@@ -95,9 +95,10 @@ def _quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.Data
     joined = served.merge(labels, on=on, how="inner")
     if joined.empty:
         return {"rows_with_ground_truth": 0, "rows_served": len(served)}
-    y = joined["actual"].to_numpy(dtype=float)
     if model.task == "binary":
         y = (joined["actual"] == model.positive).to_numpy(dtype=float)
+    else:
+        y = joined["actual"].to_numpy(dtype=float)
     out: dict[str, Any] = {
         "rows_served": len(served), "rows_with_ground_truth": len(joined),
         "model": evaluation.score(model.metrics, y, joined["prediction"].to_numpy(float)),

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tuesday import tables
 from tuesday.errors import NotFound, ValidationFailed
@@ -66,6 +67,24 @@ def target_key(t: pd.Timestamp | None) -> str:
     return "" if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()
 
 
+def known_entities(project: Project, model: Model, tabs: dict[str, pa.Table]) -> list[str]:
+    """Every entity key in the sources the model reads (labelled or not), restricted by the
+    model's ``where`` on the sources that have those columns."""
+    key = model.entity.key
+    found: set[str] = set()
+    for name, table in tabs.items():
+        src = project.source(name)
+        if src.entity is None or src.entity.key != key:
+            continue
+        cols = list(dict.fromkeys([key, *(c for c in model.where if c in table.column_names)]))
+        frame = table.select(cols).to_pandas()
+        for col, values in model.where.items():
+            if col in frame.columns:
+                frame = frame[frame[col].isin(list(values))]
+        found.update(frame[key].dropna().astype(str))
+    return sorted(found)
+
+
 def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) -> dict[str, Any]:
     """Compute and store the online features of every entity of ``model`` at ``as_of``."""
     names = sources_used(project, model)
@@ -76,10 +95,7 @@ def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) 
             f"ingested at or before {as_of:%Y-%m-%d}.",
             fix=f"Run `tuesday ingest {model.label_source} FILE` first.")
     tabs = read_tables(ws, project, names, versions)
-    label = tabs[model.label_source].to_pandas()
-    for col, values in model.where.items():
-        label = label[label[col].isin(list(values))]
-    entities = sorted(label[model.entity.key].dropna().astype(str).unique())
+    entities = known_entities(project, model, tabs)
     h = horizon(model)
     origin = pd.Timestamp(as_of)
     if h > pd.Timedelta(0):

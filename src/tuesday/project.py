@@ -559,6 +559,11 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         if src.entity is not None and src.entity.key != m.entity.key:
             out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
                        f"but the model's entity key is {m.entity.key!r}.")
+        col = src.contract.column(f.column or "")
+        if col is not None and col.dtype not in ("float", "int", "bool"):
+            out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
+                       "must be numbers (float, int or bool). Encode the column as numbers "
+                       "in the source (e.g. 0/1 for yes/no).")
         if f.kind in ("lag", "window", "scheduled") and src.time is None:
             out.append(f"{label} ({f.kind}) needs a source with a time column.")
         if f.kind in ("lag", "window"):

@@ -148,17 +148,31 @@ def example_frames() -> dict[str, pd.DataFrame]:
     return {"ridership": rides.reset_index(drop=True), "weather": w, "games": g}
 
 
+def known_rows(frame: pd.DataFrame, *, since: str | pd.Timestamp | None = None,
+               until: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Rows that became known in ``(since, until]``: by ``available_at`` where the frame
+    has it (so the game schedule of the coming weeks is known), else by date."""
+    known = frame["available_at"] if "available_at" in frame.columns else frame["date"]
+    keep = pd.Series(True, index=frame.index)
+    if until is not None:
+        keep &= known <= pd.Timestamp(until)
+    if since is not None:
+        keep &= known > pd.Timestamp(since)
+    return frame[keep]
+
+
 def example_files(folder: str | Path, *, until: str | None = None,
                   since: str | None = None) -> dict[str, Path]:
-    """Write the example data as CSV files (rows with ``since < date <= until``)."""
+    """Write the example data as CSV files: the rows known in ``(since, until]``.
+
+    A row is known from its ``available_at`` time where the source has one (so the game
+    schedule of the coming weeks is in the file), else from its date.
+    """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, frame in example_frames().items():
-        if until is not None:
-            frame = frame[frame["date"] <= pd.Timestamp(until)]
-        if since is not None:
-            frame = frame[frame["date"] > pd.Timestamp(since)]
+        frame = known_rows(frame, since=since, until=until)
         path = out / f"{name}.csv"
         frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
         paths[name] = path
