@@ -590,14 +590,18 @@ def messy_batches(draw: st.DrawFn) -> tuple[pd.DataFrame, Contract, list[dict[st
     n = draw(st.integers(0, 12))
     present = [c.name for c in contract.columns
                if c.name in contract.unique or draw(st.integers(0, 9)) > 0]
-    extras = draw(st.lists(st.sampled_from(["extra", "note", "zz"]), max_size=2, unique=True))
+    extras = draw(st.lists(st.sampled_from(["extra", "note", "zz"]), max_size=2, unique=True)
+                  if draw(st.integers(0, 3)) == 0 else st.just([]))
     data: dict[str, list[Any]] = {}
+    mess = draw(st.sampled_from([3, 15, 50, 100]))  # percent of cells drawn from CELL
     for name in [*present, *extras]:
         col = contract.column(name)
-        cell = KEY_CELL if name == "id" else CELL
-        if col is not None and name != "id":
-            cell = st.one_of(cell, *[PLAUSIBLE[col.dtype]] * 5)
-        data[name] = draw(st.lists(cell, min_size=n, max_size=n))
+        if name == "id" or col is None:
+            data[name] = draw(st.lists(KEY_CELL if name == "id" else CELL, min_size=n,
+                                       max_size=n))
+        else:
+            data[name] = [draw(CELL if draw(st.integers(0, 99)) < mess
+                               else PLAUSIBLE[col.dtype]) for _ in range(n)]
     records = [{k: data[k][i] for k in data} for i in range(n)]
     if n and draw(st.booleans()):  # duplicate some whole rows
         for i in draw(st.lists(st.integers(0, n - 1), max_size=3)):

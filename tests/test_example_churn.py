@@ -210,3 +210,32 @@ def test_cli_train_prints_json_metrics(loaded: LoadedProject, tmp_path: Path) ->
     assert _rounded(metrics["baselines"]["prior"]) == PRIOR_METRICS
     assert metrics["best_baseline"] == "prior"
     assert metrics["lift"] > 0.8
+
+
+def test_new_customer_without_label_is_scored_and_monitored(
+        trained: Trained, frames: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    """A customer who has no churn label yet (the ones worth scoring) gets a score once
+    materialized; ground truth arriving later is joined back by monitoring."""
+    import shutil
+
+    from tuesday import monitoring
+
+    ws = open_workspace(shutil.copytree(trained.ws.root, tmp_path / "ws"))
+    loaded = trained.loaded
+    new = frames["customers"].iloc[[0]].assign(customer_id="C05001")
+    tables.ingest_frame(ws, loaded.project.source("customers"), new, as_of=SERVED)
+    online.materialize(ws, loaded.project, loaded.project.model("churn"), SERVED)
+    with _client(create_app(ws.root, loaded.path)) as client:
+        res = client.post("/v1/models/churn/predict", json={"customer_id": "C05001"})
+        assert res.status_code == 200, res.text
+        first = client.post("/v1/models/churn/predict", json={"customer_id": "C00001"})
+    assert res.json()["prediction"] == first.json()["prediction"]  # same attributes
+    tables.ingest_frame(ws, loaded.project.source("churn_labels"),
+                        pd.DataFrame({"customer_id": ["C05001"], "churn": ["yes"]}),
+                        as_of=SERVED)
+    report = monitoring.monitor(ws, loaded, "churn", datetime.now())
+    served = set(read_log(ws, "churn")["entity"])
+    assert "C05001" in served
+    # every served customer now has a label: the 5,000 labelled ones and C05001
+    assert report["quality"]["rows_with_ground_truth"] == len(served)
+    assert report["status"] in ("ok", "degraded", "drift")
