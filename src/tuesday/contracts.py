@@ -174,7 +174,9 @@ def validate(
     # Uniqueness of the key, within the batch and against the table.
     key = [k for k in contract.unique if k in out.columns]
     if key and n:
-        dup = out.duplicated(subset=key, keep=False).to_numpy()
+        # a key with a missing part is already a problem of its own, not a duplicate
+        complete = out[key].notna().all(axis=1).to_numpy()
+        dup = out.duplicated(subset=key, keep=False).to_numpy() & complete
         keys_text = _key_text(out, key)
         flag("duplicate_key", "+".join(key), dup,
              f"Key ({', '.join(key)}) must be unique; these rows repeat a key within the "
@@ -183,7 +185,7 @@ def validate(
         if existing_keys is not None and len(existing_keys):
             merged = out[key].merge(existing_keys[key].drop_duplicates(), on=key, how="left",
                                     indicator=True)
-            seen = (merged["_merge"] == "both").to_numpy()
+            seen = (merged["_merge"] == "both").to_numpy() & complete
             flag("existing_key", "+".join(key), seen,
                  f"Key ({', '.join(key)}) is already in the table; rows are append-only.",
                  values=keys_text)
@@ -206,7 +208,7 @@ def validate(
 
 
 def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
         return None
     if isinstance(v, np.generic):
         return v.item()
@@ -239,6 +241,36 @@ def _is_missing(raw: pd.Series) -> np.ndarray:
     return missing
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _ints(raw: pd.Series, num: pd.Series, bad: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """Exact integers: values beyond 2**53 are re-read exactly, beyond int64 refused."""
+    vals = num.to_numpy(dtype=float, na_value=np.nan)
+    bad = bad | (~np.isnan(vals) & (np.mod(vals, 1) != 0))
+    out = np.where(bad | np.isnan(vals), 0, np.clip(vals, -(2.0**62), 2.0**62)).astype("int64")
+    big = np.flatnonzero(~bad & ~np.isnan(vals) & (np.abs(vals) >= 2.0**53))
+    for i in big:
+        exact = _exact_int(raw.iloc[i])
+        if exact is None or not _INT64[0] <= exact <= _INT64[1]:
+            bad[i] = True
+        else:
+            out[i] = exact
+    ints = pd.array(out, dtype="Int64")
+    ints[bad | np.isnan(vals)] = pd.NA
+    return pd.Series(ints), bad
+
+
+def _exact_int(v: Any) -> int | None:
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        return int(v)
+    try:
+        text = str(v).strip()
+        return int(text) if text.lstrip("+-").isdigit() else None
+    except ValueError:
+        return None
+
+
 def _parse(raw: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
     """Typed values and a mask of values that were present but not of the type."""
     missing = _is_missing(raw)
@@ -252,16 +284,13 @@ def _parse(raw: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
         else:
             num = pd.to_numeric(raw, errors="coerce").astype("float64")
         bad = num.isna().to_numpy(bool) & ~missing
+        if raw.dtype == object:  # True/False are not numbers here
+            bad |= raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
         if col.dtype == "float":
             bad |= np.isinf(num.to_numpy(dtype=float, na_value=np.nan))
             num[bad] = np.nan
             return num, bad
-        vals = num.to_numpy(dtype=float, na_value=np.nan)
-        frac = ~np.isnan(vals) & (np.mod(vals, 1) != 0)
-        bad |= frac
-        ints = pd.array(np.where(bad | np.isnan(vals), 0, vals).astype("int64"), dtype="Int64")
-        ints[bad | np.isnan(vals)] = pd.NA
-        return pd.Series(ints), bad
+        return _ints(raw, num, bad)
     if col.dtype == "bool":
         if pd.api.types.is_bool_dtype(raw.dtype):
             return raw.astype("boolean"), np.zeros(len(raw), bool)
@@ -271,14 +300,16 @@ def _parse(raw: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
         parsed[text.isin(_FALSE).fillna(False).to_numpy(bool)] = False
         bad = parsed.isna().to_numpy(bool) & ~missing
         return parsed, bad
-    # date / timestamp
+    # date / timestamp: aware times are converted to UTC, naive ones taken as UTC
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        ts = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-        return ts.astype("datetime64[us]"), np.zeros(len(raw), bool)
-    ts = pd.to_datetime(raw.astype("string"), errors="coerce", format="ISO8601")
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = ts.isna().to_numpy(bool) & ~missing
+        ts = raw.dt.tz_convert("UTC").dt.tz_localize(None) \
+            if getattr(raw.dt, "tz", None) is not None else raw
+        bad = np.zeros(len(raw), bool)
+    else:
+        ts = pd.to_datetime(raw.astype("string"), errors="coerce", format="ISO8601", utc=True)
+        ts = ts.dt.tz_localize(None)
+        bad = ts.isna().to_numpy(bool) & ~missing
+    ts = ts.copy()
     if col.dtype == "date":
         bad |= ~ts.isna().to_numpy(bool) & (ts != ts.dt.normalize()).fillna(False).to_numpy(bool)
         ts[bad] = pd.NaT

@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from tuesday import meta
 from tuesday.contracts import Report, Validation, validate
-from tuesday.errors import NotFound, TuesdayError, ValidationFailed
+from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Column, Source
 from tuesday.workspace import Workspace
 
@@ -73,6 +73,13 @@ def read_file(path: str | Path) -> pd.DataFrame:
 def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame, *, as_of: datetime,
                  file: str = "<frame>") -> IngestResult:
     """Validate ``frame``, append accepted rows as a new version, quarantine the rest."""
+    last = latest_version(ws, source.name)
+    if last is not None and pd.Timestamp(as_of) < pd.Timestamp(last["as_of"]):
+        raise Conflict(
+            f"Table {source.name!r} already has version {last['version']} as of "
+            f"{pd.Timestamp(last['as_of']).isoformat()}; an ingest as of "
+            f"{pd.Timestamp(as_of).isoformat()} would rewrite what was known back then.",
+            fix="Ingest with an --as-of at or after the latest version's.")
     existing = _existing_keys(ws, source, frame)
     val = validate(frame, source.contract, source=source.name, existing_keys=existing)
     ingest_id = uuid.uuid4().hex
@@ -161,6 +168,12 @@ def _delta(path: Path, version: int | None = None) -> DeltaTable | None:
         return DeltaTable(str(path), version=version)
     except TableNotFoundError:
         return None
+    except DeltaError as exc:
+        if version is None:
+            raise
+        raise NotFound(f"Table {path.name!r} has no version {version}.",
+                       fix=f"Run `tuesday tables` to list the versions of {path.name!r}."
+                       ) from exc
 
 
 def latest_version(ws: Workspace, name: str) -> dict[str, Any] | None:
