@@ -10,9 +10,8 @@ Each test states the clear-error behaviour. A case that misbehaves today is kept
 marked ``xfail(strict=True)`` with what happens now, so fixing it turns the test green
 (and strict makes the fix visible).
 
-The HTTP tests run against a private copy of a demo workspace (trained, promoted and
-materialized ridership model). ``/tmp/hunt-ws`` is used when it holds one (build it with
-``tuesday --workspace /tmp/hunt-ws demo``); otherwise a short demo is run once per session.
+The HTTP tests run against a private copy of the session's trained ridership workspace,
+promoted and materialized.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from tuesday.cli import main
 from tuesday.serving import MAX_ROWS, create_app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src/tuesday/examples/ridership/project.py"
-PREBUILT = Path("/tmp/hunt-ws")
 MODEL = "ridership_14d"
 PREDICT = f"/v1/models/{MODEL}/predict"
 TRUTH = "/v1/ground-truth/ridership"
@@ -118,22 +116,6 @@ def tiny_project(folder: Path, name: str = "project.py", *, rides_dtype: str = "
     return path
 
 
-def _complete(ws: Path) -> bool:
-    """A workspace with a production ridership model and materialized features."""
-    if not (ws / "meta.sqlite").is_file() or not (ws / "online.sqlite").is_file():
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(ws / "meta.sqlite")) as m, \
-                contextlib.closing(sqlite3.connect(ws / "online.sqlite")) as o:
-            prod = m.execute("SELECT count(*) FROM model_versions WHERE model = ? AND "
-                             "stage = 'production'", (MODEL,)).fetchone()[0]
-            feats = o.execute("SELECT count(*) FROM online_features WHERE model = ?",
-                              (MODEL,)).fetchone()[0]
-    except sqlite3.Error:
-        return False
-    return bool(prod and feats)
-
-
 def _targets(ws: Path) -> list[str]:
     """The target dates the online store holds for the entity (ISO dates)."""
     with contextlib.closing(sqlite3.connect(ws / "online.sqlite")) as conn:
@@ -146,13 +128,19 @@ def _targets(ws: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if _complete(PREBUILT):
-        return PREBUILT
-    from tuesday.demo import run_demo
+def demo_ws(trained_ws: Any, ridership: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's trained ridership workspace, promoted and materialized."""
+    from tuesday import online, registry
+    from tuesday.workspace import open_workspace
 
-    path = tmp_path_factory.mktemp("demo") / "ws"
-    run_demo(str(path), days=3, quiet=True)
+    from .conftest import AS_OF
+
+    path = tmp_path_factory.mktemp("served") / "ws"
+    shutil.copytree(trained_ws.root, path)
+    served = open_workspace(path)
+    model = ridership.project.model(MODEL)
+    registry.promote(served, model, 1, as_of=AS_OF)
+    online.materialize(served, ridership.project, model, AS_OF)
     return path
 
 
@@ -768,9 +756,9 @@ def test_ground_truth_empty_as_of(client: TestClient, ws: Path, as_of: str) -> N
     assert DeltaTable(str(ws / "tables" / "ridership")).version() == before
 
 
-@pytest.mark.xfail(strict=True, reason="a number as as_of is read as nanoseconds since 1970 "
-                   "and accepted (200): the rows are recorded as known in 1970, so every "
-                   "point-in-time read after 1970 sees this version")
+@pytest.mark.xfail(strict=True, reason="a number as as_of is read as nanoseconds since 1970:"
+                   " 409 'an ingest as of 1970-01-01T00:00:00 would rewrite what was known' "
+                   "instead of 400 saying as_of must be an ISO time")
 def test_ground_truth_as_of_given_as_a_number(client: TestClient) -> None:
     row = {"station": ENTITY, "date": "2016-09-07", "rides": 3}
     assert_http_error(client.post(TRUTH, json={"as_of": 5, "rows": [row]}), 400, "'as_of'")
