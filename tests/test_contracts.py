@@ -103,7 +103,8 @@ def test_inf_in_typed_float_column() -> None:
     v = one_col(Column("x", "float"), [1.0, np.inf, -np.inf])
     p = only(v, "type", "x")
     assert (p.count, rows_of(p)) == (2, [2, 3])
-    assert values_of(p) == [math.inf, -math.inf]
+    # JSON has no infinity: examples show it as text so reports always serialise
+    assert values_of(p) == ["inf", "-inf"]
     assert v.accepted["x"].tolist() == [1.0]
 
 

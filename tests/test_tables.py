@@ -413,8 +413,7 @@ def test_missing_file_is_named(ws: Workspace, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "content", "why"), [
     ("broken.parquet", b"this is not parquet", "could not be read as parquet"),
     ("latin1.csv", "id,station\n1,S\xe3o Paulo\n".encode("latin-1"), "could not be read as csv"),
-    ("empty.csv", b"", "could not be read as csv"),
-    ("ragged.csv", b"id,station\n1,a\n2,b,c,d\n", "could not be read as csv"),
+    ("empty.csv", b"", "is empty; expected a header line"),
 ])
 def test_unreadable_file_is_named(ws: Workspace, tmp_path: Path, name: str, content: bytes,
                                   why: str) -> None:
@@ -432,3 +431,23 @@ def test_wrong_suffix_is_named(ws: Workspace, tmp_path: Path, name: str) -> None
     with pytest.raises(TuesdayError, match=re.escape(f"Input file '{path}' has suffix")
                        + ".*expected .csv or .parquet"):
         tables.ingest_file(ws, READINGS, path, as_of=T0)
+
+
+def test_ragged_rows_are_quarantined_not_shifted(ws: Workspace, tmp_path: Path) -> None:
+    """A row with a stray separator is kept aside as written; the others keep their row
+    numbers."""
+    path = write(tmp_path / "ragged.csv", "id,station,day,temp,ok\n"
+                 "1,a,2024-03-01,1.5,true\n"
+                 "2,b,x,2024-03-02,2.5,true\n"
+                 "3,c,2024-03-03\n"
+                 "4,d,2024-03-04,3.5,false\n")
+    res = tables.ingest_file(ws, READINGS, path, as_of=T0)
+    r = res.report
+    assert (r.received, r.accepted, r.quarantined) == (4, 2, 2)
+    (p,) = [p for p in r.problems if p.check == "malformed_row"]
+    assert p.count == 2 and [e["row"] for e in p.examples] == [2, 3]
+    q = tables.quarantine(ws, READINGS).sort_values("row")
+    assert q["row"].tolist() == [2, 3]
+    assert json.loads(q["values"].iloc[0]) == {"_line": "2,b,x,2024-03-02,2.5,true"}
+    assert "6 field(s); the header has 5" in q["reasons"].iloc[0]
+    assert table_frame(ws, res.version)["id"].tolist() == [1, 4]

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 from rich.console import Console
 
-from tuesday.errors import TuesdayError
+from tuesday.errors import TuesdayError, ValidationFailed
 from tuesday.project import LoadedProject, load_project
+from tuesday.project import parse_time as project_time
 from tuesday.workspace import Workspace, open_workspace
 
 console = Console(stderr=True)
@@ -54,16 +54,7 @@ def parse_time(value: str | None, *, what: str = "--as-of") -> datetime:
     """A time given on the command line; the wall clock (UTC) when not given."""
     if value is None:
         return datetime.now(UTC).replace(tzinfo=None)
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        ts = None
-    if ts is None or pd.isna(ts):
-        raise TuesdayError(f"{what} must be a date or time like '2016-06-30' or "
-                           f"'2016-06-30T06:00'; got {value!r}.")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
+    return project_time(value, what=what).to_pydatetime()
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
@@ -123,7 +114,7 @@ def ingest(c: Ctx, source: str, file: str, as_of: str | None, as_json: bool) -> 
         emit(res.to_dict(), as_json, lambda d: res.report.summary()
              + (f"\nTable version: {res.version}" if res.version is not None else ""))
         if res.report.accepted == 0 and res.report.received > 0:
-            raise TuesdayError(f"No row of {file!r} was accepted into {source!r}.",
+            raise ValidationFailed(f"No row of {file!r} was accepted into {source!r}.",
                                fix=f"See the problems above; `tuesday quarantine {source}` "
                                    "shows the rows.")
 
@@ -132,7 +123,7 @@ def ingest(c: Ctx, source: str, file: str, as_of: str | None, as_json: bool) -> 
 
 @main.command()
 @click.argument("source")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0))
 @json_opt
 @pass_ctx
 def quarantine(c: Ctx, source: str, limit: int, as_json: bool) -> None:
@@ -239,6 +230,8 @@ def models(c: Ctx, model: str | None, audit: bool, as_json: bool) -> None:
     from tuesday import registry
 
     def go() -> None:
+        if model:
+            c.loaded.project.model(model)
         rows = registry.audit(c.workspace, model) if audit else \
             registry.versions(c.workspace, model)
         emit(rows, as_json, lambda d: "\n".join(
@@ -269,7 +262,7 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @pass_ctx
 def serve(c: Ctx, host: str, port: int) -> None:
     """Run the HTTP server (predict, ground truth, health, /metrics, /docs)."""

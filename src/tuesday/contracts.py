@@ -95,6 +95,8 @@ def validate(
     source: str = "batch",
     existing_keys: pd.DataFrame | None = None,
     first_row: int = 1,
+    row_numbers: np.ndarray | None = None,
+    malformed: tuple[tuple[int, str, str], ...] = (),
 ) -> Validation:
     """Check ``frame`` against ``contract`` and split it into accepted and quarantined.
 
@@ -105,10 +107,14 @@ def validate(
         existing_keys: Unique-key values already in the table; a row repeating one is
             quarantined.
         first_row: Number of the first row in the file, for messages.
+        row_numbers: The file's row number of each row (overrides ``first_row``).
+        malformed: Rows of the file that could not be split into columns:
+            (row number, raw text, reason); they are quarantined as they are.
     """
     n = len(frame)
     frame = frame.reset_index(drop=True)
-    rows = np.arange(first_row, first_row + n)
+    rows = np.asarray(row_numbers, dtype="int64") if row_numbers is not None \
+        else np.arange(first_row, first_row + n)
     bad: dict[str, np.ndarray] = {}  # reason -> boolean mask
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -121,7 +127,7 @@ def validate(
             return
         idx = np.flatnonzero(mask)[:MAX_EXAMPLES]
         vals = values if values is not None else frame.get(column)
-        examples = tuple({"row": int(rows[i]), "value": _plain(vals.iloc[i]) if vals is not None
+        examples = tuple({"row": int(rows[i]), "value": _example(vals.iloc[i]) if vals is not None
                           else None} for i in idx)
         problems.append(Problem(check, column, count, message, examples))
         key = f"{check}:{column}"
@@ -201,8 +207,18 @@ def validate(
         "values": [json.dumps({str(k): _plain(v) for k, v in frame.iloc[int(i)].items()},
                               default=str) for i in np.flatnonzero(any_bad)],
     })
-    report = Report(source, n, len(accepted), len(quarantined), tuple(problems),
-                    tuple(warnings))
+    if malformed:
+        problems.append(Problem(
+            "malformed_row", "*", len(malformed),
+            "These rows could not be split into the header's columns (a stray or missing "
+            "separator); they are quarantined as written.",
+            tuple({"row": r, "value": text[:200]} for r, text, _ in malformed[:MAX_EXAMPLES])))
+        quarantined = pd.concat([quarantined, pd.DataFrame({
+            "row": np.array([m[0] for m in malformed], dtype="int64"),
+            "reasons": [f"malformed_row: {m[2]}" for m in malformed],
+            "values": [json.dumps({"_line": m[1]}) for m in malformed]})], ignore_index=True)
+    report = Report(source, n + len(malformed), len(accepted), len(quarantined),
+                    tuple(problems), tuple(warnings))
     assert report.accepted + report.quarantined == report.received
     return Validation(accepted, quarantined, report, reasons)
 
@@ -211,10 +227,20 @@ def _plain(v: Any) -> Any:
     if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
         return None
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     return v if isinstance(v, int | float | str | bool) else str(v)
+
+
+def _example(v: Any) -> Any:
+    """A value as shown in a report: strict JSON (no infinity, no 400-digit number)."""
+    v = _plain(v)
+    if isinstance(v, float) and not np.isfinite(v):
+        return str(v)
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
+        return str(v)
+    return v
 
 
 def _key_text(frame: pd.DataFrame, key: list[str]) -> pd.Series:
@@ -242,6 +268,19 @@ def _is_missing(raw: pd.Series) -> np.ndarray:
 
 
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+def _to_float(raw: pd.Series) -> pd.Series:
+    """Numbers as float64 (NaN where unreadable), also for Python ints beyond float range."""
+    try:
+        return pd.to_numeric(raw, errors="coerce").astype("float64")
+    except (OverflowError, TypeError, ValueError):
+        def one(v: Any) -> float:
+            try:
+                return float(v)
+            except (OverflowError, TypeError, ValueError):
+                return float("nan")
+        return pd.Series([one(v) for v in raw], index=raw.index, dtype="float64")
 
 
 def _ints(raw: pd.Series, num: pd.Series, bad: np.ndarray) -> tuple[pd.Series, np.ndarray]:
@@ -282,7 +321,7 @@ def _parse(raw: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
         if pd.api.types.is_bool_dtype(raw.dtype):
             num = pd.Series(np.full(len(raw), np.nan))
         else:
-            num = pd.to_numeric(raw, errors="coerce").astype("float64")
+            num = _to_float(raw)
         bad = num.isna().to_numpy(bool) & ~missing
         if raw.dtype == object:  # True/False are not numbers here
             bad |= raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)

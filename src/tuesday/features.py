@@ -165,8 +165,11 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
         lag_td = duration(group[2], what="lag")
         hi = f"_hi_{_days(lag_td)}"
         lo = f"_lo_{_days(lag_td + duration(group[3], what='window'))}"
+        # ORDER BY makes float sums independent of thread scheduling: same inputs, same
+        # bits, so the model trained on them is byte-identical
+        order = f"ORDER BY s.{_q(src.time or '')}"
         aggs = ", ".join(
-            f"{f.agg.upper()}(s.{_q(f.column or '')}) AS {_q(f.name)}" for f in members)
+            f"{f.agg.upper()}(s.{_q(f.column or '')} {order}) AS {_q(f.name)}" for f in members)
         return (f"SELECT p.{ROW}, {aggs} FROM p LEFT JOIN {s} s "
                 f"ON s.{_q(src.time or '')} > p.{lo} AND s.{_q(src.time or '')} <= p.{hi} "
                 f"{keyjoin} {avail} GROUP BY p.{ROW}")

@@ -135,13 +135,21 @@ def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) 
             "versions": versions}
 
 
-def read(conn: sqlite3.Connection, model: str, entity: str) -> Record:
-    """One entity's record; a clear error when it was never materialized."""
+def lookup(conn: sqlite3.Connection, model: str, entity: str) -> Record | None:
+    """One entity's record, or None when it was never materialized."""
     row = conn.execute("SELECT origin, payload FROM online_features WHERE model = ? AND "
                        "entity = ?", (model, entity)).fetchone()
     if row is None:
+        return None
+    payload = json.loads(row[1])
+    return Record(entity, row[0], tuple(payload["names"]), payload["vectors"])
+
+
+def read(conn: sqlite3.Connection, model: str, entity: str) -> Record:
+    """One entity's record; a clear error when it was never materialized."""
+    record = lookup(conn, model, entity)
+    if record is None:
         raise NotFound(f"No online features for {model!r} entity {entity!r}.",
                        fix=f"Check the entity key, or run `tuesday materialize {model}` "
                            "after ingesting its data.")
-    payload = json.loads(row[1])
-    return Record(entity, row[0], tuple(payload["names"]), payload["vectors"])
+    return record

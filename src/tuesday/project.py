@@ -22,12 +22,13 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tuesday.errors import TuesdayError
+from tuesday.errors import NotFound, TuesdayError
 
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", "request")
@@ -68,8 +69,40 @@ def duration(value: str | int, *, what: str) -> pd.Timedelta:
     return pd.Timedelta(days=n) if unit == "d" else pd.Timedelta(hours=n)
 
 
+def parse_time(value: Any, *, what: str = "as_of") -> pd.Timestamp:
+    """Parse a time given by a user: an ISO string (``'2016-06-30'``,
+    ``'2016-06-30T06:00+02:00'``) or a datetime. Aware times become naive UTC.
+
+    Example:
+        >>> parse_time("2016-06-30T08:00+02:00")
+        Timestamp('2016-06-30 06:00:00')
+    """
+    ts = None
+    if isinstance(value, str | datetime) and not isinstance(value, bool):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            ts = None
+    if ts is None or pd.isna(ts):
+        raise TuesdayError(f"{what} must be a date or time like '2016-06-30' or "
+                           f"'2016-06-30T06:00'; got {value!r}.",
+                           fix=f"Give {what} as an ISO 8601 string.")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
 def _days(value: str | int) -> int:
     return int(duration(value, what="duration") / pd.Timedelta(days=1))
+
+
+def _norm_days(value: str | int) -> str:
+    """``'14d'`` for 14 or '14d'; a value that is not a duration is kept as given, and
+    ``check_project`` reports it with every other problem."""
+    try:
+        return f"{_days(value)}d"
+    except TuesdayError:
+        return str(value)
 
 
 # --------------------------------------------------------------------------- data
@@ -181,8 +214,8 @@ def lag(source: str, column: str, days: str | int, *, name: str | None = None) -
         >>> lag("ridership", "rides", "14d").name
         'rides_lag_14d'
     """
-    d = _days(days)
-    return Feature(name or f"{column}_lag_{d}d", "lag", source, column, lag=f"{d}d")
+    d = _norm_days(days)
+    return Feature(name or f"{column}_lag_{d}", "lag", source, column, lag=d)
 
 
 def window(
@@ -200,11 +233,9 @@ def window(
         >>> window("ridership", "rides", "28d", lag="14d").name
         'rides_mean_28d_lag_14d'
     """
-    w, g = _days(days), _days(lag)
-    return Feature(
-        name or f"{column}_{agg}_{w}d_lag_{g}d", "window", source, column,
-        lag=f"{g}d", window=f"{w}d", agg=agg,
-    )
+    w, g = _norm_days(days), _norm_days(lag)
+    return Feature(name or f"{column}_{agg}_{w}_lag_{g}", "window", source, column,
+                   lag=g, window=w, agg=agg)
 
 
 def lookup(source: str, column: str, *, name: str | None = None,
@@ -353,7 +384,7 @@ class Project:
         for s in self.sources:
             if s.name == name:
                 return s
-        raise TuesdayError(
+        raise NotFound(
             f"Source {name!r} is not declared in project {self.name!r}. "
             f"Declared sources: {', '.join(s.name for s in self.sources) or 'none'}.",
             fix="Check the spelling or declare the source in the project module.",
@@ -363,7 +394,7 @@ class Project:
         for m in self.models:
             if m.name == name:
                 return m
-        raise TuesdayError(
+        raise NotFound(
             f"Model {name!r} is not declared in project {self.name!r}. "
             f"Declared models: {', '.join(m.name for m in self.models) or 'none'}.",
             fix="Check the spelling or declare the model in the project module.",
@@ -388,6 +419,10 @@ def load_project(path: str | Path) -> LoadedProject:
     The module must define a ``Project`` named ``project``.
     """
     p = Path(path)
+    if p.is_dir():
+        raise TuesdayError(
+            f"Project path {str(p)!r} is a folder; expected a Python file.",
+            fix="Pass --project path/to/project.py.")
     if not p.is_file():
         raise TuesdayError(
             f"Project file {str(p)!r} does not exist.",
@@ -402,8 +437,12 @@ def load_project(path: str | Path) -> LoadedProject:
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except TuesdayError:
-        raise
+    except TuesdayError as exc:
+        raise TuesdayError(f"Project file {str(p)!r}: {exc.message}", fix=exc.fix) from exc
+    except SystemExit as exc:
+        raise TuesdayError(
+            f"Project file {str(p)!r} exited (sys.exit({exc.code!r})) while being imported.",
+            fix="A project module only declares things; remove the exit call.") from exc
     except Exception as exc:  # the user's module failed: say where, keep their message
         raise TuesdayError(
             f"Project file {str(p)!r} failed to import: {type(exc).__name__}: {exc}.",
@@ -419,7 +458,7 @@ def load_project(path: str | Path) -> LoadedProject:
     problems = check_project(project)
     if problems:
         raise TuesdayError(
-            f"Project {project.name!r} has {len(problems)} problem(s):\n- "
+            f"Project {project.name!r} ({p}) has {len(problems)} problem(s):\n- "
             + "\n- ".join(problems),
             fix="Fix the declarations in the project module.",
         )
@@ -429,9 +468,16 @@ def load_project(path: str | Path) -> LoadedProject:
 def check_project(project: Project) -> list[str]:
     """Every problem in the declarations, as sentences (empty if none)."""
     out: list[str] = []
+    out.extend(_tuple_of(f"Project {project.name!r}: sources", project.sources, Source))
+    out.extend(_tuple_of(f"Project {project.name!r}: models", project.models, Model))
+    if out:
+        return out
     names = [s.name for s in project.sources]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         out.append(f"Source {dup!r} is declared more than once.")
+    models = [m.name for m in project.models]
+    for dup in sorted({n for n in models if models.count(n) > 1}):
+        out.append(f"Model {dup!r} is declared more than once.")
     for s in project.sources:
         out.extend(_check_source(s))
     for m in project.models:
@@ -439,9 +485,57 @@ def check_project(project: Project) -> list[str]:
     return out
 
 
-def _check_source(s: Source) -> list[str]:
+def _tuple_of(what: str, value: Any, kind: type | tuple[type, ...]) -> list[str]:
+    """Problems if ``value`` is not a tuple/list of ``kind``."""
+    names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+    if not isinstance(value, tuple | list):
+        return [f"{what} must be a tuple of {names}; got {type(value).__name__} {value!r}."]
+    return [f"{what} must hold only {names}; item {i} is {type(v).__name__} {v!r}."
+            for i, v in enumerate(value) if not isinstance(v, kind)]
+
+
+def _type_problems(m: Model) -> list[str]:
+    where = f"Model {m.name!r}"
     out = []
+    if not isinstance(m.entity, Entity):
+        out.append(f"{where}: entity must be an Entity; got {type(m.entity).__name__} "
+                   f"{m.entity!r}.")
+    out.extend(_tuple_of(f"{where}: features", m.features, Feature))
+    out.extend(_tuple_of(f"{where}: baselines", m.baselines, Baseline))
+    out.extend(_tuple_of(f"{where}: gates", m.gates, Gate))
+    out.extend(_tuple_of(f"{where}: metrics", m.metrics, str))
+    out.extend(_tuple_of(f"{where}: slices", m.slices, str))
+    if not isinstance(m.learner, Learner):
+        out.append(f"{where}: learner must be a Learner; got {type(m.learner).__name__}.")
+    if not isinstance(m.evaluation, Backtest | CrossValidation):
+        out.append(f"{where}: evaluation must be Backtest(...) or CrossValidation(...); got "
+                   f"{type(m.evaluation).__name__} {m.evaluation!r}.")
+    elif not isinstance(m.evaluation.folds, int) or isinstance(m.evaluation.folds, bool):
+        out.append(f"{where}: evaluation folds must be a whole number; got "
+                   f"{m.evaluation.folds!r}.")
+    if not isinstance(m.where, Mapping):
+        out.append(f"{where}: where must be a dict like {{'station': ('Clark_Lake',)}}; got "
+                   f"{m.where!r}.")
+    else:
+        for col, values in m.where.items():
+            if not isinstance(values, tuple | list):
+                out.append(f"{where}: where[{col!r}] must be a tuple of values; got "
+                           f"{values!r}.")
+    if not isinstance(m.seed, int) or isinstance(m.seed, bool):
+        out.append(f"{where}: seed must be a whole number; got {m.seed!r}.")
+    return out
+
+
+def _check_source(s: Source) -> list[str]:
+    if not isinstance(s.contract, Contract):
+        return [f"Source {s.name!r}: contract must be a Contract; got "
+                f"{type(s.contract).__name__}."]
+    out = _tuple_of(f"Source {s.name!r}: contract columns", s.contract.columns, Column)
+    if out:
+        return out
     cols = s.contract.names
+    for dup in sorted({c for c in cols if cols.count(c) > 1}):
+        out.append(f"Column {dup!r} is declared more than once in source {s.name!r}.")
     for c in s.contract.columns:
         if c.dtype not in DTYPES:
             out.append(f"Column {c.name!r} of source {s.name!r} has dtype {c.dtype!r}; "
@@ -461,7 +555,9 @@ def _check_source(s: Source) -> list[str]:
 
 
 def _check_model(project: Project, m: Model) -> list[str]:
-    out: list[str] = []
+    out: list[str] = _type_problems(m)
+    if out:
+        return out
     where = f"Model {m.name!r}"
     srcs = {s.name: s for s in project.sources}
     try:
@@ -567,7 +663,14 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         if f.kind in ("lag", "window", "scheduled") and src.time is None:
             out.append(f"{label} ({f.kind}) needs a source with a time column.")
         if f.kind in ("lag", "window"):
-            gap = duration(f.lag, what=f"lag of feature {f.name!r}")
+            try:
+                gap = duration(f.lag, what=f"lag of feature {f.name!r}")
+                if f.kind == "window" and duration(
+                        f.window, what=f"window of feature {f.name!r}") <= pd.Timedelta(0):
+                    out.append(f"{label} has an empty window {f.window!r}.")
+            except TuesdayError as e:
+                out.append(f"{label}: {e.message}")
+                gap = horizon
             if gap < horizon:
                 out.append(
                     f"{label} uses the value {f.lag} before the target, but the model "

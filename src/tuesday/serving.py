@@ -42,7 +42,7 @@ from starlette.routing import Route
 from tuesday import online, registry, tables
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.features import horizon
-from tuesday.project import LoadedProject, Model, load_project
+from tuesday.project import LoadedProject, Model, load_project, parse_time
 from tuesday.training import baseline_features, baseline_predict, load_booster
 from tuesday.workspace import Workspace, open_workspace
 
@@ -155,6 +155,23 @@ def _rows(body: Any) -> tuple[list[dict[str, Any]], bool]:
                        fix='Send {"rows": [{...}]} or a single row object.')
 
 
+def _is_key(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        return False
+    try:
+        str(v).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(str(v).strip())
+
+
+def _is_number(v: Any) -> bool:
+    """None (missing, the declared default applies) or a finite int/float, not a bool."""
+    if v is None:
+        return True
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(float(v))
+
+
 def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Predict rows with the production version; log them; return the response body."""
     lm = state.production(name)
@@ -167,49 +184,60 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
     extra = [f.name for f in baseline_features(model)]
     request_feats = [f.name for f in model.features if f.kind == "request"]
     problems: list[str] = []
+    missing: list[str] = []
     vectors: list[list[float]] = []
     extras: list[dict[str, float | None]] = []
     meta_rows: list[tuple[str, pd.Timestamp | None]] = []
     for i, row in enumerate(rows):
         entity = row.get(key)
-        if entity is None or isinstance(entity, dict | list):
-            problems.append(f"row {i}: field {key!r} (the entity key) is required; "
-                            f"got {entity!r}.")
+        if not _is_key(entity):
+            problems.append(f"row {i}: field {key!r} (the entity key) must be a string or "
+                            f"whole number; got {entity!r}.")
             continue
         target: pd.Timestamp | None = None
         if h > pd.Timedelta(0):
             raw_t = row.get(tcol or "")
             try:
-                target = pd.Timestamp(raw_t) if raw_t is not None else None
-            except (ValueError, TypeError):
-                target = None
-            if target is None or pd.isna(target):
-                problems.append(f"row {i}: field {tcol!r} must be the target date "
-                                f"(ISO like '2016-07-10'); got {raw_t!r}.")
+                target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+            except TuesdayError:
+                problems.append(f"row {i}: field {tcol!r} must be the target date as an ISO "
+                                f"string like '2016-07-10'; got {raw_t!r}.")
                 continue
-        record = online.read(state.conn, name, str(entity))
+        bad = [f for f in request_feats if not _is_number(row.get(f))]
+        for f in bad:
+            problems.append(f"row {i}: request feature {f!r} must be a number; got "
+                            f"{row.get(f)!r}.")
+        if bad:
+            continue
+        record = online.lookup(state.conn, name, str(entity))
+        if record is None:
+            missing.append(f"{key}={entity!r} (unknown entity)")
+            continue
         vec = record.vector(online.target_key(target) if target is not None else "")
         if vec is None:
             known = sorted(record.vectors)
-            raise NotFound(
-                f"Model {name!r} has no features for {key}={entity!r} at {tcol}="
-                f"{online.target_key(target)!r}; the online store holds targets "
-                f"{known[0]} to {known[-1]} (origin {record.origin}).",
-                fix=f"Ask for a date in that range, or ingest newer data and run "
-                    f"`tuesday materialize {name}`.")
+            missing.append(f"{key}={entity!r} at {tcol}={online.target_key(target)!r} (the "
+                           f"online store holds {known[0][:10]} to {known[-1][:10]}, origin "
+                           f"{record.origin[:10]})")
+            continue
         by_name = dict(zip(record.names, vec, strict=True))
         for f in request_feats:
-            v = row.get(f)
-            if v is not None and not isinstance(v, int | float):
-                problems.append(f"row {i}: request feature {f!r} must be a number; got {v!r}.")
-            by_name[f] = v
+            by_name[f] = row.get(f)
         vectors.append([np.nan if (v := by_name.get(n)) is None else float(v) for n in names])
         extras.append({n: by_name.get(n) for n in extra})
         meta_rows.append((str(entity), target))
     if problems:
         raise TuesdayError(f"{len(problems)} problem(s) in the request: " + " ".join(problems),
                            fix="Fix the listed fields and send the request again.",
-                           details=problems)
+                           details=problems + missing)
+    if missing:
+        raise NotFound(f"Model {name!r} has no online features for "
+                       f"{len(missing)} row(s): " + "; ".join(missing) + ".",
+                       fix=f"Check the keys and dates; after ingesting newer data run "
+                           f"`tuesday materialize {name}`.", details=missing)
+    if not meta_rows:
+        return {"model": name, "model_version": lm.version, "request_id": uuid.uuid4().hex,
+                "predictions": []}
     x = np.asarray(vectors, dtype=float).reshape(len(vectors), len(names))
     preds = np.asarray(lm.booster.predict(x, num_threads=1), dtype=float)
     frame = pd.DataFrame(extras) if extra else pd.DataFrame(index=range(len(preds)))
@@ -287,12 +315,8 @@ def create_app(workspace: str | Path, project: str | Path, *,
         body = await _json_body(request)
         rows, _ = _rows(body)
         as_of = datetime.now(UTC).replace(tzinfo=None)
-        if isinstance(body, dict) and body.get("as_of") is not None:
-            try:
-                as_of = pd.Timestamp(body["as_of"]).to_pydatetime()
-            except (ValueError, TypeError) as exc:
-                raise TuesdayError(f"'as_of' must be an ISO time like '2016-07-01'; got "
-                                   f"{body['as_of']!r}.", fix="Fix or omit 'as_of'.") from exc
+        if isinstance(body, dict) and "as_of" in body:
+            as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
         frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=source.contract.names)
         result = await asyncio.to_thread(tables.ingest_frame, ws, source, frame, as_of=as_of,
                                          file="http")
@@ -340,8 +364,9 @@ def create_app(workspace: str | Path, project: str | Path, *,
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tuesday = state
 
-    async def not_found(_request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "not_found", "message": str(exc),
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "not_found",
+                             "message": f"There is no endpoint at {request.url.path!r}.",
                              "fix": "See /docs for the endpoints."}, status_code=404)
 
     async def method_not_allowed(_request: Request, _exc: Exception) -> Response:

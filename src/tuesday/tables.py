@@ -7,6 +7,8 @@ it read. Failing rows go to ``quarantine/SOURCE`` with their original values and
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import io
 import uuid
@@ -15,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from deltalake import DeltaTable, write_deltalake
@@ -50,18 +54,43 @@ def arrow_schema(source: Source) -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns])
 
 
-def read_file(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (every value as text, so the contract decides the types) or Parquet."""
+@dataclass(frozen=True)
+class RawBatch:
+    """Rows as read from a file, before validation.
+
+    Attributes:
+        frame: The rows that could be split into the header's columns.
+        rows: The data-row number in the file of each row of ``frame`` (1 = first row).
+        malformed: Rows that could not be split: (row number, raw text, reason).
+    """
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    malformed: tuple[tuple[int, str, str], ...] = ()
+
+
+def read_file(path: str | Path) -> RawBatch:
+    """Read a CSV (every value as text, so the contract decides the types) or Parquet.
+
+    A CSV row with more or fewer fields than the header is kept aside as malformed (it
+    goes to quarantine), never shifted into the wrong columns.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
+                           fix="Pass the path of one file.")
     if not p.is_file():
         raise TuesdayError(f"Input file {str(p)!r} does not exist.",
                            fix="Check the path; CSV and Parquet files are accepted.")
     suffix = p.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pq.read_table(p).to_pandas()
+            frame = pq.read_table(p).to_pandas()
+            return RawBatch(frame, np.arange(1, len(frame) + 1))
         if suffix in (".csv", ".txt", ".gz"):
-            return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+            return _read_csv(p)
+    except TuesdayError:
+        raise
     except Exception as exc:
         raise TuesdayError(f"Input file {str(p)!r} could not be read as {suffix[1:]}: {exc}.",
                            fix="Check that the file is a well-formed CSV or Parquet file."
@@ -70,9 +99,41 @@ def read_file(path: str | Path) -> pd.DataFrame:
                        ".parquet.", fix="Convert the file to CSV or Parquet.")
 
 
-def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame, *, as_of: datetime,
-                 file: str = "<frame>") -> IngestResult:
-    """Validate ``frame``, append accepted rows as a new version, quarantine the rest."""
+def _read_csv(p: Path) -> RawBatch:
+    with (gzip.open(p, "rt", newline="") if p.suffix.lower() == ".gz"
+          else open(p, newline="")) as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise TuesdayError(f"Input file {str(p)!r} is empty; expected a header line.",
+                           fix="Write the column names on the first line.")
+    bad: list[Any] = []
+
+    def keep_aside(row: Any) -> str:
+        bad.append(row)
+        return "skip"
+
+    table = pacsv.read_csv(
+        p, read_options=pacsv.ReadOptions(use_threads=False),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+            null_values=[""]))
+    malformed = tuple(
+        (int(r.number) - 1, str(r.text),
+         f"row has {r.actual_columns} field(s); the header has {r.expected_columns}")
+        for r in bad)
+    taken = {m[0] for m in malformed}
+    rows = np.array([i for i in range(1, table.num_rows + len(taken) + 1) if i not in taken],
+                    dtype="int64")
+    return RawBatch(table.to_pandas(), rows, malformed)
+
+
+def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | RawBatch, *,
+                 as_of: datetime, file: str = "<frame>") -> IngestResult:
+    """Validate rows, append accepted rows as a new version, quarantine the rest."""
+    batch = frame if isinstance(frame, RawBatch) else \
+        RawBatch(frame, np.arange(1, len(frame) + 1))
+    frame = batch.frame
     last = latest_version(ws, source.name)
     if last is not None and pd.Timestamp(as_of) < pd.Timestamp(last["as_of"]):
         raise Conflict(
@@ -81,7 +142,8 @@ def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame, *, as_of: d
             f"{pd.Timestamp(as_of).isoformat()} would rewrite what was known back then.",
             fix="Ingest with an --as-of at or after the latest version's.")
     existing = _existing_keys(ws, source, frame)
-    val = validate(frame, source.contract, source=source.name, existing_keys=existing)
+    val = validate(frame, source.contract, source=source.name, existing_keys=existing,
+                   row_numbers=batch.rows, malformed=batch.malformed)
     ingest_id = uuid.uuid4().hex
     version, fingerprint = _append(ws, source, val, ingest_id=ingest_id, as_of=as_of)
     _quarantine(ws, source, val, ingest_id=ingest_id, as_of=as_of)

@@ -121,5 +121,11 @@ def open_workspace(root: str | Path) -> Workspace:
         raise TuesdayError(f"Workspace folder {str(path)!r} cannot be created: {exc}.",
                            fix="Pass --workspace with a writable folder.") from exc
     ws = Workspace(path)
-    ws.engine()
+    try:
+        ws.engine()
+    except sa.exc.DatabaseError as exc:
+        _ENGINES.pop(ws.meta_url, None)
+        raise TuesdayError(
+            f"{path / 'meta.sqlite'} is not a tuesday workspace database ({exc.orig}).",
+            fix="Point --workspace at a tuesday workspace, or at a new folder.") from exc
     return ws
