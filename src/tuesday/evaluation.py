@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from tuesday.project import Backtest, Model, duration
+from tuesday.project import Backtest, Metric, Model, duration
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -37,6 +37,21 @@ def wape(y: np.ndarray, p: np.ndarray) -> float:
 
 def bias(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean(p - y))
+
+
+def mase(y: np.ndarray, p: np.ndarray, scale: float | None = None) -> float:
+    """MAE scaled by the in-sample MAE of the seasonal naive forecast (``scale``)."""
+    if not scale:
+        return float("nan")
+    return float(np.mean(np.abs(y - p)) / scale)
+
+
+def precision_at(k: int, y: np.ndarray, p: np.ndarray) -> float:
+    """Share of positives among the ``k`` highest scores (ties broken by order)."""
+    if not len(y):
+        return float("nan")
+    top = np.argsort(-p, kind="stable")[:k]
+    return float(np.mean(y[top]))
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -61,29 +76,86 @@ HIGHER_IS_BETTER = {"auc"}
 ABSOLUTE = {"bias"}
 
 
-def better(metric: str, a: float, b: float) -> bool:
+def _way(metric: str, way: str | None) -> str:
+    if way:
+        return way
+    if metric in HIGHER_IS_BETTER or metric.startswith("precision_at_"):
+        return "higher"
+    return "zero" if metric in ABSOLUTE else "lower"
+
+
+def better(metric: str, a: float, b: float, way: str | None = None) -> bool:
     """Whether value ``a`` is strictly better than ``b`` for ``metric``."""
-    if metric in HIGHER_IS_BETTER:
+    w = _way(metric, way)
+    if w == "higher":
         return a > b
-    if metric in ABSOLUTE:
+    if w == "zero":
         return abs(a) < abs(b)
     return a < b
 
 
-def lift(metric: str, model: float, baseline: float) -> float:
+def lift(metric: str, model: float, baseline: float, way: str | None = None) -> float:
     """Relative improvement of the model over the baseline (0.3 = 30% better)."""
-    if metric in HIGHER_IS_BETTER:
-        return (model - baseline) / abs(baseline) if baseline else float("nan")
-    if metric in ABSOLUTE:
-        return (abs(baseline) - abs(model)) / abs(baseline) if baseline else float("nan")
-    return (baseline - model) / baseline if baseline else float("nan")
+    w = _way(metric, way)
+    if not baseline:
+        return float("nan")
+    if w == "higher":
+        return (model - baseline) / abs(baseline)
+    if w == "zero":
+        return (abs(baseline) - abs(model)) / abs(baseline)
+    return (baseline - model) / baseline
 
 
-def score(metrics: tuple[str, ...], y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+def score(metrics: Sequence[str | Metric], y: np.ndarray, p: np.ndarray, *,
+          scale: float | None = None) -> dict[str, float]:
+    """Every metric on the rows where both actual and prediction are known.
+
+    ``scale`` is MASE's denominator (see ``seasonal_scale``).
+    """
     ok = ~np.isnan(y) & ~np.isnan(p)
-    if not ok.any():
-        return {m: float("nan") for m in metrics}
-    return {m: METRICS[m](y[ok], p[ok]) for m in metrics}
+    out: dict[str, float] = {}
+    for m in metrics:
+        name = m.name if isinstance(m, Metric) else m
+        if not ok.any():
+            out[name] = float("nan")
+        elif isinstance(m, Metric):
+            out[name] = float(m.fn(y[ok], p[ok]))
+        elif m == "mase":
+            out[name] = mase(y[ok], p[ok], scale)
+        elif m.startswith("precision_at_"):
+            out[name] = precision_at(int(m.rsplit("_", 1)[1]), y[ok], p[ok])
+        else:
+            out[name] = METRICS[m](y[ok], p[ok])
+    return out
+
+
+def direction(model: Model) -> dict[str, str]:
+    """For each metric name: 'higher', 'lower' or 'zero' (closest to zero is best)."""
+    out = {}
+    for m in model.metrics:
+        if isinstance(m, Metric):
+            out[m.name] = "higher" if m.higher_is_better else "lower"
+        elif m in HIGHER_IS_BETTER or m.startswith("precision_at_"):
+            out[m] = "higher"
+        elif m in ABSOLUTE:
+            out[m] = "zero"
+        else:
+            out[m] = "lower"
+    return out
+
+
+def seasonal_scale(frame: pd.DataFrame, key: str, time: str | None, target: str,
+                   season_days: int) -> float | None:
+    """Mean absolute difference between each value and the value ``season_days`` earlier
+    of the same entity, over ``frame`` (MASE's in-sample scale)."""
+    if time is None or frame.empty:
+        return None
+    a = frame[[key, time, target]]
+    b = a.assign(**{time: a[time] + pd.Timedelta(days=season_days)})
+    both = a.merge(b, on=[key, time], suffixes=("", "_prev"))
+    diff = np.abs(both[target].to_numpy(float) - both[f"{target}_prev"].to_numpy(float))
+    value = float(np.nanmean(diff)) if len(diff) else float("nan")
+    return value if np.isfinite(value) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -126,7 +198,7 @@ def folds(model: Model, frame: pd.DataFrame, time_col: str | None,
 
 
 def slice_table(model: Model, preds: pd.DataFrame, actual: str,
-                predictors: list[str]) -> list[dict[str, object]]:
+                predictors: list[str], scale: float | None = None) -> list[dict[str, object]]:
     """Metrics of each predictor (model and baselines) per value of each slice column."""
     rows: list[dict[str, object]] = []
     for col in model.slices:
@@ -136,7 +208,8 @@ def slice_table(model: Model, preds: pd.DataFrame, actual: str,
             row: dict[str, object] = {"slice": col, "value": _plain(value), "rows": len(g)}
             y = g[actual].to_numpy(dtype=float)
             for name in predictors:
-                row[name] = score(model.metrics, y, g[name].to_numpy(dtype=float))
+                row[name] = score(model.metrics, y, g[name].to_numpy(dtype=float),
+                                  scale=scale)
             rows.append(row)
     return rows
 
@@ -147,3 +220,42 @@ def _plain(v: object) -> object:
     if isinstance(v, float) and np.isnan(v):
         return None
     return v
+
+
+# ----------------------------------------------------------------- derived slices
+
+ADI_CUT = 1.32
+CV2_CUT = 0.49
+
+
+def demand_classes(history: pd.DataFrame, key: str, target: str) -> pd.Series:
+    """Demand class of each entity from its history (Syntetos-Boylan): ``smooth``,
+    ``erratic``, ``intermittent`` or ``lumpy`` by the average demand interval (ADI, cut
+    1.32) and the squared coefficient of variation of non-zero demand (CV², cut 0.49);
+    ``no_demand`` when the history holds no non-zero value.
+
+    Example:
+        >>> h = pd.DataFrame({"k": ["a"] * 4 + ["b"] * 4, "y": [5, 5, 5, 5, 0, 0, 9, 0]})
+        >>> demand_classes(h, "k", "y").to_dict()
+        {'a': 'smooth', 'b': 'intermittent'}
+    """
+    out = {}
+    for entity, g in history.groupby(key, sort=True):
+        y = g[target].to_numpy(dtype=float)
+        y = y[~np.isnan(y)]
+        nz = y[y != 0]
+        if not len(nz):
+            out[entity] = "no_demand"
+            continue
+        adi = len(y) / len(nz)
+        cv2 = float((nz.std() / nz.mean()) ** 2) if nz.mean() else 0.0
+        out[entity] = ("smooth" if cv2 < CV2_CUT else "erratic") if adi < ADI_CUT else (
+            "intermittent" if cv2 < CV2_CUT else "lumpy")
+    return pd.Series(out, name="demand_class", dtype="object")
+
+
+def history_classes(history: pd.DataFrame, key: str, min_rows: int) -> pd.Series:
+    """``short`` for entities with fewer than ``min_rows`` rows of history, else ``ok``."""
+    counts = history.groupby(key, sort=True).size()
+    return pd.Series(np.where(counts < min_rows, "short", "ok"), index=counts.index,
+                     name="history", dtype="object")

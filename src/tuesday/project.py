@@ -36,10 +36,15 @@ WINDOW_AGGS = ("mean", "sum", "min", "max", "count")
 CALENDAR_PARTS = ("day_of_week", "month", "day_of_year", "day_of_month", "week_of_year", "year")
 HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last")
 TASKS = ("regression", "binary")
-LEARNERS = ("lightgbm",)
-BASELINE_KINDS = ("naive", "seasonal_naive", "seasonal_mean", "mean", "prior", "rule")
-REGRESSION_METRICS = ("rmse", "mae", "wape", "bias")
-BINARY_METRICS = ("auc", "log_loss", "brier")
+LEARNERS = ("lightgbm", "linear", "sklearn")
+BASELINE_KINDS = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
+                  "tsb", "mean", "prior", "rule")
+SERIES_BASELINES = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
+                    "tsb")
+REGRESSION_METRICS = ("rmse", "mae", "wape", "bias", "mase")
+BINARY_METRICS = ("auc", "log_loss", "brier", "precision_at_N")
+#: slices tuesday derives itself: demand class by ADI and CV squared, and history length
+DERIVED_SLICES = ("demand_class", "history")
 GATE_KINDS = ("beats_baseline",)
 _DURATION = re.compile(r"^(\d+)([dh])$")
 
@@ -271,10 +276,24 @@ def request(name: str, dtype: str = "float", *, default: float | None = None) ->
 
 @dataclass(frozen=True)
 class Learner:
-    """The learning algorithm and its parameters."""
+    """The learning algorithm and its parameters.
+
+    Kinds: ``lightgbm`` (default), ``linear`` (ridge / Poisson / logistic regression),
+    ``sklearn`` (any scikit-learn estimator passed as ``estimator``).
+    """
 
     kind: str = "lightgbm"
     params: Mapping[str, Any] = field(default_factory=dict)
+    estimator: Any = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A user metric: ``fn(actual, predicted) -> float`` (e.g. revenue captured)."""
+
+    name: str
+    fn: Callable[[Any, Any], float]
+    higher_is_better: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,14 +302,20 @@ class Baseline:
 
     Kinds: ``naive`` (last value known at the origin), ``seasonal_naive`` (the same
     point of the season, ``season`` days, as recently as the horizon allows),
-    ``seasonal_mean`` (mean of ``seasons`` such values), ``mean`` and ``prior``
-    (training mean / class rate), ``rule`` (``fn(frame) -> predictions``).
+    ``seasonal_mean`` (mean of ``seasons`` such values), ``moving_average`` (mean of the
+    last ``window`` days known at the origin), ``croston`` and ``tsb`` (intermittent
+    demand, smoothing ``alpha``; TSB also ``beta`` for the demand probability; both read
+    one row per period), ``mean`` and ``prior`` (training mean / class rate), ``rule``
+    (``fn(frame) -> predictions``, a plain function of the feature frame).
     """
 
     name: str
     kind: str
     season: int = 7
     seasons: int = 4
+    window: int = 28
+    alpha: float = 0.1
+    beta: float = 0.1
     fn: Callable[[pd.DataFrame], Any] | None = None
 
 
@@ -355,7 +380,7 @@ class Model:
     horizon: str = "0d"
     learner: Learner = field(default_factory=Learner)
     evaluation: Backtest | CrossValidation = field(default_factory=Backtest)
-    metrics: tuple[str, ...] = ("rmse", "mae", "wape", "bias")
+    metrics: tuple[str | Metric, ...] = ("rmse", "mae", "wape", "bias")
     slices: tuple[str, ...] = ()
     gates: tuple[Gate, ...] = (Gate(),)
     window: str | None = None
@@ -365,7 +390,12 @@ class Model:
 
     @property
     def primary_metric(self) -> str:
-        return self.metrics[0]
+        first = self.metrics[0]
+        return first.name if isinstance(first, Metric) else first
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.name if isinstance(m, Metric) else m for m in self.metrics)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -503,7 +533,7 @@ def _type_problems(m: Model) -> list[str]:
     out.extend(_tuple_of(f"{where}: features", m.features, Feature))
     out.extend(_tuple_of(f"{where}: baselines", m.baselines, Baseline))
     out.extend(_tuple_of(f"{where}: gates", m.gates, Gate))
-    out.extend(_tuple_of(f"{where}: metrics", m.metrics, str))
+    out.extend(_tuple_of(f"{where}: metrics", m.metrics, (str, Metric)))
     out.extend(_tuple_of(f"{where}: slices", m.slices, str))
     if not isinstance(m.learner, Learner):
         out.append(f"{where}: learner must be a Learner; got {type(m.learner).__name__}.")
@@ -570,6 +600,9 @@ def _check_model(project: Project, m: Model) -> list[str]:
     if m.learner.kind not in LEARNERS:
         out.append(f"{where}: learner must be one of {', '.join(LEARNERS)}; "
                    f"got {m.learner.kind!r}.")
+    if m.learner.kind == "sklearn" and not hasattr(m.learner.estimator, "fit"):
+        out.append(f"{where}: Learner('sklearn') needs estimator=, a scikit-learn estimator; "
+                   f"got {m.learner.estimator!r}.")
     label = srcs.get(m.label_source)
     if label is None:
         out.append(f"{where}: label source {m.label_source!r} is not declared.")
@@ -598,10 +631,17 @@ def _check_model(project: Project, m: Model) -> list[str]:
                        f"{', '.join(BASELINE_KINDS)}.")
         if b.kind == "rule" and b.fn is None:
             out.append(f"{where}: rule baseline {b.name!r} needs fn=.")
-        if b.kind in ("naive", "seasonal_naive", "seasonal_mean") and m.task != "regression":
+        if b.kind in SERIES_BASELINES and m.task != "regression":
             out.append(f"{where}: baseline {b.name!r} ({b.kind}) needs a regression task.")
     allowed_metrics = REGRESSION_METRICS if m.task == "regression" else BINARY_METRICS
     for met in m.metrics:
+        if isinstance(met, Metric):
+            if not callable(met.fn):
+                out.append(f"{where}: metric {met.name!r} needs fn=, a function "
+                           "(actual, predicted) -> float.")
+            continue
+        if m.task == "binary" and re.fullmatch(r"precision_at_\d+", str(met)):
+            continue
         if met not in allowed_metrics:
             out.append(f"{where}: metric {met!r} is not known for task {m.task!r}; "
                        f"expected one of {', '.join(allowed_metrics)}.")
@@ -614,7 +654,7 @@ def _check_model(project: Project, m: Model) -> list[str]:
         out.extend(_check_feature(where, f, srcs, horizon, m))
     label_cols = label.contract.names if label else ()
     for s in m.slices:
-        if s not in names and s not in label_cols:
+        if s not in names and s not in label_cols and s not in DERIVED_SLICES:
             out.append(f"{where}: slice {s!r} is neither a feature nor a column of "
                        f"{m.label_source!r}.")
     for g in m.gates:

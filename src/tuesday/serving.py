@@ -43,7 +43,8 @@ from tuesday import online, registry, tables
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.features import horizon
 from tuesday.project import LoadedProject, Model, load_project, parse_time
-from tuesday.training import baseline_features, baseline_predict, load_booster
+from tuesday.baselines import ONLINE as ONLINE_BASELINES
+from tuesday.training import baseline_features, baseline_predict, load_model
 from tuesday.workspace import Workspace, open_workspace
 
 PREDICTIONS = "_predictions"
@@ -117,7 +118,7 @@ class State:
             raise NotFound(f"Model {name!r} has no production version.",
                            fix=f"Promote one with `tuesday promote {name} VERSION`.")
         if cur is None or cur.version != prod["version"]:
-            booster = load_booster(self.ws, prod["artifact"])
+            booster = load_model(self.ws, prod["manifest"])
             names = tuple(prod["manifest"]["features"])
             cur = Loaded(model, int(prod["version"]), booster, names, now)
             self.models[name] = cur
@@ -239,10 +240,10 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
         return {"model": name, "model_version": lm.version, "request_id": uuid.uuid4().hex,
                 "predictions": []}
     x = np.asarray(vectors, dtype=float).reshape(len(vectors), len(names))
-    preds = np.asarray(lm.booster.predict(x, num_threads=1), dtype=float)
+    preds = lm.booster.predict(x, num_threads=1)
     frame = pd.DataFrame(extras) if extra else pd.DataFrame(index=range(len(preds)))
     bl = {b.name: baseline_predict(model, b, frame, np.array([np.nan]))
-          for b in model.baselines if b.kind not in ("mean", "prior", "rule")}
+          for b in model.baselines if b.kind in ONLINE_BASELINES}
     request_id = uuid.uuid4().hex
     served = datetime.now(UTC).replace(tzinfo=None)
     log_rows = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import platform
 import time
 import uuid
@@ -27,25 +26,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tuesday import evaluation, registry, tables
+from tuesday import baselines, evaluation, learners, registry, tables
 from tuesday.errors import TuesdayError, ValidationFailed
-from tuesday.features import ORIGIN, ROW, TARGET_TIME, feature_frame, horizon, points_frame
-from tuesday.project import Baseline, Feature, LoadedProject, Model, Project, duration, lag
+from tuesday.executor import run as run_work
+from tuesday.features import ORIGIN, ROW, TARGET_TIME, feature_frame, points_frame
+from tuesday.project import Baseline, LoadedProject, Model, Project, duration
 from tuesday.workspace import Workspace
 
-DEFAULT_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 20,
-    "feature_fraction": 0.9,
-    "bagging_fraction": 1.0,
-    "lambda_l2": 1.0,
-    "num_boost_round": 400,
-    "num_threads": 2,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbosity": -1,
-}
 PACKAGES = ("tuesday", "lightgbm", "numpy", "pandas", "pyarrow", "duckdb", "deltalake",
             "scikit-learn", "holidays")
 REFERENCE_ROWS = 5000
@@ -72,73 +59,38 @@ class TrainResult:
     manifest: dict[str, Any]
 
 
-# -------------------------------------------------------------------- baselines
-
-
-def _season_lag(model: Model, b: Baseline) -> int:
-    h = horizon(model) / pd.Timedelta(days=1)
-    if b.kind == "naive":
-        return max(1, math.ceil(h))
-    return b.season * max(1, math.ceil(h / b.season))
-
-
-def baseline_features(model: Model) -> tuple[Feature, ...]:
-    """The lag features the declared baselines read (computed like any feature)."""
-    out: list[Feature] = []
-    for b in model.baselines:
-        if b.kind in ("naive", "seasonal_naive"):
-            out.append(lag(model.label_source, model.target, _season_lag(model, b)))
-        elif b.kind == "seasonal_mean":
-            first = _season_lag(model, b)
-            out.extend(lag(model.label_source, model.target, first + k * b.season)
-                       for k in range(b.seasons))
-    return tuple(out)
-
-
-def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
-                     train_target: np.ndarray) -> np.ndarray:
-    """Predictions of one baseline; where it has no history, the training mean."""
-    fallback = float(np.nanmean(train_target)) if len(train_target) else 0.0
-    if b.kind in ("mean", "prior"):
-        return np.full(len(frame), fallback)
-    if b.kind in ("naive", "seasonal_naive"):
-        col = lag(model.label_source, model.target, _season_lag(model, b)).name
-        p = frame[col].to_numpy(dtype=float)
-    elif b.kind == "seasonal_mean":
-        first = _season_lag(model, b)
-        cols = [lag(model.label_source, model.target, first + k * b.season).name
-                for k in range(b.seasons)]
-        block = frame[cols].to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
-            p = np.where(np.isnan(block).all(axis=1), np.nan, np.nanmean(block, axis=1))
-    else:  # rule
-        assert b.fn is not None
-        p = np.asarray(b.fn(frame), dtype=float)
-    return np.where(np.isnan(p), fallback, p)
-
-
 # ---------------------------------------------------------------------- learner
 
 
 def learner_params(model: Model) -> dict[str, Any]:
-    params = {**DEFAULT_PARAMS, **dict(model.learner.params)}
-    params["objective"] = params.get("objective") or (
-        "binary" if model.task == "binary" else "regression")
-    params["seed"] = model.seed
-    return params
+    """The parameters the learner is fitted with (recorded in the manifest)."""
+    if model.learner.kind == "lightgbm":
+        return learners.lightgbm_params(model.learner, model.task, model.seed)
+    params = {k: v for k, v in dict(model.learner.params).items()}
+    if model.learner.estimator is not None:
+        params["estimator"] = repr(model.learner.estimator)
+    return {**params, "seed": model.seed}
 
 
-def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> lgb.Booster:
+def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> learners.Fitted:
     """Fit the model's learner; deterministic for the same inputs."""
-    params = learner_params(model)
-    rounds = int(params.pop("num_boost_round"))
-    data = lgb.Dataset(x, label=y, feature_name=list(x.columns), free_raw_data=True,
-                       params={"verbosity": -1})
-    return lgb.train(params, data, num_boost_round=rounds)
+    return learners.fit(model.learner, model.task, x, y, seed=model.seed)
 
 
-def predict(booster: lgb.Booster, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
-    return np.asarray(booster.predict(x, num_threads=num_threads), dtype=float)
+def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
+    """Predict with a fitted learner (or a LightGBM booster)."""
+    if isinstance(fitted, learners.Fitted):
+        return fitted.predict(x.to_numpy(dtype=float), num_threads=num_threads)
+    return np.asarray(fitted.predict(x, num_threads=num_threads), dtype=float)
+
+
+# kept for callers of the first API
+baseline_features = baselines.features
+
+
+def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
+                     train_target: np.ndarray) -> np.ndarray:
+    return baselines.predict(model, b, frame, train_target)
 
 
 # ------------------------------------------------------------------ training set
@@ -187,73 +139,127 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
     pts = points_frame(model, labels[model.entity.key],
                        labels[tcol] if tcol else pd.Series(pd.Timestamp(as_of),
                                                            index=labels.index))
-    feats = feature_frame(project, model, pts, tabs, extra=baseline_features(model))
+    feats = feature_frame(project, model, pts, tabs, extra=baselines.features(model))
     context = labels.drop(columns=[c for c in labels.columns if c in feats.columns])
     frame = pd.concat([context.reset_index(drop=True), feats], axis=1)
     if model.task == "binary":
         frame[model.target] = (labels[model.target] == model.positive).astype(float).to_numpy()
+    if tcol is not None:
+        frame = baselines.add_recursive(model, frame, model.entity.key, tcol)
     return TrainingSet(frame, model.feature_names, model.target, tcol, versions)
 
 
 # ------------------------------------------------------------------------ train
 
 
-def run_backtest(model: Model, ts: TrainingSet) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FoldTask:
+    """Everything one backtest fold needs: a pure, picklable unit of work."""
+
+    model: Model
+    number: int
+    cutoff: str | None
+    train: pd.DataFrame
+    test: pd.DataFrame
+    features: tuple[str, ...]
+    target: str
+    time: str | None
+
+
+def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit on the fold's training rows; predict its test rows with the model and every
+    baseline; add derived slices from the training history. Pure: same task, same
+    result, whichever executor runs it."""
+    model = task.model
+    y = task.train[task.target].to_numpy(dtype=float)
+    fitted = fit(model, task.train[list(task.features)], y)
+    part = task.test.copy()
+    part["fold"] = task.number
+    part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
+    for b in model.baselines:
+        part[b.name] = baselines.predict(model, b, part, y)
+    key = model.entity.key
+    if "demand_class" in model.slices:
+        classes = evaluation.demand_classes(task.train, key, task.target)
+        part["demand_class"] = part[key].map(classes).fillna("no_history").to_numpy()
+    if "history" in model.slices:
+        season = max((b.season for b in model.baselines), default=7)
+        hist = evaluation.history_classes(task.train, key, min_rows=8 * season)
+        part["history"] = part[key].map(hist).fillna("short").to_numpy()
+    scale = _mase_scale(model, task.train, task.time, task.target)
+    names = ["model", *(b.name for b in model.baselines)]
+    actual = part[task.target].to_numpy(float)
+    row = {"fold": task.number, "cutoff": task.cutoff,
+           "train_rows": len(task.train), "test_rows": len(part), "mase_scale": scale,
+           **{n: evaluation.score(model.metrics, actual, part[n].to_numpy(float), scale=scale)
+              for n in names}}
+    part["_scale"] = scale if scale is not None else np.nan
+    return part, row
+
+
+def _mase_scale(model: Model, train: pd.DataFrame, time_col: str | None,
+                target: str) -> float | None:
+    if "mase" not in model.metric_names:
+        return None
+    season = next((b.season for b in model.baselines if b.kind in
+                   ("seasonal_naive", "seasonal_mean")), 1)
+    return evaluation.seasonal_scale(train, model.entity.key, time_col, target, season)
+
+
+def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local") -> dict[str, Any]:
     """Backtest the model and every baseline on the same folds; per-slice metrics."""
     frame = ts.frame
-    y = frame[ts.target].to_numpy(dtype=float)
-    x = frame[list(ts.features)]
-    preds = []
-    fold_rows = []
-    for fold in evaluation.folds(model, frame, ts.time, ts.target):
-        if not fold.train.any() or not fold.test.any():
-            continue
-        booster = fit(model, x[fold.train], y[fold.train])
-        part = frame.loc[fold.test].copy()
-        part["fold"] = fold.number
-        part["model"] = predict(booster, x[fold.test], num_threads=2)
-        for b in model.baselines:
-            part[b.name] = baseline_predict(model, b, part, y[fold.train])
-        preds.append(part)
-        names = ["model", *(b.name for b in model.baselines)]
-        fold_rows.append({"fold": fold.number,
-                          "cutoff": fold.cutoff.isoformat() if fold.cutoff is not None else None,
-                          "train_rows": int(fold.train.sum()), "test_rows": int(fold.test.sum()),
-                          **{n: evaluation.score(model.metrics, part[ts.target].to_numpy(float),
-                                                 part[n].to_numpy(float)) for n in names}})
-    if not preds:
+    tasks = [
+        FoldTask(model, fold.number,
+                 fold.cutoff.isoformat() if fold.cutoff is not None else None,
+                 frame.loc[fold.train], frame.loc[fold.test], ts.features, ts.target, ts.time)
+        for fold in evaluation.folds(model, frame, ts.time, ts.target)
+        if fold.train.any() and fold.test.any()]
+    if not tasks:
         raise ValidationFailed(
             f"Model {model.name!r}: no backtest fold has both training and test rows "
             f"({len(frame)} label rows).",
             fix="Ingest more history, or declare fewer folds / a shorter step.")
-    allp = pd.concat(preds, ignore_index=True)
+    results = run_work(run_fold, tasks, executor=executor)
+    allp = pd.concat([r[0] for r in results], ignore_index=True)
+    fold_rows = [r[1] for r in results]
     names = ["model", *(b.name for b in model.baselines)]
     actual = allp[ts.target].to_numpy(dtype=float)
-    overall = {n: evaluation.score(model.metrics, actual, allp[n].to_numpy(float))
-               for n in names}
+    scales = [r["mase_scale"] for r in fold_rows if r["mase_scale"]]
+    scale = float(np.mean(scales)) if scales else None
+    overall = {n: evaluation.score(model.metrics, actual, allp[n].to_numpy(float),
+                                   scale=scale) for n in names}
     primary = model.primary_metric
+    way = evaluation.direction(model)[primary]
     best = None
     for b in model.baselines:
         v = overall[b.name][primary]
-        if best is None or evaluation.better(primary, v, overall[best][primary]):
+        if best is None or evaluation.better(primary, v, overall[best][primary], way):
             best = b.name
     assert best is not None
     return {
         "primary": primary,
+        "direction": way,
         "model": overall["model"],
         "baselines": {b.name: overall[b.name] for b in model.baselines},
         "best_baseline": best,
-        "lift": evaluation.lift(primary, overall["model"][primary], overall[best][primary]),
+        "lift": evaluation.lift(primary, overall["model"][primary], overall[best][primary],
+                                way),
         "folds": fold_rows,
-        "slices": evaluation.slice_table(model, allp, ts.target, names),
+        "slices": evaluation.slice_table(model, allp, ts.target, names, scale=scale),
         "rows": len(allp),
-        "predictions": allp,
+        "predictions": allp.drop(columns=["_scale"]),
     }
 
 
 def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
-          *, progress: Any = None) -> TrainResult:
-    """Build the training set, backtest, fit on the window, register as candidate."""
+          *, progress: Any = None, executor: str = "local",
+          register: bool = True) -> TrainResult:
+    """Build the training set, backtest, fit on the window, register as candidate.
+
+    With ``register=False`` nothing is written to the registry (``reproduce`` uses it);
+    artifacts are content-addressed, so storing them again changes nothing.
+    """
     project = loaded.project
     model = project.model(model_name)
     started = time.perf_counter()
@@ -261,7 +267,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     step("building the point-in-time training set")
     ts = training_set(ws, project, model, as_of)
     step(f"backtesting ({model.evaluation.folds} folds, model and baselines)")
-    bt = run_backtest(model, ts)
+    bt = run_backtest(model, ts, executor=executor)
     backtest_preds = bt.pop("predictions")
     step("fitting the final model")
     frame = ts.frame
@@ -270,14 +276,18 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
         win = duration(model.window, what=f"window of model {model.name!r}")
         final = (frame[ts.time] > pd.Timestamp(as_of) - win).to_numpy()
     y = frame[ts.target].to_numpy(dtype=float)
-    booster = fit(model, frame.loc[final, list(ts.features)], y[final])
-    model_bytes = booster.model_to_string(num_iteration=-1).encode()
+    fit_started = time.perf_counter()
+    fitted = fit(model, frame.loc[final, list(ts.features)], y[final])
+    fit_seconds = time.perf_counter() - fit_started
+    model_bytes = fitted.dumps()
     artifact = ws.put_artifact(model_bytes)
+    cost = _cost(fitted, frame.loc[final, list(ts.features)], fit_seconds, len(model_bytes))
     reference = ws.put_artifact(_reference_bytes(frame.loc[final], ts, model))
     evaluation_file = ws.put_artifact(_parquet_bytes(backtest_preds))
     run_id = uuid.uuid4().hex
     metrics = {**bt, "train_rows": int(final.sum()),
-               "train_seconds": round(time.perf_counter() - started, 3)}
+               "train_seconds": round(time.perf_counter() - started, 3), "cost": cost,
+               "importance": fitted.importance()}
     manifest = {
         "model": model.name,
         "run_id": run_id,
@@ -294,15 +304,44 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
         "packages": {p: _version(p) for p in PACKAGES},
         "platform": {"python": platform.python_version(), "machine": platform.machine(),
                      "system": platform.system()},
-        "artifact": {"format": "lightgbm-text", "sha256": artifact,
+        "learner": model.learner.kind,
+        "artifact": {"format": fitted.format, "sha256": artifact,
                      "bytes": len(model_bytes)},
         "reference": {"format": "parquet", "sha256": reference},
         "backtest_predictions": {"format": "parquet", "sha256": evaluation_file},
     }
+    if not register:
+        return TrainResult(run_id, 0, artifact, metrics, manifest)
     version = registry.register(ws, model.name, run_id=run_id, artifact=artifact,
                                 manifest=manifest, metrics=metrics, as_of=as_of)
     manifest["version"] = version
     return TrainResult(run_id, version, artifact, metrics, manifest)
+
+
+def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,
+          size: int) -> dict[str, float]:
+    """What the model costs: fit seconds, file size, and predict microseconds per row
+    (one row at a time, the serving case, median of a few rows)."""
+    rows = x.to_numpy(dtype=float)[:50]
+    times = []
+    for r in rows:
+        t0 = time.perf_counter()
+        fitted.predict(r.reshape(1, -1), num_threads=1)
+        times.append(time.perf_counter() - t0)
+    return {"fit_seconds": round(fit_seconds, 3), "model_bytes": float(size),
+            "predict_us_per_row": round(float(np.median(times)) * 1e6, 1) if times else 0.0}
+
+
+def load_model(ws: Workspace, manifest: dict[str, Any]) -> learners.Fitted:
+    """Load a version's model from its artifact; the sha256 must match the manifest."""
+    art = manifest["artifact"]
+    try:
+        return learners.loads(art["format"], ws.get_artifact(art["sha256"]))
+    except TuesdayError:
+        raise
+    except Exception as exc:  # a hash-matching but unreadable file: say so
+        raise TuesdayError(f"Artifact {art['sha256'][:12]} could not be loaded as "
+                           f"{art['format']}: {exc}.", fix="Retrain the model.") from exc
 
 
 def _reference_bytes(frame: pd.DataFrame, ts: TrainingSet, model: Model) -> bytes:
@@ -344,7 +383,7 @@ def _sha(path: Path) -> str:
 
 
 def load_booster(ws: Workspace, digest: str) -> lgb.Booster:
-    """Load a model file from its artifact, refusing one whose sha256 does not match."""
+    """Load a LightGBM model file from its artifact (sha256 checked)."""
     data = ws.get_artifact(digest)
     try:
         return lgb.Booster(model_str=data.decode())
