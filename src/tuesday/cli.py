@@ -142,9 +142,11 @@ def quarantine(c: Ctx, source: str, limit: int, as_json: bool) -> None:
 @main.command()
 @click.argument("model")
 @as_of_opt
+@click.option("--executor", type=click.Choice(["local", "process"]), default="local",
+              show_default=True, help="Where backtest folds run: this process or a pool.")
 @json_opt
 @pass_ctx
-def train(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
+def train(c: Ctx, model: str, as_of: str | None, executor: str, as_json: bool) -> None:
     """Build the point-in-time training set, backtest MODEL and its baselines, fit, and
     register the new version as a candidate."""
     from tuesday import training
@@ -152,7 +154,7 @@ def train(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
     def go() -> None:
         with console.status("training") as status:
             res = training.train(c.workspace, c.loaded, model, parse_time(as_of),
-                                 progress=lambda m: status.update(m))
+                                 progress=lambda m: status.update(m), executor=executor)
         data = {"model": model, "version": res.version, "run_id": res.run_id,
                 "artifact": res.artifact, "metrics": res.metrics}
         emit(data, as_json, lambda d: _train_text(d))
@@ -256,6 +258,75 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
             res = online.materialize(c.workspace, c.loaded.project, m, parse_time(as_of))
         emit(res, as_json, lambda d: f"{d['entities']} entities x {d['targets']} target(s) "
              f"stored for {model} (origin {d['origin']}).")
+
+    run(go)
+
+
+@main.group()
+def runs() -> None:
+    """Training runs: list, compare, reproduce."""
+
+
+@runs.command("list")
+@click.argument("model", required=False)
+@json_opt
+@pass_ctx
+def runs_list(c: Ctx, model: str | None, as_json: bool) -> None:
+    """List runs (of MODEL) with their version, stage and primary metric."""
+    from tuesday import runs as runs_mod
+
+    def go() -> None:
+        if model:
+            c.loaded.project.model(model)
+        rows = runs_mod.list_runs(c.workspace, model)
+        emit(rows, as_json, lambda d: "\n".join(
+            f"{r['run_id'][:12]}  {r['model']}  v{r['version']}  {r['stage']}  "
+            f"as of {r['as_of']}  {r['primary']} {r['value']:.4f}  lift {r['lift']:.1%}"
+            for r in d) or "no runs")
+
+    run(go)
+
+
+@runs.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@json_opt
+@pass_ctx
+def runs_compare(c: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
+    """Every difference between two runs: data, code, parameters, metrics, slices."""
+    from tuesday import runs as runs_mod
+
+    def go() -> None:
+        res = runs_mod.compare(c.workspace, run_a, run_b)
+        emit(res, as_json, lambda d: f"{d['a'][:12]} vs {d['b'][:12]}: "
+             f"{len(d['differences'])} difference(s)"
+             + ("" if not d["same_artifact"] else " (same model file)") + "\n"
+             + "\n".join(f"  {x['field']}: {x['a']} -> {x['b']}" for x in d["differences"]))
+
+    run(go)
+
+
+@main.command()
+@click.argument("run_id")
+@json_opt
+@pass_ctx
+def reproduce(c: Ctx, run_id: str, as_json: bool) -> None:
+    """Train RUN_ID again from its recorded inputs and report any difference
+    (exit 0 when identical, 5 when not)."""
+    from tuesday import runs as runs_mod
+
+    def go() -> None:
+        with console.status("training again from the run's inputs"):
+            res = runs_mod.reproduce(c.workspace, c.loaded, run_id)
+        emit(res, as_json, lambda d: (
+            f"run {d['run_id'][:12]} reproduced: identical model file "
+            f"{d['artifact'][:12]}" if d["identical"] else
+            f"run {d['run_id'][:12]} did NOT reproduce:\n" + "\n".join(
+                f"  {p}" for p in d["differences"])
+            + "".join(f"\n  metric {k}: {a} -> {b}"
+                      for k, (a, b) in d["metric_differences"].items())))
+        if not res["identical"]:
+            sys.exit(5)
 
     run(go)
 

@@ -126,7 +126,16 @@ def fit(learner: Learner, task: str, x: pd.DataFrame, y: np.ndarray, *, seed: in
         est = clone(learner.estimator)
         if "random_state" in est.get_params():
             est.set_params(random_state=seed)
-        est.fit(x.to_numpy(dtype=float), y)
+        try:
+            est.fit(x.to_numpy(dtype=float), y)
+        except ValueError as exc:
+            missing = [c for c in x.columns if x[c].isna().any()]
+            raise TuesdayError(
+                f"The scikit-learn estimator {type(est).__name__} failed to fit: {exc}"
+                + (f" Features with missing values: {', '.join(map(str, missing))}."
+                   if missing else ""),
+                fix="Wrap it in a pipeline that handles missing values, e.g. "
+                    "make_pipeline(SimpleImputer(), estimator).") from exc
         return Fitted("sklearn", task, features, est)
     raise TuesdayError(f"Learner kind {learner.kind!r} is unknown.",
                        fix="Use 'lightgbm', 'linear' or 'sklearn'.")
