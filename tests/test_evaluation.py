@@ -68,3 +68,36 @@ def test_cross_validation_is_stratified_and_seeded() -> None:
     assert np.sum(a, axis=0).tolist() == [1] * len(frame)
     rates = [YB[t].mean() for t in a]
     assert max(rates) - min(rates) < 0.02
+
+
+def test_mase_against_a_direct_computation() -> None:
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    y = np.sin(np.arange(60) / 3) * 10 + 50
+    frame = pd.DataFrame({"k": "a", "t": days, "y": y})
+    scale = evaluation.seasonal_scale(frame, "k", "t", "y", 7)
+    assert scale == pytest.approx(np.mean(np.abs(y[7:] - y[:-7])), rel=1e-12)
+    p = y + 1.0
+    assert evaluation.score(("mase",), y, p, scale=scale)["mase"] == pytest.approx(1 / scale)
+
+
+def test_precision_at_n_and_user_metric() -> None:
+    from tuesday.project import Metric
+
+    y = np.array([1.0, 0.0, 1.0, 0.0, 0.0])
+    p = np.array([0.9, 0.8, 0.7, 0.1, 0.2])
+    revenue = Metric("revenue", lambda a, b: float(np.sum(a * (b > 0.5))), True)
+    out = evaluation.score(("precision_at_2", revenue), y, p)
+    assert out == {"precision_at_2": 0.5, "revenue": 2.0}
+
+
+def test_demand_and_history_classes() -> None:
+    h = pd.DataFrame({"k": ["s"] * 10 + ["e"] * 10 + ["i"] * 10 + ["l"] * 10 + ["z"] * 3,
+                      "y": [5, 6, 5, 6, 5, 6, 5, 6, 5, 6,
+                            1, 20, 2, 30, 1, 25, 3, 40, 1, 30,
+                            0, 0, 5, 0, 0, 5, 0, 0, 6, 0,
+                            0, 0, 1, 0, 0, 40, 0, 0, 2, 0,
+                            0, 0, 0]})
+    assert evaluation.demand_classes(h, "k", "y").to_dict() == {
+        "e": "erratic", "i": "intermittent", "l": "lumpy", "s": "smooth", "z": "no_demand"}
+    assert evaluation.history_classes(h, "k", 5).to_dict() == {
+        "e": "ok", "i": "ok", "l": "ok", "s": "ok", "z": "short"}
