@@ -20,15 +20,16 @@ from .conftest import AS_OF
 def test_pinned_backtest_metrics(trained_ws, ridership) -> None:
     v = registry.get_version(trained_ws, "ridership_14d", 1)
     m = v["metrics"]
-    assert m["rows"] == 12 * 28
+    assert m["rows"] == 26 * 28
     assert m["primary"] == "rmse"
-    assert m["model"]["rmse"] == pytest.approx(1.0008, abs=1e-4)
-    assert m["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(3.8094, abs=1e-4)
-    assert m["baselines"]["seasonal_mean_4w"]["rmse"] == pytest.approx(2.8616, abs=1e-4)
+    assert m["model"]["rmse"] == pytest.approx(1.0341, abs=1e-4)
+    assert m["model"]["mase"] == pytest.approx(0.5868, abs=1e-4)
+    assert m["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(3.6281, abs=1e-4)
+    assert m["baselines"]["seasonal_mean_4w"]["rmse"] == pytest.approx(2.8259, abs=1e-4)
     assert m["best_baseline"] == "seasonal_mean_4w"
     assert m["lift"] > 0.3
     assert {s["slice"] for s in m["slices"]} == {"day_of_week", "holiday_is_holiday"}
-    assert len(m["folds"]) == 12
+    assert len(m["folds"]) == 26
 
 
 def test_seasonal_naive_matches_pandas(trained_ws, ridership) -> None:

@@ -110,8 +110,8 @@ clark_lake = Model(
         Baseline("seasonal_naive", "seasonal_naive", season=7),
         Baseline("seasonal_mean_4w", "seasonal_mean", season=7, seasons=4),
     ),
-    evaluation=Backtest(folds=12, step="28d"),
-    metrics=("rmse", "mae", "wape", "bias"),
+    evaluation=Backtest(folds=26, step="28d"),  # the last two years, 4 weeks at a time
+    metrics=("rmse", "mae", "wape", "bias", "mase"),
     slices=("day_of_week", "holiday_is_holiday"),
     window="3650d",
     seed=7,
