@@ -68,3 +68,22 @@ def test_process_executor_gives_the_local_result(trained_ws, ridership) -> None:
     pd.testing.assert_frame_equal(local.pop("predictions"), pool.pop("predictions"))
     assert local == pool
     assert np.isfinite(local["model"]["rmse"])
+
+
+def test_runs_can_be_logged_to_mlflow(ws_copy, tmp_path) -> None:
+    import mlflow
+
+    from tuesday import tracking
+
+    v1 = registry.get_version(ws_copy, "ridership_14d", 1)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_id = tracking.log_run(ws_copy, v1["run_id"], uri)
+    got = mlflow.tracking.MlflowClient(tracking_uri=uri).get_run(mlflow_id)
+    assert got.data.metrics["backtest.model.rmse"] == v1["metrics"]["model"]["rmse"]
+    assert got.data.metrics["backtest.seasonal_naive.rmse"] == \
+        v1["metrics"]["baselines"]["seasonal_naive"]["rmse"]
+    assert got.data.tags["tuesday.run_id"] == v1["run_id"]
+    assert got.data.params["seed"] == "7"
+    names = {a.path for a in mlflow.tracking.MlflowClient(tracking_uri=uri)
+             .list_artifacts(mlflow_id)}
+    assert names == {"manifest.json", "metrics.json", "model.txt"}

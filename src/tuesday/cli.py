@@ -144,9 +144,12 @@ def quarantine(c: Ctx, source: str, limit: int, as_json: bool) -> None:
 @as_of_opt
 @click.option("--executor", type=click.Choice(["local", "process"]), default="local",
               show_default=True, help="Where backtest folds run: this process or a pool.")
+@click.option("--mlflow-uri", envvar="TUESDAY_MLFLOW_URI", metavar="URI",
+              help="Also log the run to MLflow at URI (e.g. sqlite:///mlflow.db).")
 @json_opt
 @pass_ctx
-def train(c: Ctx, model: str, as_of: str | None, executor: str, as_json: bool) -> None:
+def train(c: Ctx, model: str, as_of: str | None, executor: str, mlflow_uri: str | None,
+          as_json: bool) -> None:
     """Build the point-in-time training set, backtest MODEL and its baselines, fit, and
     register the new version as a candidate."""
     from tuesday import training
@@ -157,6 +160,10 @@ def train(c: Ctx, model: str, as_of: str | None, executor: str, as_json: bool) -
                                  progress=lambda m: status.update(m), executor=executor)
         data = {"model": model, "version": res.version, "run_id": res.run_id,
                 "artifact": res.artifact, "metrics": res.metrics}
+        if mlflow_uri:
+            from tuesday import tracking
+
+            data["mlflow_run_id"] = tracking.log_run(c.workspace, res.run_id, mlflow_uri)
         emit(data, as_json, lambda d: _train_text(d))
 
     run(go)
