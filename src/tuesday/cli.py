@@ -269,6 +269,32 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
     run(go)
 
 
+@main.command()
+@click.argument("model")
+@click.argument("version", type=int)
+@json_opt
+@pass_ctx
+def report(c: Ctx, model: str, version: int, as_json: bool) -> None:
+    """Write the evaluation report of MODEL VERSION (HTML that opens offline, and JSON):
+    model against its baselines per fold, per slice and per entity, actual vs predicted,
+    residuals, feature importance."""
+    from tuesday.report import evaluation_report, write_evaluation_report
+
+    def go() -> None:
+        c.loaded.project.model(model)
+        with console.status("writing the evaluation report"):
+            json_path, html_path = write_evaluation_report(c.workspace, c.loaded, model,
+                                                           version)
+        if as_json:
+            data = evaluation_report(c.workspace, c.loaded, model, version)
+            emit({**data, "report_json": str(json_path), "report_html": str(html_path)},
+                 True, str)
+        else:
+            click.echo(f"{html_path}\n{json_path}")
+
+    run(go)
+
+
 @main.group()
 def runs() -> None:
     """Training runs: list, compare, reproduce."""

@@ -33,6 +33,7 @@ from rich.console import Console
 from tuesday import monitoring, online, registry, tables, training
 from tuesday.errors import TuesdayError
 from tuesday.project import load_project
+from tuesday.report import write_evaluation_report
 from tuesday.workspace import open_workspace
 
 EXAMPLE = Path(__file__).parent / "examples" / "ridership" / "project.py"
@@ -115,6 +116,8 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
         m = res.metrics
         console.log(f"trained {MODEL} v{res.version}: backtest RMSE {m['model']['rmse']:.3f} "
                     "vs " + ", ".join(f"{k} {v['rmse']:.3f}" for k, v in m["baselines"].items()))
+        status.update("writing the evaluation report")
+        _, evaluation_html = write_evaluation_report(ws, loaded, MODEL, res.version)
         promoted = registry.promote(ws, model, res.version, as_of=START.to_pydatetime(),
                                     actor="demo")
         console.log(f"promoted v{res.version}: {promoted['gates'][0]['message']}")
@@ -165,7 +168,8 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
         "model_version": res.version,
         "metrics": {"primary": m["primary"], "model": m["model"], "baselines": m["baselines"],
                     "best_baseline": m["best_baseline"], "lift": m["lift"],
-                    "backtest_rows": m["rows"], "folds": len(m["folds"])},
+                    "backtest_rows": m["rows"], "folds": len(m["folds"]),
+                    "report": str(evaluation_html)},
         "predictions_served": served,
         "monitor": {"status": report["status"], "report": report["report_html"],
                     "report_json": report["report_json"],
@@ -206,6 +210,7 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
                   f"{m['model']['rmse']:.3f}")
     for name, vals in m["baselines"].items():
         console.print(f"    baseline {name}: RMSE {vals['rmse']:.3f}")
+    console.print(f"  evaluation report: {m['report']}")
     console.print(f"  served {s['predictions_served']} predictions over HTTP")
     mon = s["monitor"]
     line = f"  monitor: {mon['status']}"

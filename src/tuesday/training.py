@@ -30,7 +30,7 @@ from tuesday import baselines, evaluation, learners, registry, tables
 from tuesday.errors import TuesdayError, ValidationFailed
 from tuesday.executor import run as run_work
 from tuesday.features import ORIGIN, ROW, TARGET_TIME, feature_frame, points_frame
-from tuesday.project import Baseline, LoadedProject, Model, Project, duration
+from tuesday.project import Backtest, Baseline, LoadedProject, Model, Project, duration
 from tuesday.workspace import Workspace
 
 PACKAGES = ("tuesday", "lightgbm", "numpy", "pandas", "pyarrow", "duckdb", "deltalake",
@@ -127,6 +127,11 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
     if tcol is not None:
         known = label_src.available_at or tcol
         labels = labels[labels[known] <= pd.Timestamp(as_of)]
+        span = _label_span(model)
+        if span is not None and len(labels):
+            # with a sliding window, older labels are never used: the cost of a daily
+            # retrain stays flat as history grows
+            labels = labels[labels[tcol] > labels[tcol].max() - span]
         labels = labels.sort_values([tcol, model.entity.key], kind="stable")
     else:
         labels = labels.sort_values(model.entity.key, kind="stable")
@@ -147,6 +152,17 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
     if tcol is not None:
         frame = baselines.add_recursive(model, frame, model.entity.key, tcol)
     return TrainingSet(frame, model.feature_names, model.target, tcol, versions)
+
+
+def _label_span(model: Model) -> pd.Timedelta | None:
+    """How far back from the newest label the training window and every backtest fold's
+    window reach (None: all history)."""
+    if not model.window:
+        return None
+    span = duration(model.window, what="window") + duration(model.horizon, what="horizon")
+    if isinstance(model.evaluation, Backtest):
+        span += model.evaluation.folds * duration(model.evaluation.step, what="step")
+    return span
 
 
 # ------------------------------------------------------------------------ train
