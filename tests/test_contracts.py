@@ -10,16 +10,37 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuesday.contracts import MAX_EXAMPLES, Problem, Validation, validate
-from tuesday.project import Column, Contract
+from tuesday.contracts import (
+    MAX_EXAMPLES,
+    BatchCheck,
+    Mapped,
+    Problem,
+    Validation,
+    history_check,
+    validate,
+)
+from tuesday.project import (
+    Column,
+    Contract,
+    Entity,
+    Freshness,
+    MinHistory,
+    Project,
+    Source,
+    Taxonomy,
+    Volume,
+    check_project,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -376,7 +397,7 @@ def test_extra_column_rejected() -> None:
     v = validate(frame, KEYED)
     p = only(v, "extra_column", "note")
     assert (p.count, rows_of(p), values_of(p)) == (2, [1, 2], ["hi", None])
-    assert "extra_columns='drop'" in p.message
+    assert "extra_columns='warn'" in p.message
     assert v.report.accepted == 0 and v.report.quarantined == 2
     assert reasons_by_row(v) == {1: ["extra_column:note"], 2: ["extra_column:note"]}
     assert json.loads(v.quarantined["values"].iloc[0]) == {"id": "1", "x": "1", "note": "hi"}
@@ -636,3 +657,432 @@ def test_property_existing_keys_never_accepted(
     assert_balanced(v, len(records))
     assert not set(v.accepted["id"].dropna().tolist()) & set(seen)
     assert not v.accepted["id"].duplicated().any()
+
+
+# ------------------------------------------------------------------- format checks
+
+
+def test_format_must_match_the_whole_text() -> None:
+    col = Column("code", "str", format=r"[A-Z]{2}-\d{4}")
+    v = one_col(col, ["AB-1234", "ab-1234", "AB-12345", None, "XY-0001\n", "ZZ-0000"])
+    p = only(v, "format", "code")
+    assert (p.count, rows_of(p), values_of(p)) == (
+        3, [2, 3, 5], ["ab-1234", "AB-12345", "XY-0001\n"])
+    assert "fully match the format" in p.message and "'code'" in p.message
+    assert v.accepted["code"].tolist()[:1] == ["AB-1234"]
+    assert pd.isna(v.accepted["code"].iloc[1])  # a null is not a format problem
+    assert_balanced(v, 6)
+
+
+def test_format_digits_are_ascii_only() -> None:
+    v = one_col(Column("n", "str", format=r"\d+"), ["123", "١٢٣"])
+    assert rows_of(only(v, "format", "n")) == [2]
+
+
+def test_format_beyond_re2_falls_back_to_python_re() -> None:
+    # look-ahead is not RE2: the same rule is applied with Python's re
+    v = one_col(Column("s", "str", format=r"(?!X)[A-Z]+"), ["ABC", "XAB", "abc", "ABC"])
+    p = only(v, "format", "s")
+    assert (p.count, rows_of(p)) == (2, [2, 3])
+
+
+def test_format_is_checked_after_a_blank_became_null() -> None:
+    v = one_col(Column("s", "str", nullable=False, format=r"[a-z]+"), ["ok", "  ", "NO"])
+    assert checks(v) == {("null", "s"), ("format", "s")}
+    assert reasons_by_row(v) == {2: ["null:s"], 3: ["format:s"]}
+
+
+# --------------------------------------------------------- the same value, any path
+
+
+@pytest.mark.parametrize(("dtype", "text", "expected"), [
+    ("float", "1.5", 1.5), ("float", " 7 ", 7.0), ("float", "+5", 5.0), ("float", ".5", 0.5),
+    ("float", "5.", 5.0), ("float", "1e3", 1000.0), ("float", "-0", 0.0),
+    ("float", "00012", 12.0), ("float", "1E-2", 0.01),
+    ("int", "12", 12), ("int", "-3", -3), ("int", "+4", 4), ("int", " 5 ", 5),
+    ("int", "2.0", 2), ("int", "1e3", 1000), ("int", "9007199254740993", 2**53 + 1),
+    ("int", "-9223372036854775808", -(2**63)),
+    ("date", "2024-02-29", pd.Timestamp("2024-02-29")),
+    ("date", "2024-03-01T00:00:00", pd.Timestamp("2024-03-01")),
+    ("date", " 2024-03-01", pd.Timestamp("2024-03-01")),
+    ("timestamp", "2024-03-01 10:30:00", pd.Timestamp("2024-03-01 10:30")),
+    ("timestamp", "2024-03-01T10:30", pd.Timestamp("2024-03-01 10:30")),
+    ("timestamp", "2024-03-01T10:30:00.25", pd.Timestamp("2024-03-01 10:30:00.25")),
+    ("timestamp", "2024-03-01T12:30:00+02:00", pd.Timestamp("2024-03-01 10:30")),
+    ("bool", " Yes ", True), ("bool", "F", False),
+])
+def test_a_value_reads_the_same_in_a_clean_and_in_a_dirty_column(
+        dtype: str, text: str, expected: Any) -> None:
+    """A clean column takes the fast path (one cast), a column with an unreadable value
+    the careful one: both read every value the same way."""
+    clean = one_col(Column("c", dtype), [text, text])
+    dirty = one_col(Column("c", dtype), [text, "garbage", text])
+    assert clean.report.ok, clean.report.summary()
+    assert rows_of(only(dirty, "type", "c")) == [2]
+    assert clean.accepted["c"].tolist() == [expected, expected]
+    assert dirty.accepted["c"].tolist() == [expected, expected]
+
+
+@pytest.mark.parametrize(("dtype", "text"), [
+    ("float", "nan"), ("float", "inf"), ("float", "1e400"), ("float", "1,5"),
+    ("float", "0x10"), ("float", "1_000"), ("float", "--5"), ("float", "1.2.3"),
+    ("int", "0x10"), ("int", "2.5"), ("int", "1e30"), ("int", "99999999999999999999"),
+    ("date", "2024-02-30"), ("date", "2023-02-29"), ("date", "2024-13-01"),
+    ("date", "2024-01-01 10:00"), ("date", "0000-01-01"),
+    ("timestamp", "2024-01-01T24:00:00"), ("timestamp", "2024-01-01T12:60:00"),
+    ("timestamp", "2024-01-01T12:00:60"),
+])
+def test_unreadable_text_is_a_type_problem_on_every_path(dtype: str, text: str) -> None:
+    alone = one_col(Column("c", dtype), [text])
+    dirty = one_col(Column("c", dtype), ["garbage", text])
+    assert rows_of(only(alone, "type", "c")) == [1]
+    assert rows_of(only(dirty, "type", "c")) == [1, 2]
+
+
+def test_times_outside_years_1_to_9999_are_refused() -> None:
+    v = one_col(Column("t", "timestamp"), pd.Series([-1.0, None]))  # a number, not a time
+    assert checks(v) <= {("type", "t")}
+    assert_balanced(v, 2)
+
+
+def test_arrow_input_is_validated_like_pandas() -> None:
+    table = pa.table({"id": ["1", "x", "3"], "x": [0.5, None, 2.0]})
+    v = validate(table, KEYED)
+    assert rows_of(only(v, "type", "id")) == [2]
+    assert v.table.schema == pa.schema([("id", pa.int64()), ("x", pa.float64())])
+    assert v.table.column("id").to_pylist() == [1, 3]
+
+
+# ----------------------------------------------------------------- schema policies
+
+
+def test_extra_column_warn_drops_it() -> None:
+    c = Contract(KEYED.columns, unique=("id",), extra_columns="warn")
+    v = validate(pd.DataFrame({"id": ["1"], "x": ["1"], "note": ["hi"]}), c)
+    assert v.report.ok and v.report.warnings == (
+        "Column 'note' is not in the contract and was dropped.",)
+    assert list(v.accepted.columns) == ["id", "x"]
+    # the original value is still what quarantine would keep
+    c_bad = Contract(KEYED.columns, unique=("id",), extra_columns="warn")
+    v = validate(pd.DataFrame({"id": ["x"], "x": ["1"], "note": ["hi"]}), c_bad)
+    assert json.loads(v.quarantined["values"].iloc[0]) == {"id": "x", "x": "1", "note": "hi"}
+
+
+def test_extra_column_map_renames_declared_names_and_rejects_others() -> None:
+    c = Contract(KEYED.columns, unique=("id",), extra_columns="map", rename={"amount": "x"})
+    v = validate(pd.DataFrame({"id": ["1", "2"], "amount": ["1.5", "-2"]}), c)
+    assert v.report.ok
+    assert v.report.warnings == ("Column 'amount' was renamed to 'x' (declared rename).",)
+    assert v.accepted["x"].tolist() == [1.5, -2.0]
+    # quarantine keeps the name the file used
+    v = validate(pd.DataFrame({"id": ["1", "1"], "amount": ["1.5", "2"]}), c)
+    assert json.loads(v.quarantined["values"].iloc[0]) == {"id": "1", "amount": "1.5"}
+    # a name that is not in the mapping is still unexpected
+    v = validate(pd.DataFrame({"id": ["1"], "amount": ["1.5"], "zz": ["?"]}), c)
+    assert rows_of(only(v, "extra_column", "zz")) == [1]
+    # both the old and the new name: which one is meant is unclear
+    v = validate(pd.DataFrame({"id": ["1"], "amount": ["1.5"], "x": ["2"]}), c)
+    p = only(v, "extra_column", "amount")
+    assert "also has a column 'x'" in p.message
+    assert v.report.accepted == 0
+
+
+def test_missing_optional_column_can_be_rejected() -> None:
+    c = Contract(KEYED.columns, unique=("id",), missing_columns="reject")
+    v = validate(pd.DataFrame({"id": ["1", "2"]}), c)
+    p = only(v, "missing_column", "x")
+    assert p.count == 2 and "missing_columns='reject'" in p.message
+    assert v.report.accepted == 0
+
+
+def test_fractional_number_in_int_column_says_how_to_widen() -> None:
+    v = one_col(Column("n", "int"), ["1.5"])
+    assert "declare the column float" in only(v, "type", "n").message
+
+
+# --------------------------------------------------------------------- batch checks
+
+DAILY = Contract((Column("store", "str", nullable=False), Column("day", "date", nullable=False),
+                  Column("sales", "float", min=0)), unique=("store", "day"),
+                 freshness=Freshness("2d"), volume=Volume(min_ratio=0.5, max_ratio=2.0))
+AS_OF = datetime(2024, 3, 10, 6)
+
+
+def daily(days: list[str], stores: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
+    return pd.DataFrame([{"store": s, "day": d, "sales": "1"} for d in days for s in stores])
+
+
+def batch_check(v: Validation, check: str) -> BatchCheck:
+    (found,) = [b for b in v.report.batch if b.check == check]
+    return found
+
+
+def test_fresh_batch_passes() -> None:
+    v = validate(daily(["2024-03-08", "2024-03-09"]), DAILY, time="day", as_of=AS_OF)
+    b = batch_check(v, "freshness")
+    assert b.status == "ok" and b.details["newest"] == "2024-03-09T00:00:00"
+    assert v.report.warnings == ()
+
+
+def test_stale_batch_warns_and_accepts_by_default() -> None:
+    v = validate(daily(["2024-03-01", "2024-03-02"]), DAILY, time="day", as_of=AS_OF)
+    b = batch_check(v, "freshness")
+    assert b.status == "warn"
+    assert "newest 'day' in the batch is 2024-03-02T00:00:00" in b.message
+    assert "8.25 days before as_of" in b.message and "within 2d" in b.message
+    assert b.message in v.report.warnings
+    assert v.report.ok and v.report.accepted == 4
+    json.dumps(v.report.to_dict())
+
+
+def test_stale_batch_is_quarantined_when_declared_reject() -> None:
+    c = Contract(DAILY.columns, unique=DAILY.unique,
+                 freshness=Freshness("2d", on_fail="reject"))
+    frame = daily(["2024-03-01", "2024-03-02"])
+    frame.loc[0, "sales"] = "-1"
+    v = validate(frame, c, time="day", as_of=AS_OF)
+    assert batch_check(v, "freshness").status == "reject"
+    p = only(v, "freshness", "day")
+    assert p.count == 4 and "on_fail='reject'" in p.message
+    assert v.report.accepted == 0
+    assert reasons_by_row(v) == {1: ["range:sales", "freshness:day"], 2: ["freshness:day"],
+                                 3: ["freshness:day"], 4: ["freshness:day"]}
+
+
+def test_freshness_without_as_of_or_readable_time() -> None:
+    v = validate(daily(["2024-03-09"]), DAILY, time="day")
+    assert batch_check(v, "freshness").status == "skipped"
+    v = validate(daily(["someday"]), DAILY, time="day", as_of=AS_OF)
+    assert batch_check(v, "freshness").status == "warn"
+    assert "no readable 'day'" in batch_check(v, "freshness").message
+
+
+@pytest.mark.parametrize(("received", "status"), [(5, "warn"), (6, "ok"), (22, "ok"),
+                                                  (23, "warn")])
+def test_volume_against_the_median_of_recent_ingests(received: int, status: str) -> None:
+    frame = daily([f"2024-03-{d:02d}" for d in range(1, received + 1)], stores=("a",))
+    v = validate(frame, DAILY, time="day", recent_volumes=[10, 12, 8, 100])
+    b = batch_check(v, "volume")
+    assert (b.status, b.details["median"], b.details["received"]) == (status, 11.0, received)
+    assert v.report.accepted == received
+
+
+def test_volume_reject_and_skip() -> None:
+    c = Contract(DAILY.columns, volume=Volume(min_ratio=0.9, on_fail="reject", history=2))
+    v = validate(daily(["2024-03-09"]), c, recent_volumes=[10, 10, 1000])
+    assert batch_check(v, "volume").details["history"] == [10, 10]
+    assert only(v, "volume", "*").count == 2 and v.report.accepted == 0
+    assert batch_check(validate(daily(["2024-03-09"]), c), "volume").status == "skipped"
+
+
+def test_history_check_names_short_entities() -> None:
+    table = pa.table({"store": ["a"] * 5 + ["b"] * 2 + ["c"] * 3 + [None],
+                      "day": [1, 2, 3, 4, 5, 1, 1, 1, 2, 3, 9]})
+    b = history_check(table, MinHistory(entity="store", periods=3, examples=1),
+                      entity="store", time="day", source="sales")
+    assert b.status == "warn"
+    assert b.details == {"entity": "store", "periods": 3, "entities": 4, "short": 1,
+                         "examples": [{"entity": "b", "periods": 1}]}
+    assert "1 of 4 store value(s) of 'sales' have fewer than 3 periods" in b.message
+    ok = history_check(table, MinHistory(periods=1), entity="store", time="day")
+    assert ok.status == "ok"
+
+
+# ------------------------------------------------------------------------ taxonomy
+
+PRODUCTS = Contract((Column("product", "str", nullable=False, allowed=("NEW1", "NEW2", "C")),
+                     Column("day", "date", nullable=False), Column("units", "int")),
+                    unique=("product", "day"))
+REGROUP = Taxonomy("product", {"OLD1": "NEW1", "OLD2": "NEW1", "OLD3": "NEW2"},
+                   effective="2016-01-01")
+
+
+def test_taxonomy_maps_rows_before_the_effective_date_only() -> None:
+    frame = pd.DataFrame({"product": ["OLD1", "OLD3", "C", "NEW1", "OLD1"],
+                          "day": ["2015-12-30", "2015-12-31", "2015-12-31", "2016-01-01",
+                                  "2016-01-02"],
+                          "units": ["1", "2", "3", "4", "5"]})
+    v = validate(frame, PRODUCTS, time="day", taxonomy=(REGROUP,))
+    assert v.accepted["product"].tolist() == ["NEW1", "NEW2", "C", "NEW1"]
+    # on or after the effective date an old code is not re-coded: here it is not allowed
+    assert rows_of(only(v, "allowed", "product")) == [5]
+    assert [m.to_dict() for m in v.report.mapped] == [
+        {"column": "product", "old": "OLD1", "new": "NEW1", "rows": 1},
+        {"column": "product", "old": "OLD3", "new": "NEW2", "rows": 1}]
+    assert v.report.rows_mapped == 2
+    assert "mapped 2 accepted row(s) to current codes" in v.report.summary()
+    # quarantine keeps the code as received
+    assert json.loads(v.quarantined["values"].iloc[0])["product"] == "OLD1"
+
+
+def test_uniqueness_is_checked_after_mapping() -> None:
+    frame = pd.DataFrame({"product": ["OLD1", "OLD2", "OLD1"],
+                          "day": ["2015-06-01", "2015-06-01", "2015-06-02"],
+                          "units": ["1", "2", "3"]})
+    v = validate(frame, PRODUCTS, time="day", taxonomy=(REGROUP,))
+    p = only(v, "duplicate_key", "product+day")
+    assert (p.count, rows_of(p), values_of(p)) == (
+        2, [1, 2], ["NEW1|2015-06-01", "NEW1|2015-06-01"])
+    assert v.report.mapped == (Mapped("product", "OLD1", "NEW1", 1),)
+    existing = pa.table({"product": ["NEW1"], "day": pa.array([datetime(2015, 6, 2)],
+                                                               pa.timestamp("us"))})
+    v = validate(frame.iloc[2:], PRODUCTS, time="day", taxonomy=(REGROUP,),
+                 existing_keys=existing)
+    assert only(v, "existing_key", "product+day").count == 1
+
+
+def test_taxonomies_chain_oldest_first_and_undated_maps_every_row() -> None:
+    later = Taxonomy("product", {"NEW2": "C"}, effective="2020-01-01")
+    src = Source("p", PRODUCTS, time="day", taxonomy=(later, REGROUP))
+    assert src.taxonomies == (REGROUP, later)
+    frame = pd.DataFrame({"product": ["OLD3", "NEW2", "NEW2"],
+                          "day": ["2015-01-01", "2019-01-01", "2021-01-01"],
+                          "units": ["1", "1", "1"]})
+    v = validate(frame, PRODUCTS, time="day", taxonomy=src.taxonomies)
+    assert v.accepted["product"].tolist() == ["C", "C", "NEW2"]
+    always = Taxonomy("units", {1: 10})
+    c = Contract((Column("units", "int"),))
+    v = validate(pd.DataFrame({"units": ["1", "2"]}), c, taxonomy=(always,))
+    assert v.accepted["units"].tolist() == [10, 2]
+
+
+# ------------------------------------------------------------ declarations checked
+
+
+def source_problems(src: Source) -> list[str]:
+    return check_project(Project("p", sources=(src,), models=()))
+
+
+def test_valid_declarations_have_no_problem() -> None:
+    src = Source("s", Contract(
+        (Column("store", "str", format=r"S\d+"), Column("day", "date"),
+         Column("code", "str"), Column("x", "float")), unique=("store", "day"),
+        extra_columns="map", rename={"amount": "x"}, missing_columns="reject",
+        freshness=Freshness("2d"), volume=Volume(), min_history=MinHistory(periods=7)),
+        time="day", entity=Entity("store"),
+        taxonomy=Taxonomy("code", {"A": "B"}, effective="2016-01-01"))
+    assert source_problems(src) == []
+
+
+def test_bad_declarations_are_all_reported_at_once() -> None:
+    src = Source("s", Contract(
+        (Column("store", "int", format="[a-"), Column("_quarantine_x", "str"),
+         Column("code", "str"), Column("day", "date")),
+        extra_columns="rename", rename={"day": "nope"}, missing_columns="maybe",
+        freshness=Freshness("soon", column="code", on_fail="panic"),
+        volume=Volume(min_ratio=2, history=0), min_history=MinHistory(entity="who")),
+        taxonomy=(Taxonomy("code", {"A": "B", "B": "C", "D": 4}, effective="someday"),
+                  Taxonomy("day", {"x": "y"})))
+    problems = "\n".join(source_problems(src))
+    for needle in ("has a format, which only applies to str columns",
+                   "is not a valid regular expression", "reserved for exported quarantine",
+                   "extra_columns of source 's' must be one of",
+                   "only used with extra_columns='map'", "maps 'day' to 'nope'",
+                   "'day', which is itself a declared column",
+                   "missing_columns of source 's' must be 'fill' or 'reject'",
+                   "on_fail='panic'", "freshness 'within'",
+                   "freshness column 'code' of source 's' must be a date",
+                   "0 <= min_ratio <= 1 <= max_ratio", "history >= 1",
+                   "min_history check of source 's' needs an entity column",
+                   "min_history check of source 's' counts event times",
+                   "codes must be str like the column; got 4",
+                   "B are both old and new codes", "effective must be a date",
+                   "an effective date needs Source(time=...)",
+                   "codes must be a str or int column; got dtype 'date'"):
+        assert needle in problems, f"{needle!r} not in:\n{problems}"
+
+
+def test_map_without_rename_is_a_problem() -> None:
+    src = Source("s", Contract((Column("a", "str"),), extra_columns="map"))
+    assert "no rename mapping" in "\n".join(source_problems(src))
+
+
+# ------------------------------------------------- properties: policies and mapping
+
+
+@st.composite
+def policy_batches(draw: st.DrawFn) -> tuple[pd.DataFrame, Contract, dict[str, Any]]:
+    """A messy batch under a random schema policy, taxonomy and batch checks, with some
+    malformed file rows between its rows."""
+    frame, contract, _ = draw(messy_batches())
+    names = contract.names
+    policy = draw(st.sampled_from(["reject", "warn", "drop", "map"]))
+    rename = {"note": draw(st.sampled_from(names))} if policy == "map" else {}
+    on_fail = draw(st.sampled_from(["warn", "reject"]))
+    times = [n for n in names if contract.column(n).dtype in ("date", "timestamp")]
+    time = draw(st.sampled_from(times)) if times else None
+    contract = Contract(
+        contract.columns, unique=contract.unique, extra_columns=policy, rename=rename,
+        missing_columns=draw(st.sampled_from(["fill", "reject"])),
+        freshness=Freshness(draw(st.sampled_from(["1d", "400d"])), on_fail=on_fail)
+        if time and draw(st.booleans()) else None,
+        volume=Volume(on_fail=on_fail) if draw(st.booleans()) else None)
+    taxonomy: tuple[Taxonomy, ...] = ()
+    if "k" in names:
+        taxonomy = (Taxonomy("k", {"a": "b", "A": "c"},
+                             effective="2000-01-01" if time else None),)
+    if "m" in names and draw(st.booleans()):
+        taxonomy = (*taxonomy, Taxonomy("m", {5: 1, 7: 2}))
+    n = len(frame)
+    m = draw(st.integers(0, 3))
+    malformed_at = sorted(draw(st.lists(st.integers(1, n + m), min_size=m, max_size=m,
+                                        unique=True))) if m else []
+    rows = np.array([i for i in range(1, n + len(malformed_at) + 1)
+                     if i not in malformed_at], dtype="int64")
+    kw = {"row_numbers": rows, "time": time, "taxonomy": taxonomy,
+          "malformed": tuple((r, f"x,{r},", "row has 3 field(s); the header has 2")
+                             for r in malformed_at),
+          "as_of": draw(st.sampled_from([None, datetime(2024, 1, 1), datetime(1990, 1, 1)])),
+          "recent_volumes": draw(st.sampled_from([None, [], [1], [3, 40, 5]]))}
+    return frame, contract, kw
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_batches())
+def test_property_policies_mapping_and_malformed_rows_lose_nothing(
+        batch: tuple[pd.DataFrame, Contract, dict[str, Any]]) -> None:
+    frame, contract, kw = batch
+    v = validate(frame, contract, **kw)
+    r = v.report
+    malformed = {m[0] for m in kw["malformed"]}
+    assert r.received == len(frame) + len(malformed)
+    assert r.accepted == len(v.accepted) == v.table.num_rows == int(v.keep.sum())
+    assert r.quarantined == len(v.quarantined)
+    assert r.accepted + r.quarantined == r.received
+
+    # Every file row is accepted or quarantined, never both, never twice.
+    rows = kw["row_numbers"]
+    quarantined = v.quarantined["row"].tolist()
+    assert len(quarantined) == len(set(quarantined))
+    assert set(quarantined) | set(rows[v.keep].tolist()) == set(range(1, r.received + 1))
+    assert not set(quarantined) & set(rows[v.keep].tolist())
+    assert malformed <= set(quarantined)
+
+    # Reasons add up to the problems, batch rejections included.
+    per_row = {int(row): text.split("; ") for row, text in
+               zip(v.quarantined["row"], v.quarantined["reasons"], strict=True)}
+    assert all(per_row.values())
+    counts: dict[str, int] = {}
+    for p in r.problems:
+        if p.check != "malformed_row":
+            counts[f"{p.check}:{p.column}"] = counts.get(f"{p.check}:{p.column}", 0) + p.count
+    for key, count in counts.items():
+        assert sum(key in reasons for reasons in per_row.values()) == count
+    for b in r.batch:
+        assert b.status in ("ok", "warn", "reject", "skipped")
+        if b.status == "reject" and len(frame):
+            assert r.accepted == 0
+
+    # Accepted rows meet the contract and mapped codes are today's codes.
+    for t in kw["taxonomy"]:
+        if t.effective is None and t.column in v.accepted:
+            assert not set(v.accepted[t.column].dropna().tolist()) & set(t.mapping)
+    for t in kw["taxonomy"]:
+        assert sum(m.rows for m in r.mapped if m.column == t.column) <= r.accepted
+    json.dumps(r.to_dict())
+
+
+def test_unicode_blanks_are_missing_too() -> None:
+    v = one_col(Column("s", "str", nullable=False), ["\u3000", "\xa0 ", "é", " x", "\t"])
+    assert rows_of(only(v, "null", "s")) == [1, 2, 5]
+    assert v.accepted["s"].tolist() == ["é", " x"]

@@ -124,14 +124,28 @@ def ingest(c: Ctx, source: str, file: str, as_of: str | None, as_json: bool) -> 
 @main.command()
 @click.argument("source")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("--open", "open_only", is_flag=True,
+              help="Only rows not yet fixed by a re-ingest.")
+@click.option("--export", "export", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the open rows as a CSV to fix and re-ingest with `tuesday ingest`.")
+@click.option("--ingest", "ingest_id", metavar="ID", help="With --export: one ingest only.")
 @json_opt
 @pass_ctx
-def quarantine(c: Ctx, source: str, limit: int, as_json: bool) -> None:
-    """Show quarantined rows of SOURCE with their reasons and original values."""
+def quarantine(c: Ctx, source: str, limit: int, open_only: bool, export: str | None,
+               ingest_id: str | None, as_json: bool) -> None:
+    """Show quarantined rows of SOURCE with their reasons and original values, or export
+    them to fix and re-ingest (the re-ingest records which entries it resolved)."""
     from tuesday import tables
 
     def go() -> None:
-        q = tables.quarantine(c.workspace, c.loaded.project.source(source))
+        src = c.loaded.project.source(source)
+        if export:
+            n = tables.export_quarantine(c.workspace, src, export, ingest_id=ingest_id)
+            emit({"exported": n, "file": export}, as_json,
+                 lambda d: f"{n} open quarantined row(s) written to {export}; fix them and "
+                           f"run `tuesday ingest {source} {export}`.")
+            return
+        q = tables.quarantine(c.workspace, src, open_only=open_only)
         rows = q.tail(limit).to_dict(orient="records")
         emit({"total": len(q), "rows": rows}, as_json,
              lambda d: f"{d['total']} quarantined row(s)\n" + q.tail(limit).to_string())

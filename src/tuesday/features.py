@@ -168,8 +168,7 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
         # ORDER BY makes float sums independent of thread scheduling: same inputs, same
         # bits, so the model trained on them is byte-identical
         order = f"ORDER BY s.{_q(src.time or '')}"
-        aggs = ", ".join(
-            f"{f.agg.upper()}(s.{_q(f.column or '')} {order}) AS {_q(f.name)}" for f in members)
+        aggs = ", ".join(f"{_window_agg(f, src, hi, order)} AS {_q(f.name)}" for f in members)
         return (f"SELECT p.{ROW}, {aggs} FROM p LEFT JOIN {s} s "
                 f"ON s.{_q(src.time or '')} > p.{lo} AND s.{_q(src.time or '')} <= p.{hi} "
                 f"{keyjoin} {avail} GROUP BY p.{ROW}")
@@ -184,6 +183,24 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
     on = f"s.{_q(key)} = p.{_q(key)} AND " if src.entity is not None else ""
     return (f"SELECT p.{ROW}, {cols} FROM p ASOF LEFT JOIN {s} s "
             f"ON {on}p.{ORIGIN} >= s.{_q(known)}")
+
+
+def _window_agg(f: Feature, src: Source, hi: str, order: str) -> str:
+    """The SQL aggregate of one window feature over the joined rows ``s``.
+
+    ``last`` is the value at the latest time (the largest value if several rows share it);
+    ``time_since_last`` is in seconds from the window's end ``hi``, computed on integer
+    microseconds so it equals the online value (``tuesday.events``) to the bit.
+    """
+    t = f"s.{_q(src.time or '')}"
+    if f.agg == "time_since_last":
+        where = f" FILTER (WHERE s.{_q(f.column)} IS NOT NULL)" if f.column else ""
+        return (f"CAST(epoch_us(MAX(p.{hi})) - epoch_us(MAX({t}){where}) AS DOUBLE) "
+                "/ 1e6")
+    col = f"s.{_q(f.column or '')}"
+    if f.agg == "last":
+        return f"(MAX(struct_pack(t := {t}, v := {col})) FILTER (WHERE {col} IS NOT NULL)).v"
+    return f"{f.agg.upper()}({col} {order})"
 
 
 # ------------------------------------------------------------- known-in-advance

@@ -70,3 +70,14 @@ transitions = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
 )
+
+quarantine_resolutions = sa.Table(
+    "quarantine_resolutions",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("ingest_id", sa.String(32), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("resolved_by", sa.String(32), nullable=False, index=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("as_of", sa.DateTime, nullable=False),
+)

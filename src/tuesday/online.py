@@ -1,5 +1,13 @@
 """Online feature store: one record per (model, entity), in SQLite.
 
+Two kinds of record, each one row read by one primary-key lookup:
+
+- ``online_features``: materialized vectors per (model, entity), below;
+- ``online_events``: the event state per (source, entity) that ``tuesday.events`` keeps
+  from events and computes request-time features from, behind the ``Store`` protocol
+  (get / get_many / atomic update / replace of one blob per key), so a Redis backend is
+  one small class (GET, MGET, WATCH/MULTI, a generation key swap).
+
 ``materialize`` runs the same ``features.feature_frame`` that training uses, for the
 points the server will be asked about: every entity, at each target time from the
 origin ``as_of`` up to the model's horizon ahead (or at ``as_of`` itself for a model
@@ -14,9 +22,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -36,7 +45,19 @@ CREATE TABLE IF NOT EXISTS online_features (
     origin TEXT NOT NULL,
     payload TEXT NOT NULL,
     PRIMARY KEY (model, entity)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS online_events (
+    space TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (space, key)
+);
+CREATE TABLE IF NOT EXISTS online_spaces (
+    space TEXT PRIMARY KEY,
+    schema TEXT NOT NULL,
+    built_version INTEGER NOT NULL,
+    built_as_of TEXT NOT NULL
+)
 """
 
 
@@ -46,8 +67,127 @@ def connect(ws: Workspace) -> sqlite3.Connection:
                            isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(SCHEMA)
+    conn.executescript(SCHEMA)
     return conn
+
+
+# ------------------------------------------------------------------ event state store
+
+
+@dataclass(frozen=True)
+class Space:
+    """A keyspace of event state (one per event source) and how it was built.
+
+    Attributes:
+        name: The source name.
+        schema: Hash of the feature definitions the records were built for.
+        built_version: Table version the last rebuild read (-1: none); events of
+            versions up to it are already in the records.
+        built_as_of: The as-of of that rebuild (or of the first event).
+    """
+
+    name: str
+    schema: str
+    built_version: int
+    built_as_of: str
+
+
+Updater = Callable[[Space | None, dict[str, bytes]], tuple[Space | None, dict[str, bytes]]]
+
+
+class Store(Protocol):
+    """Where event state lives: one blob per (space, key)."""
+
+    def space(self, name: str) -> Space | None:
+        """The space's metadata, or None when it was never built."""
+
+    def get(self, space: str, key: str) -> bytes | None:
+        """One record (one point query)."""
+
+    def get_many(self, space: str, keys: Sequence[str]) -> list[bytes | None]:
+        """Many records, in the order of ``keys``."""
+
+    def update(self, space: str, keys: Sequence[str], fn: Updater) -> None:
+        """Atomically: read the space and the records of ``keys``, call ``fn``, write the
+        blobs (and the space, if not None) it returns."""
+
+    def replace(self, space: Space, items: Iterable[tuple[str, bytes]],
+                still_valid: Callable[[], bool]) -> bool:
+        """Atomically replace every record of the space, if ``still_valid()`` holds
+        inside the transaction; False (nothing written) otherwise."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+class SQLiteStore:
+    """The ``Store`` on a sqlite3 connection to ``online.sqlite``: table ``online_events``,
+    primary key (space, key). A rowid table: records past about 1 KB (a month of a busy
+    card) stay on their page, where a WITHOUT ROWID row would spill to overflow pages
+    (measured: 25 us per read instead of 10 at 1.5 KB)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def space(self, name: str) -> Space | None:
+        row = self.conn.execute("SELECT schema, built_version, built_as_of FROM "
+                                "online_spaces WHERE space = ?", (name,)).fetchone()
+        return Space(name, row[0], int(row[1]), row[2]) if row else None
+
+    def get(self, space: str, key: str) -> bytes | None:
+        row = self.conn.execute("SELECT state FROM online_events WHERE space = ? AND key = ?",
+                                (space, key)).fetchone()
+        return row[0] if row else None
+
+    def get_many(self, space: str, keys: Sequence[str]) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 500):
+            part = unique[i:i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT key, state FROM online_events WHERE space = ? AND key IN ({marks})",
+                (space, *part)).fetchall())
+        return [found.get(k) for k in keys]
+
+    def update(self, space: str, keys: Sequence[str], fn: Updater) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = {k: b for k, b in zip(keys, self.get_many(space, keys), strict=True)
+                       if b is not None}
+            new_space, blobs = fn(self.space(space), current)
+            if new_space is not None:
+                self._put_space(new_space)
+            self.conn.executemany("INSERT OR REPLACE INTO online_events VALUES (?, ?, ?)",
+                                  [(space, k, b) for k, b in blobs.items()])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def replace(self, space: Space, items: Iterable[tuple[str, bytes]],
+                still_valid: Callable[[], bool]) -> bool:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not still_valid():
+                self.conn.execute("ROLLBACK")
+                return False
+            self.conn.execute("DELETE FROM online_events WHERE space = ?", (space.name,))
+            self.conn.executemany("INSERT INTO online_events VALUES (?, ?, ?)",
+                                  ((space.name, k, b) for k, b in items))
+            self._put_space(space)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def _put_space(self, s: Space) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO online_spaces VALUES (?, ?, ?, ?)",
+                          (s.name, s.schema, s.built_version, s.built_as_of))
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 @dataclass(frozen=True)
@@ -61,6 +201,10 @@ class Record:
 
     def vector(self, target: str) -> list[float | None] | None:
         return self.vectors.get(target)
+
+
+#: the record of a model whose features are all computed at request time
+NO_VECTORS = Record("", "", (), {"": []})
 
 
 def target_key(t: pd.Timestamp | None) -> str:
@@ -86,7 +230,29 @@ def known_entities(project: Project, model: Model, tabs: dict[str, pa.Table]) ->
 
 
 def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) -> dict[str, Any]:
-    """Compute and store the online features of every entity of ``model`` at ``as_of``."""
+    """Compute and store the online features of every entity of ``model`` at ``as_of``.
+
+    A model scored at request time with event features (``tuesday.events``) gets the
+    state of each event source rebuilt from its table; its other features (lookups,
+    calendar...) are materialized as vectors, as for any model.
+    """
+    from tuesday import events
+
+    live = events.plan(project, model)
+    built = {g.spec.source: events.rebuild(ws, project, g.spec.source, as_of)
+             for g in live.groups}
+    if live.features and not live.vectors:
+        return {"model": model.name, "entities": sum(b["entities"] for b in built.values()),
+                "targets": 0, "origin": pd.Timestamp(as_of).isoformat(), "first_target": None,
+                "last_target": None,
+                "versions": {s: b["table_version"] for s, b in built.items()},
+                "events": built}
+    out = _materialize_vectors(ws, project, model, as_of)
+    return {**out, "events": built} if built else out
+
+
+def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: datetime
+                         ) -> dict[str, Any]:
     names = sources_used(project, model)
     versions = tables.versions_as_of(ws, names, as_of)
     if model.label_source not in versions:

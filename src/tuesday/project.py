@@ -32,7 +32,8 @@ from tuesday.errors import NotFound, TuesdayError
 
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", "request")
-WINDOW_AGGS = ("mean", "sum", "min", "max", "count")
+#: ``last`` and ``time_since_last`` (seconds) read the latest event in the window
+WINDOW_AGGS = ("mean", "sum", "min", "max", "count", "last", "time_since_last")
 CALENDAR_PARTS = ("day_of_week", "month", "day_of_year", "day_of_month", "week_of_year", "year")
 HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last")
 TASKS = ("regression", "binary")
@@ -102,12 +103,14 @@ def _days(value: str | int) -> int:
 
 
 def _norm_days(value: str | int) -> str:
-    """``'14d'`` for 14 or '14d'; a value that is not a duration is kept as given, and
-    ``check_project`` reports it with every other problem."""
+    """``'14d'`` for 14 or '14d', ``'36h'`` for '36h' (whole days as days: '48h' is
+    '2d'); a value that is not a duration is kept as given, and ``check_project`` reports
+    it with every other problem."""
     try:
-        return f"{_days(value)}d"
+        hours = int(duration(value, what="duration") / pd.Timedelta(hours=1))
     except TuesdayError:
         return str(value)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
 # --------------------------------------------------------------------------- data
@@ -115,7 +118,21 @@ def _norm_days(value: str | int) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a contract: its type and the values it may take."""
+    """One column of a contract: its type and the values it may take.
+
+    Attributes:
+        name: Column name.
+        dtype: One of ``float``, ``int``, ``str``, ``bool``, ``date``, ``timestamp``. Values
+            are never converted silently: a ``1.5`` in an ``int`` column is a type problem
+            (declare the column ``float`` to accept fractions).
+        nullable: Whether a value may be missing (blank text counts as missing).
+        min: Smallest allowed value (inclusive; numbers).
+        max: Largest allowed value (inclusive; numbers).
+        allowed: The only values the column may take.
+        format: A regular expression every value of a ``str`` column must fully match,
+            e.g. ``r"[A-Z]{2}-\\d{4}"``. ``\\d``, ``\\w`` and ``\\s`` match ASCII
+            characters only.
+    """
 
     name: str
     dtype: str
@@ -123,6 +140,87 @@ class Column:
     min: float | None = None
     max: float | None = None
     allowed: tuple[Any, ...] | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Batch check: the newest event time of a batch must be at most ``within`` before the
+    ingest's ``as_of``.
+
+    Attributes:
+        within: A duration like ``'2d'`` or ``'6h'``.
+        column: The time column to read; defaults to the source's ``time``.
+        on_fail: ``'warn'`` (default): the rows are accepted and the report warns (the rows
+            are not wrong, the delivery is late); ``'reject'``: every row of the batch is
+            quarantined with the reason ``freshness:COLUMN``.
+    """
+
+    within: str
+    column: str | None = None
+    on_fail: str = "warn"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Batch check: the number of rows received must lie between ``min_ratio`` and
+    ``max_ratio`` times the median of the last ``history`` ingests that accepted rows
+    (corrections of quarantined rows are not counted). Skipped until one such ingest
+    exists.
+
+    Attributes:
+        min_ratio: Lowest allowed ratio to the median (e.g. 0.5: half the usual rows).
+        max_ratio: Highest allowed ratio to the median.
+        history: How many recent accepted ingests the median is taken over.
+        on_fail: ``'warn'`` (default) or ``'reject'``, as for ``Freshness``.
+    """
+
+    min_ratio: float = 0.5
+    max_ratio: float = 2.0
+    history: int = 7
+    on_fail: str = "warn"
+
+
+@dataclass(frozen=True)
+class MinHistory:
+    """Report item after each ingest: which entities have fewer than ``periods`` distinct
+    event times in the table (new stores, new products). It never rejects rows: short
+    history is a modelling concern, not bad data.
+
+    Attributes:
+        entity: The entity key column; defaults to the source's entity key.
+        periods: Distinct event times an entity needs (28 days of daily data: 28).
+        examples: How many short entities the report names (the count is always given).
+    """
+
+    entity: str | None = None
+    periods: int = 28
+    examples: int = 10
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """A dated regrouping of codes so that history is expressed in today's categories.
+
+    At ingest, a row whose event time is before ``effective`` and whose ``column`` holds
+    an old code (a key of ``mapping``) gets the new code. Rows on or after ``effective``
+    are kept as they are: from that day the codes are the new ones, and an old code may
+    even have been reused for something else. Without ``effective`` every row is mapped.
+    Mapping happens before the value checks (``allowed``, ``format``) and before
+    uniqueness, so two old codes mapped to one new code on the same day are duplicates.
+    The mapping is one step: a code cannot be both old and new in one ``Taxonomy``;
+    declare several (they apply oldest ``effective`` first). Quarantine keeps the codes
+    as received; the ingest report counts the rows mapped.
+
+    Attributes:
+        column: A ``str`` or ``int`` column of the contract.
+        mapping: ``{old_code: new_code}``.
+        effective: The first day of the new codes (``'2016-01-01'``), or None.
+    """
+
+    column: str
+    mapping: Mapping[Any, Any]
+    effective: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,12 +231,28 @@ class Contract:
         columns: The declared columns.
         unique: Columns whose combination must be unique (within a batch and the table).
         extra_columns: What to do with a column the contract does not declare:
-            ``"reject"`` fails the batch, ``"drop"`` drops it with a warning.
+            ``"reject"`` quarantines every row of the batch with the reason
+            ``extra_column:NAME``; ``"warn"`` drops the column and warns (``"drop"`` is
+            the older name of ``"warn"``); ``"map"`` renames the columns named in
+            ``rename`` and rejects any other unexpected column.
+        rename: For ``extra_columns="map"``: ``{"name_in_file": "declared_name"}``, for an
+            upstream that renamed a column.
+        missing_columns: What to do when an optional (nullable) column is absent from a
+            batch: ``"fill"`` fills it with nulls and warns, ``"reject"`` quarantines every
+            row. A missing required column always quarantines every row.
+        freshness: Batch check on the newest event time (see ``Freshness``).
+        volume: Batch check on the row count (see ``Volume``).
+        min_history: Report of entities with short history (see ``MinHistory``).
     """
 
     columns: tuple[Column, ...]
     unique: tuple[str, ...] = ()
     extra_columns: str = "reject"
+    rename: Mapping[str, str] = field(default_factory=dict)
+    missing_columns: str = "fill"
+    freshness: Freshness | None = None
+    volume: Volume | None = None
+    min_history: MinHistory | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -166,11 +280,13 @@ class Source:
 
     Attributes:
         name: Table name in the workspace.
-        contract: Columns, types, ranges, uniqueness.
+        contract: Columns, types, ranges, uniqueness, schema policy, batch checks.
         time: The event-time column (None for a timeless table such as a customer list).
         available_at: A column saying when each row became known (a weather forecast
             issued before the day it describes). Defaults to the event time.
         entity: The entity whose key column the rows carry (None for global rows).
+        taxonomy: One ``Taxonomy`` or a tuple of them: old codes mapped to new ones at
+            ingest.
     """
 
     name: str
@@ -178,6 +294,7 @@ class Source:
     time: str | None = None
     available_at: str | None = None
     entity: Entity | None = None
+    taxonomy: Taxonomy | tuple[Taxonomy, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -186,6 +303,13 @@ class Source:
             return self.contract.unique
         parts = [p for p in ((self.entity.key if self.entity else None), self.time) if p]
         return tuple(parts)
+
+    @property
+    def taxonomies(self) -> tuple[Taxonomy, ...]:
+        """The declared taxonomies, oldest ``effective`` first (undated ones first)."""
+        items = (self.taxonomy,) if isinstance(self.taxonomy, Taxonomy) else \
+            tuple(self.taxonomy)
+        return tuple(sorted(items, key=lambda t: str(t.effective or "")))
 
 
 # ----------------------------------------------------------------------- features
@@ -231,16 +355,43 @@ def window(
     lag: str | int,
     agg: str = "mean",
     name: str | None = None,
+    default: float | None = None,
 ) -> Feature:
     """An aggregate of ``column`` over ``days`` ending ``lag`` before the target time.
+
+    ``agg`` is one of ``WINDOW_AGGS``; ``last`` is the value of the latest row in the
+    window (the largest if several share that time). Missing values are skipped; a
+    window without rows gives ``default`` (``count`` gives 0). ``days`` may be hours
+    (``'1h'``), for event features (see ``tuesday.events``).
 
     Example:
         >>> window("ridership", "rides", "28d", lag="14d").name
         'rides_mean_28d_lag_14d'
+        >>> window("transactions", "amount", "1h", lag="0d", agg="count").name
+        'amount_count_1h_lag_0d'
     """
     w, g = _norm_days(days), _norm_days(lag)
     return Feature(name or f"{column}_{agg}_{w}_lag_{g}", "window", source, column,
-                   lag=g, window=w, agg=agg)
+                   lag=g, window=w, agg=agg, default=default)
+
+
+def time_since_last(source: str, column: str | None = None, *, within: str | int = "365d",
+                    lag: str | int = "0d", name: str | None = None,
+                    default: float | None = None) -> Feature:
+    """Seconds from ``lag`` before the target time back to the latest row of ``source``
+    (with ``column`` not missing, if given) in the ``within`` before it; ``default`` when
+    there is none. An event feature: see ``tuesday.events``.
+
+    Example:
+        >>> time_since_last("transactions").name
+        'transactions_seconds_since_last'
+        >>> time_since_last("transactions", "amount", lag="1h").name
+        'amount_seconds_since_last_lag_1h'
+    """
+    w, g = _norm_days(within), _norm_days(lag)
+    base = f"{column or source}_seconds_since_last" + ("" if g == "0d" else f"_lag_{g}")
+    return Feature(name or base, "window", source, column, lag=g, window=w,
+                   agg="time_since_last", default=default)
 
 
 def lookup(source: str, column: str, *, name: str | None = None,
@@ -560,27 +711,153 @@ def _check_source(s: Source) -> list[str]:
     if not isinstance(s.contract, Contract):
         return [f"Source {s.name!r}: contract must be a Contract; got "
                 f"{type(s.contract).__name__}."]
-    out = _tuple_of(f"Source {s.name!r}: contract columns", s.contract.columns, Column)
+    c = s.contract
+    out = _tuple_of(f"Source {s.name!r}: contract columns", c.columns, Column)
+    taxonomies = (s.taxonomy,) if isinstance(s.taxonomy, Taxonomy) else s.taxonomy
+    out.extend(_tuple_of(f"Source {s.name!r}: taxonomy", taxonomies, Taxonomy))
+    for what, value, kind in (("freshness", c.freshness, Freshness),
+                              ("volume", c.volume, Volume),
+                              ("min_history", c.min_history, MinHistory)):
+        if value is not None and not isinstance(value, kind):
+            out.append(f"Source {s.name!r}: contract {what} must be {kind.__name__}(...) or "
+                       f"None; got {type(value).__name__} {value!r}.")
+    if not isinstance(c.rename, Mapping):
+        out.append(f"Source {s.name!r}: contract rename must be a dict like "
+                   f"{{'name_in_file': 'declared_name'}}; got {c.rename!r}.")
     if out:
         return out
-    cols = s.contract.names
-    for dup in sorted({c for c in cols if cols.count(c) > 1}):
+    cols = c.names
+    for dup in sorted({n for n in cols if cols.count(n) > 1}):
         out.append(f"Column {dup!r} is declared more than once in source {s.name!r}.")
-    for c in s.contract.columns:
-        if c.dtype not in DTYPES:
-            out.append(f"Column {c.name!r} of source {s.name!r} has dtype {c.dtype!r}; "
-                       f"expected one of {', '.join(DTYPES)}.")
-    for what, col in (("time", s.time), ("available_at", s.available_at),
-                      ("entity key", s.entity.key if s.entity else None)):
-        if col and col not in cols:
-            out.append(f"The {what} column {col!r} of source {s.name!r} is not in its "
+    for col in c.columns:
+        where = f"Column {col.name!r} of source {s.name!r}"
+        if col.dtype not in DTYPES:
+            out.append(f"{where} has dtype {col.dtype!r}; expected one of {', '.join(DTYPES)}.")
+        if col.name.startswith("_quarantine_"):
+            out.append(f"{where}: names starting with '_quarantine_' are reserved for "
+                       "exported quarantine files; rename the column.")
+        if col.format is not None:
+            if col.dtype != "str":
+                out.append(f"{where} has a format, which only applies to str columns; got "
+                           f"dtype {col.dtype!r}. Remove the format or make the column str.")
+            try:
+                re.compile(str(col.format))
+            except re.error as e:
+                out.append(f"{where} has format {col.format!r}, which is not a valid "
+                           f"regular expression: {e}.")
+        if col.allowed is not None and not isinstance(col.allowed, tuple | list):
+            out.append(f"{where}: allowed must be a tuple of values; got {col.allowed!r}.")
+    for what, name in (("time", s.time), ("available_at", s.available_at),
+                       ("entity key", s.entity.key if s.entity else None)):
+        if name and name not in cols:
+            out.append(f"The {what} column {name!r} of source {s.name!r} is not in its "
                        f"contract (columns: {', '.join(cols)}).")
-    for col in s.contract.unique:
-        if col not in cols:
-            out.append(f"Unique column {col!r} of source {s.name!r} is not in its contract.")
-    if s.contract.extra_columns not in ("reject", "drop"):
-        out.append(f"extra_columns of source {s.name!r} must be 'reject' or 'drop'; "
-                   f"got {s.contract.extra_columns!r}.")
+    for name in c.unique:
+        if name not in cols:
+            out.append(f"Unique column {name!r} of source {s.name!r} is not in its contract.")
+    policies = ("reject", "warn", "drop", "map")
+    if c.extra_columns not in policies:
+        out.append(f"extra_columns of source {s.name!r} must be one of "
+                   f"{', '.join(map(repr, policies))}; got {c.extra_columns!r}.")
+    if c.extra_columns == "map" and not c.rename:
+        out.append(f"Source {s.name!r} has extra_columns='map' but no rename mapping; add "
+                   "rename={'name_in_file': 'declared_name'}.")
+    if c.rename and c.extra_columns != "map":
+        out.append(f"Source {s.name!r} declares rename={dict(c.rename)!r}, which is only "
+                   f"used with extra_columns='map'; got extra_columns={c.extra_columns!r}.")
+    for old, new in c.rename.items():
+        if new not in cols:
+            out.append(f"rename of source {s.name!r} maps {old!r} to {new!r}, which is not a "
+                       f"declared column (columns: {', '.join(cols)}).")
+        if old in cols:
+            out.append(f"rename of source {s.name!r} maps {old!r}, which is itself a declared "
+                       "column; only names that are not declared can be renamed.")
+    targets = list(c.rename.values())
+    for dup in sorted({t for t in targets if targets.count(t) > 1}):
+        out.append(f"rename of source {s.name!r} maps several names to {dup!r}.")
+    if c.missing_columns not in ("fill", "reject"):
+        out.append(f"missing_columns of source {s.name!r} must be 'fill' or 'reject'; got "
+                   f"{c.missing_columns!r}.")
+    out.extend(_check_batch_checks(s))
+    for t in taxonomies:
+        out.extend(_check_taxonomy(s, t))
+    return out
+
+
+def _check_batch_checks(s: Source) -> list[str]:
+    c, out = s.contract, []
+    for what, check in (("freshness", c.freshness), ("volume", c.volume)):
+        if check is not None and check.on_fail not in ("warn", "reject"):
+            out.append(f"The {what} check of source {s.name!r} has on_fail="
+                       f"{check.on_fail!r}; expected 'warn' or 'reject'.")
+    if c.freshness is not None:
+        try:
+            duration(c.freshness.within, what=f"freshness 'within' of source {s.name!r}")
+        except TuesdayError as e:
+            out.append(str(e))
+        name = c.freshness.column or s.time
+        col = c.column(name) if name else None
+        if col is None:
+            out.append(f"The freshness check of source {s.name!r} needs a time column: "
+                       f"declare Source(time=...) or Freshness(column=...); got {name!r}.")
+        elif col.dtype not in ("date", "timestamp"):
+            out.append(f"The freshness column {name!r} of source {s.name!r} must be a date or "
+                       f"timestamp column; got dtype {col.dtype!r}.")
+    if c.volume is not None:
+        v = c.volume
+        if not (isinstance(v.min_ratio, int | float) and isinstance(v.max_ratio, int | float)
+                and 0 <= v.min_ratio <= 1 <= v.max_ratio):
+            out.append(f"The volume check of source {s.name!r} needs 0 <= min_ratio <= 1 <= "
+                       f"max_ratio; got min_ratio={v.min_ratio!r}, max_ratio={v.max_ratio!r}.")
+        if not isinstance(v.history, int) or isinstance(v.history, bool) or v.history < 1:
+            out.append(f"The volume check of source {s.name!r} needs history >= 1 ingests; "
+                       f"got {v.history!r}.")
+    if c.min_history is not None:
+        h = c.min_history
+        entity = h.entity or (s.entity.key if s.entity else None)
+        if entity is None or entity not in c.names:
+            out.append(f"The min_history check of source {s.name!r} needs an entity column "
+                       f"of the contract: MinHistory(entity=...) or Source(entity=...); got "
+                       f"{entity!r}.")
+        if s.time is None:
+            out.append(f"The min_history check of source {s.name!r} counts event times and "
+                       "needs Source(time=...).")
+        for what, n in (("periods", h.periods), ("examples", h.examples)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                out.append(f"The min_history check of source {s.name!r} needs {what} >= 1; "
+                           f"got {n!r}.")
+    return out
+
+
+def _check_taxonomy(s: Source, t: Taxonomy) -> list[str]:
+    where = f"Taxonomy on column {t.column!r} of source {s.name!r}"
+    col = s.contract.column(t.column)
+    if col is None:
+        return [f"{where}: the column is not in the contract (columns: "
+                f"{', '.join(s.contract.names)})."]
+    if col.dtype not in ("str", "int"):
+        return [f"{where}: codes must be a str or int column; got dtype {col.dtype!r}."]
+    if not isinstance(t.mapping, Mapping) or not t.mapping:
+        return [f"{where}: mapping must be a non-empty dict {{old_code: new_code}}; got "
+                f"{t.mapping!r}."]
+    out = []
+    kind: type | tuple[type, ...] = str if col.dtype == "str" else int
+    wrong = [v for v in (*t.mapping, *t.mapping.values())
+             if not isinstance(v, kind) or isinstance(v, bool)]
+    if wrong:
+        out.append(f"{where}: codes must be {col.dtype} like the column; got "
+                   f"{', '.join(map(repr, wrong[:5]))}.")
+    both = sorted(str(k) for k in set(t.mapping) & set(t.mapping.values()))
+    if both:
+        out.append(f"{where}: {', '.join(both)} are both old and new codes; map every old "
+                   "code straight to its final code, or declare one Taxonomy per regrouping.")
+    if t.effective is not None:
+        try:
+            parse_time(t.effective, what=f"{where}: effective")
+        except TuesdayError as e:
+            out.append(e.message)
+        if s.time is None:
+            out.append(f"{where}: an effective date needs Source(time=...) to date the rows.")
     return out
 
 
@@ -689,7 +966,9 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         src = srcs.get(f.source or "")
         if src is None:
             return [f"{label} reads source {f.source!r}, which is not declared."]
-        if f.column not in src.contract.names:
+        if f.column is None and f.kind == "window" and f.agg == "time_since_last":
+            pass  # the time of any row of the source
+        elif f.column not in src.contract.names:
             out.append(f"{label} reads column {f.column!r}, which is not in source "
                        f"{src.name!r} (columns: {', '.join(src.contract.names)}).")
         if src.entity is not None and src.entity.key != m.entity.key:

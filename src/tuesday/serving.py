@@ -39,11 +39,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tuesday import online, registry, tables
+from tuesday import events, online, registry, tables
+from tuesday.baselines import ONLINE as ONLINE_BASELINES
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.features import horizon
 from tuesday.project import LoadedProject, Model, load_project, parse_time
-from tuesday.baselines import ONLINE as ONLINE_BASELINES
 from tuesday.training import baseline_features, baseline_predict, load_model
 from tuesday.workspace import Workspace, open_workspace
 
@@ -184,6 +184,7 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
     names = lm.names
     extra = [f.name for f in baseline_features(model)]
     request_feats = [f.name for f in model.features if f.kind == "request"]
+    live = events.plan(state.loaded.project, model)  # event features, at request time
     problems: list[str] = []
     missing: list[str] = []
     vectors: list[list[float]] = []
@@ -204,17 +205,27 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
                 problems.append(f"row {i}: field {tcol!r} must be the target date as an ISO "
                                 f"string like '2016-07-10'; got {raw_t!r}.")
                 continue
+        elif live.features:  # the time to compute event features at; now when not given
+            raw_t = row.get(tcol or "")
+            try:
+                target = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)) if raw_t is None \
+                    else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+            except TuesdayError:
+                problems.append(f"row {i}: field {tcol!r} must be the time to score at as an "
+                                f"ISO string like '2024-03-01T12:00'; got {raw_t!r}.")
+                continue
         bad = [f for f in request_feats if not _is_number(row.get(f))]
         for f in bad:
             problems.append(f"row {i}: request feature {f!r} must be a number; got "
                             f"{row.get(f)!r}.")
         if bad:
             continue
-        record = online.lookup(state.conn, name, str(entity))
+        record = online.lookup(state.conn, name, str(entity)) if live.vectors \
+            else online.NO_VECTORS
         if record is None:
             missing.append(f"{key}={entity!r} (unknown entity)")
             continue
-        vec = record.vector(online.target_key(target) if target is not None else "")
+        vec = record.vector(online.target_key(target) if h > pd.Timedelta(0) else "")
         if vec is None:
             known = sorted(record.vectors)
             missing.append(f"{key}={entity!r} at {tcol}={online.target_key(target)!r} (the "
@@ -222,6 +233,8 @@ def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[st
                            f"{record.origin[:10]})")
             continue
         by_name = dict(zip(record.names, vec, strict=True))
+        if live.features:
+            by_name.update(live.values(state.conn, str(entity), target))
         for f in request_feats:
             by_name[f] = row.get(f)
         vectors.append([np.nan if (v := by_name.get(n)) is None else float(v) for n in names])
@@ -324,6 +337,18 @@ def create_app(workspace: str | Path, project: str | Path, *,
         status = 200 if result.report.quarantined == 0 else 207
         return JSONResponse(result.to_dict(), status_code=status)
 
+    async def post_events(request: Request) -> Response:
+        source = loaded.project.source(request.path_params["source"])
+        body = await _json_body(request)
+        rows, _ = _rows(body)
+        as_of = datetime.now(UTC).replace(tzinfo=None)
+        if isinstance(body, dict) and "as_of" in body:
+            as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
+        frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=source.contract.names)
+        result = await asyncio.to_thread(events.apply, ws, loaded.project, source, frame, as_of)
+        status = 200 if result.ingest.report.quarantined == 0 else 207
+        return JSONResponse(result.to_dict(), status_code=status)
+
     async def models(_request: Request) -> Response:
         return JSONResponse({"models": [
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
@@ -355,6 +380,7 @@ def create_app(workspace: str | Path, project: str | Path, *,
         Route("/v1/models/{model}/predict", timed("predict", predict), methods=["POST"]),
         Route("/v1/ground-truth/{source}", timed("ground_truth", ground_truth),
               methods=["POST"]),
+        Route("/v1/events/{source}", timed("events", post_events), methods=["POST"]),
         Route("/v1/models", timed("models", models), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
@@ -416,6 +442,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
             "summary": f"Ingest rows of {s.name} (validated by its contract)",
             "responses": {"200": {"description": "all rows accepted"},
                           "207": {"description": "some rows quarantined"}}}}
+        if events.spec(loaded.project, s.name) is not None:
+            paths[f"/v1/events/{s.name}"] = {"post": {
+                "summary": f"Apply events of {s.name}: ingest (validated by its contract), "
+                           "then update the online state of each entity",
+                "responses": {"200": {"description": "all events accepted and applied"},
+                              "207": {"description": "some events quarantined"}}}}
     for p, summary in (("/health", "liveness"), ("/ready", "production models loaded"),
                        ("/metrics", "Prometheus metrics"), ("/v1/models", "model versions")):
         paths[p] = {"get": {"summary": summary, "responses": {"200": {"description": "ok"}}}}

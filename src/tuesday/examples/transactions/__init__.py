@@ -1,0 +1,1 @@
+"""Real-time card fraud scoring from events, on synthetic transactions."""
