@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tuesday.asof import asof_join
 from tuesday.project import Feature, Model, Project, Source, duration
 
 TARGET_TIME = "_target_time"
@@ -93,7 +94,10 @@ def feature_frame(
                 registered.add(src.name)
         for group, members in _groups(feats).items():
             kind = group[0]
-            if kind in ("lag", "window", "lookup", "scheduled"):
+            if kind == "lookup" and _known(project.source(group[1])) is not None:
+                src = project.source(group[1])
+                _lookup(out, points, tables[src.name], src, members, model.entity.key)
+            elif kind in ("lag", "window", "lookup", "scheduled"):
                 src = project.source(group[1])
                 sql = _sql(kind, src, members, model.entity.key, group)
                 res = con.execute(sql).df()
@@ -119,6 +123,24 @@ def feature_frame(
     finally:
         con.close()
     return out[[f.name for f in feats]]
+
+
+def _known(src: Source) -> str | None:
+    """The column saying when a row became known: ``available_at`` or the event time."""
+    return src.available_at or src.time
+
+
+def _lookup(out: pd.DataFrame, points: pd.DataFrame, table: pa.Table, src: Source,
+            members: list[Feature], key: str) -> None:
+    """Lookup features: the entity's row most recently known at each point's origin
+    (an exact as-of join; every point is kept, with nulls where nothing was known)."""
+    known = _known(src)
+    assert known is not None
+    cols = {c: f"_v{i}" for i, c in enumerate(sorted({f.column or "" for f in members}))}
+    res = asof_join(points[[key, ORIGIN]], table, key if src.entity is not None else None,
+                    ORIGIN, known, cols)
+    for f in members:
+        out[f.name] = res[cols[f.column or ""]].to_numpy()
 
 
 def _dedupe(feats: tuple[Feature, ...]) -> tuple[Feature, ...]:
