@@ -27,8 +27,8 @@ model differs. To quantify it each engine is also run on the other's protocol, s
 table has a like-for-like ratio for each. Both use the model's 3650-day training window
 (mlforecast: ``input_size`` = 3650 + 364 days of lookback for the 364-day lag).
 
-    python bench/forecast_accuracy.py                  # seed 7 (the spec's), ~10 min
-    python bench/forecast_accuracy.py --seeds 7,1,2    # spread over LightGBM seeds
+    python bench/forecast_accuracy.py                  # seed 7 (the spec's), ~6 min
+    python bench/forecast_accuracy.py --seeds 7,1,2    # spread over seeds, ~15 min
     python bench/forecast_accuracy.py --expanding      # also mlforecast, all history
 
 The first run creates ``bench/.venv-mlforecast`` (about 2 minutes). LightGBM uses 2
@@ -340,7 +340,7 @@ def report(scores: pd.DataFrame, parity: pd.DataFrame, days: pd.Index,
         "target day, over the rows of tuesday's training set; max |difference| where both "
         "have a value; rows where only one has a value):",
         "",
-        fmt_table(parity_rows, ["tuesday feature", "mlforecast column", "max |diff|",
+        fmt_table(parity_rows, ["tuesday feature", "mlforecast column", "max abs diff",
                                 "NaN mismatch, all rows", "NaN mismatch, test days"]),
         "",
         "Wall time of each protocol, seconds (informational, machine shared): "

@@ -22,7 +22,7 @@ Part 2, sliding window: a 50-series panel (synthetic, same generator) with 3, 5,
 window (what a daily retrain does) and of the full ``train``. Goal: flat in history.
 The largest size is profiled with pyinstrument (HTML under ``bench/.cache/speed/``).
 
-    python bench/forecast_speed.py            # ~10 min on 2 cores
+    python bench/forecast_speed.py            # ~6 min on 2 cores
     python bench/forecast_speed.py --small    # 100 series, quick check
 
 ``OMP_WAIT_POLICY=PASSIVE`` is set unless the environment sets it: on a shared 2-core

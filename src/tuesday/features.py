@@ -191,8 +191,13 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
         # bits, so the model trained on them is byte-identical
         order = f"ORDER BY s.{_q(src.time or '')}"
         aggs = ", ".join(f"{_window_agg(f, src, hi, order)} AS {_q(f.name)}" for f in members)
-        return (f"SELECT p.{ROW}, {aggs} FROM p LEFT JOIN {s} s "
-                f"ON s.{_q(src.time or '')} > p.{lo} AND s.{_q(src.time or '')} <= p.{hi} "
+        t = _q(src.time or "")
+        # only the source rows some point's window can reach: the cost stays flat as
+        # history grows
+        reach = (f"(SELECT * FROM {s} WHERE {t} > (SELECT MIN({lo}) FROM p) "
+                 f"AND {t} <= (SELECT MAX({hi}) FROM p))")
+        return (f"SELECT p.{ROW}, {aggs} FROM p LEFT JOIN {reach} s "
+                f"ON s.{t} > p.{lo} AND s.{t} <= p.{hi} "
                 f"{keyjoin} {avail} GROUP BY p.{ROW}")
     if kind == "scheduled":
         cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
