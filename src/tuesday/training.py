@@ -144,7 +144,9 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
     pts = points_frame(model, labels[model.entity.key],
                        labels[tcol] if tcol else pd.Series(pd.Timestamp(as_of),
                                                            index=labels.index))
-    feats = feature_frame(project, model, pts, tabs, extra=baselines.features(model))
+    # request-time inputs (an amount being scored) are columns of the label rows
+    feats = feature_frame(project, model, pts, tabs, extra=baselines.features(model),
+                          request=labels)
     context = labels.drop(columns=[c for c in labels.columns if c in feats.columns])
     frame = pd.concat([context.reset_index(drop=True), feats], axis=1)
     if model.task == "binary":
