@@ -31,11 +31,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tuesday import tables
-from tuesday.errors import NotFound, ValidationFailed
+from tuesday.errors import NotFound
 from tuesday.features import feature_frame, horizon, points_frame
 from tuesday.project import Model, Project
-from tuesday.training import baseline_features, read_tables, sources_used
+from tuesday.training import baseline_features, model_tables
 from tuesday.workspace import Workspace
 
 SCHEMA = """
@@ -253,14 +252,7 @@ def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) 
 
 def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: datetime
                          ) -> dict[str, Any]:
-    names = sources_used(project, model)
-    versions = tables.versions_as_of(ws, names, as_of)
-    if model.label_source not in versions:
-        raise ValidationFailed(
-            f"Cannot materialize {model.name!r}: source {model.label_source!r} has no data "
-            f"ingested at or before {as_of:%Y-%m-%d}.",
-            fix=f"Run `tuesday ingest {model.label_source} FILE` first.")
-    tabs = read_tables(ws, project, names, versions)
+    versions, tabs = model_tables(ws, project, model, as_of)
     entities = known_entities(project, model, tabs)
     h = horizon(model)
     origin = pd.Timestamp(as_of)

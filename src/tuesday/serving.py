@@ -324,7 +324,8 @@ def create_app(workspace: str | Path, project: str | Path, *,
             body.update(single)
         return JSONResponse(body)
 
-    async def ground_truth(request: Request) -> Response:
+    async def rows_request(request: Request) -> tuple[Any, pd.DataFrame, datetime]:
+        """The source, rows and logical time of a ground-truth or events request."""
         source = loaded.project.source(request.path_params["source"])
         body = await _json_body(request)
         rows, _ = _rows(body)
@@ -332,19 +333,17 @@ def create_app(workspace: str | Path, project: str | Path, *,
         if isinstance(body, dict) and "as_of" in body:
             as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
         frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=source.contract.names)
+        return source, frame, as_of
+
+    async def ground_truth(request: Request) -> Response:
+        source, frame, as_of = await rows_request(request)
         result = await asyncio.to_thread(tables.ingest_frame, ws, source, frame, as_of=as_of,
                                          file="http")
         status = 200 if result.report.quarantined == 0 else 207
         return JSONResponse(result.to_dict(), status_code=status)
 
     async def post_events(request: Request) -> Response:
-        source = loaded.project.source(request.path_params["source"])
-        body = await _json_body(request)
-        rows, _ = _rows(body)
-        as_of = datetime.now(UTC).replace(tzinfo=None)
-        if isinstance(body, dict) and "as_of" in body:
-            as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
-        frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=source.contract.names)
+        source, frame, as_of = await rows_request(request)
         result = await asyncio.to_thread(events.apply, ws, loaded.project, source, frame, as_of)
         status = 200 if result.ingest.report.quarantined == 0 else 207
         return JSONResponse(result.to_dict(), status_code=status)

@@ -107,9 +107,10 @@ def read_tables(ws: Workspace, project: Project, names: list[str],
     return {n: tables.read_table(ws, project.source(n), versions.get(n)) for n in names}
 
 
-def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
-                 ) -> TrainingSet:
-    """Every label row known at ``as_of`` with its point-in-time features."""
+def model_tables(ws: Workspace, project: Project, model: Model, as_of: datetime
+                 ) -> tuple[dict[str, int], dict[str, pa.Table]]:
+    """The versions (and tables) of every source a model reads, as ingested at or before
+    ``as_of``; a clear error when its label source has no data yet."""
     names = sources_used(project, model)
     versions = tables.versions_as_of(ws, names, as_of)
     if model.label_source not in versions:
@@ -117,7 +118,13 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
             f"Model {model.name!r} has no labels: source {model.label_source!r} has no "
             f"version ingested at or before {as_of:%Y-%m-%d %H:%M}.",
             fix=f"Run `tuesday ingest {model.label_source} FILE` (or pass a later --as-of).")
-    tabs = read_tables(ws, project, names, versions)
+    return versions, read_tables(ws, project, names, versions)
+
+
+def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
+                 ) -> TrainingSet:
+    """Every label row known at ``as_of`` with its point-in-time features."""
+    versions, tabs = model_tables(ws, project, model, as_of)
     label_src = project.source(model.label_source)
     labels = tabs[model.label_source].to_pandas()
     labels = labels[labels[model.target].notna()]
