@@ -76,7 +76,7 @@ def test_predict_single_and_batch_match_offline(served_ws, ridership) -> None:
         got = [p["prediction"] for p in many.json()["predictions"]]
         np.testing.assert_allclose(got, offline, atol=1e-12)
         metrics = client.get("/metrics").text
-        assert 'tuesday_predictions_total{model="ridership_14d",version="1"} 15.0' in metrics
+        assert 'tuesday_predictions_total{model="ridership_14d",variant="primary",version="1"} 15.0' in metrics
     # leaving the client shuts the app down, which flushes the log
     log = read_log(served_ws, "ridership_14d")
     assert len(log) == 15
@@ -123,11 +123,11 @@ def test_server_follows_promotion_and_rollback(served_ws, ridership) -> None:
         assert client.post("/v1/models/ridership_14d/predict", json=row).json()[
             "model_version"] == 1
         registry.promote(served_ws, model, v2, as_of=AS_OF)
-        state.models["ridership_14d"].checked = -1e9  # as if the 1 s cache had expired
+        state.predictor.routes["ridership_14d"].checked = -1e9  # as if the 1 s cache had expired
         assert client.post("/v1/models/ridership_14d/predict", json=row).json()[
             "model_version"] == v2
         registry.rollback(served_ws, "ridership_14d", as_of=AS_OF)
-        state.models["ridership_14d"].checked = -1e9
+        state.predictor.routes["ridership_14d"].checked = -1e9
         assert client.post("/v1/models/ridership_14d/predict", json=row).json()[
             "model_version"] == 1
 

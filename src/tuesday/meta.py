@@ -71,6 +71,29 @@ transitions = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("mode", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("percent", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
 quarantine_resolutions = sa.Table(
     "quarantine_resolutions",
     metadata,
@@ -80,4 +103,41 @@ quarantine_resolutions = sa.Table(
     sa.Column("resolved_by", sa.String(32), nullable=False, index=True),
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("as_of", sa.DateTime, nullable=False),
+)
+
+#: one row per alert; a dedup key has at most one alert that is not resolved
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(500), nullable=False, index=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Column("acknowledged_at", sa.DateTime, nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),
+    sa.Column("resolved_at", sa.DateTime, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+)
+sa.Index("alerts_one_unresolved_per_key", alerts.c.dedup_key, unique=True,
+         sqlite_where=alerts.c.status != "resolved",
+         postgresql_where=alerts.c.status != "resolved")
+
+#: every delivery attempt of an alert to a route, successful or not
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("route", sa.String(300), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("at", sa.DateTime, nullable=False),
 )

@@ -28,7 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from tuesday import rules
 from tuesday.errors import NotFound, TuesdayError
+from tuesday.rules import Rule
 
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", "request")
@@ -46,7 +48,7 @@ REGRESSION_METRICS = ("rmse", "mae", "wape", "bias", "mase")
 BINARY_METRICS = ("auc", "log_loss", "brier", "precision_at_N")
 #: slices tuesday derives itself: demand class by ADI and CV squared, and history length
 DERIVED_SLICES = ("demand_class", "history")
-GATE_KINDS = ("beats_baseline",)
+GATE_KINDS = ("beats_baseline", "slices", "latency", "size")
 _DURATION = re.compile(r"^(\d+)([dh])$")
 
 
@@ -489,10 +491,23 @@ class CrossValidation:
 
 @dataclass(frozen=True)
 class Gate:
-    """A condition a version must meet to be promoted to production."""
+    """A condition a version must meet to be promoted to production.
+
+    Kinds:
+        ``beats_baseline``: the backtest primary metric beats the best baseline by at
+            least ``min_lift`` (relative).
+        ``slices``: on every declared slice value, the primary metric is not worse than
+            the production version's by more than ``tolerance`` (relative).
+        ``latency``: the p99 of single-row predictions, timed by loading the artifact,
+            is under ``max_ms`` milliseconds.
+        ``size``: the artifact is at most ``max_mb`` megabytes.
+    """
 
     kind: str = "beats_baseline"
     min_lift: float = 0.0
+    tolerance: float = 0.05
+    max_ms: float = 5.0
+    max_mb: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -519,6 +534,7 @@ class Model:
             ``{"station": ("Clark_Lake",)}``.
         positive: For ``binary``: the target value that counts as positive.
         seed: One seed for every library.
+        rules: Business rules applied after the model, in order (``tuesday.rules``).
     """
 
     name: str
@@ -538,6 +554,7 @@ class Model:
     where: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     positive: Any = 1
     seed: int = 42
+    rules: tuple[Rule, ...] = ()
 
     @property
     def primary_metric(self) -> str:
@@ -704,6 +721,7 @@ def _type_problems(m: Model) -> list[str]:
                            f"{values!r}.")
     if not isinstance(m.seed, int) or isinstance(m.seed, bool):
         out.append(f"{where}: seed must be a whole number; got {m.seed!r}.")
+    out.extend(rules.check(m.rules, where))
     return out
 
 
@@ -938,6 +956,13 @@ def _check_model(project: Project, m: Model) -> list[str]:
         if g.kind not in GATE_KINDS:
             out.append(f"{where}: gate kind {g.kind!r} is unknown; expected one of "
                        f"{', '.join(GATE_KINDS)}.")
+        for attr in ("min_lift", "tolerance", "max_ms", "max_mb"):
+            v = getattr(g, attr)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
+                    or v < 0 or (attr in ("max_ms", "max_mb") and v == 0):
+                out.append(f"{where}: gate {g.kind!r} {attr} must be a "
+                           f"{'positive' if attr.startswith('max') else 'non-negative'} "
+                           f"number; got {v!r}.")
     if m.window is not None:
         try:
             if duration(m.window, what=f"window of model {m.name!r}") <= pd.Timedelta(0):

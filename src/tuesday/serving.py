@@ -1,133 +1,123 @@
-"""HTTP server: predict (one or many rows), ground truth, health, metrics, OpenAPI.
+"""HTTP server: predict (one row, many rows, or a streamed batch), events, ground truth,
+admin (promote, rollback, deployments), health, metrics, OpenAPI.
 
-The predict path: online features (one SQLite lookup per entity) plus request-time
-features -> production model -> response with prediction, model version and request id
--> prediction log. The log is buffered in memory and appended to the Delta table
-``_predictions`` in batches by a background task, and flushed on shutdown.
+The predict path lives in ``tuesday.predictor`` (shared with batch scoring). This module
+adds what a server needs around it:
 
-The server follows the registry: it re-reads which version is in production at most
-once a second, so ``tuesday promote`` and ``tuesday rollback`` take effect without a
-restart.
+* role tokens (``tuesday.auth``): ``predict`` for predict/events/ground truth, ``read``
+  for listings and metrics, ``admin`` for promote, rollback and deployments;
+* load shedding: beyond ``max_inflight`` requests at once, or when the prediction log is
+  full, the answer is 503 with ``Retry-After`` instead of a growing queue;
+* the prediction log is written by a background task every ``flush_seconds`` and
+  flushed on shutdown, so a graceful stop loses nothing;
+* every error is JSON with ``error``, ``message`` and ``fix`` and the right status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
+import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-from deltalake import write_deltalake
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tuesday import events, online, registry, tables
-from tuesday.baselines import ONLINE as ONLINE_BASELINES
-from tuesday.errors import NotFound, TuesdayError
+from tuesday import auth, events, registry, rules, tables
+from tuesday.errors import TuesdayError
 from tuesday.features import horizon
-from tuesday.project import LoadedProject, Model, load_project, parse_time
-from tuesday.training import baseline_features, baseline_predict, load_model
+from tuesday.predictor import (
+    LOG_MAX_ROWS,
+    MAX_ROWS,
+    PREDICTIONS,
+    Overloaded,
+    PredictionLog,
+    Predictor,
+    parse_rows,
+    read_log,
+    wall_clock,
+)
+from tuesday.project import LoadedProject, load_project, parse_time
 from tuesday.workspace import Workspace, open_workspace
 
-PREDICTIONS = "_predictions"
-LOG_SCHEMA = pa.schema([
-    ("request_id", pa.string()), ("model", pa.string()), ("version", pa.int64()),
-    ("entity", pa.string()), ("target_time", pa.timestamp("us")),
-    ("served_at", pa.timestamp("us")), ("prediction", pa.float64()),
-    ("baselines", pa.string()), ("features", pa.string()),
-])
-MAX_ROWS = 10_000
-REGISTRY_TTL = 1.0
+__all__ = ["MAX_ROWS", "PREDICTIONS", "create_app", "read_log"]
+
+log = logging.getLogger("tuesday.serving")
+
+MAX_INFLIGHT = 256
+BATCH_CHUNK = 2_000
+TOKENS_TTL = 1.0
 
 
-@dataclass
-class Loaded:
-    """A production model ready to predict."""
-
-    model: Model
-    version: int
-    booster: Any
-    names: tuple[str, ...]
-    checked: float
-
-
-class PredictionLog:
-    """Buffered, batched appends of served predictions to a Delta table."""
-
-    def __init__(self, ws: Workspace, flush_rows: int = 2000) -> None:
-        self.ws = ws
-        self.rows: list[dict[str, Any]] = []
-        self.flush_rows = flush_rows
-        self.written = 0
-
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
-
-    def flush(self) -> int:
-        if not self.rows:
-            return 0
-        batch, self.rows = self.rows, []
-        table = pa.Table.from_pylist(batch, schema=LOG_SCHEMA)
-        write_deltalake(str(self.ws.table_path(PREDICTIONS)), table, mode="append")
-        self.written += len(batch)
-        return len(batch)
+class RuleFailed(TuesdayError):
+    status = 500
+    exit_code = 1
+    kind = "rule_failed"
 
 
 class State:
-    def __init__(self, ws: Workspace, loaded: LoadedProject) -> None:
+    def __init__(self, ws: Workspace, loaded: LoadedProject, *, log_max_rows: int,
+                 max_inflight: int) -> None:
         self.ws = ws
         self.loaded = loaded
-        self.models: dict[str, Loaded] = {}
-        self.conn = online.connect(ws)
-        self.log = PredictionLog(ws)
+        self.predictor = Predictor(ws, loaded,
+                                   log_rows=PredictionLog(ws, max_rows=log_max_rows))
+        self.log = self.predictor.log
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self._tokens: dict[str, tuple[str, str]] = {}
+        self._tokens_at = -1e9
         self.metrics = CollectorRegistry()
         self.requests = Counter("tuesday_requests", "HTTP requests",
                                 ["endpoint", "status"], registry=self.metrics)
         self.predictions = Counter("tuesday_predictions", "Rows predicted",
-                                   ["model", "version"], registry=self.metrics)
+                                   ["model", "version", "variant"], registry=self.metrics)
         self.latency = Histogram("tuesday_request_seconds", "Request latency",
                                  ["endpoint"], registry=self.metrics,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1))
+        self.shed = Counter("tuesday_shed", "Requests refused with 503 under overload",
+                            ["reason"], registry=self.metrics)
+        self.log_pending = Gauge("tuesday_log_pending_rows",
+                                 "Prediction log rows waiting to be written",
+                                 registry=self.metrics)
+        self.log_pending.set_function(lambda: len(self.log))
+        self._counted: dict[tuple[str, int, str], int] = {}
 
-    def production(self, name: str) -> Loaded:
-        model = self.loaded.project.model(name)
+    def tokens(self) -> dict[str, tuple[str, str]]:
         now = time.monotonic()
-        cur = self.models.get(name)
-        if cur is not None and now - cur.checked < REGISTRY_TTL:
-            return cur
-        prod = registry.production(self.ws, name)
-        if prod is None:
-            raise NotFound(f"Model {name!r} has no production version.",
-                           fix=f"Promote one with `tuesday promote {name} VERSION`.")
-        if cur is None or cur.version != prod["version"]:
-            booster = load_model(self.ws, prod["manifest"])
-            names = tuple(prod["manifest"]["features"])
-            cur = Loaded(model, int(prod["version"]), booster, names, now)
-            self.models[name] = cur
-        cur.checked = now
-        return cur
+        if now - self._tokens_at > TOKENS_TTL:
+            self._tokens = auth.active(self.ws)
+            self._tokens_at = now
+        return self._tokens
+
+    def count_served(self) -> None:
+        for k, n in self.predictor.served.items():
+            done = self._counted.get(k, 0)
+            if n > done:
+                self.predictions.labels(k[0], str(k[1]), k[2]).inc(n - done)
+                self._counted[k] = n
 
 
 def _error(exc: TuesdayError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
 async def _json_body(request: Request) -> Any:
@@ -140,157 +130,31 @@ async def _json_body(request: Request) -> Any:
 
 
 def _rows(body: Any) -> tuple[list[dict[str, Any]], bool]:
-    if isinstance(body, dict) and "rows" in body:
-        rows = body["rows"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise TuesdayError("'rows' must be a list of JSON objects; got "
-                               f"{type(rows).__name__}.",
-                               fix='Send {"rows": [{"station": "...", "date": "..."}]}.')
-        if len(rows) > MAX_ROWS:
-            raise TuesdayError(f"A request may hold at most {MAX_ROWS} rows; got {len(rows)}.",
-                               fix="Split the batch.")
-        return rows, True
-    if isinstance(body, dict):
-        return [body], False
-    raise TuesdayError(f"The request body must be a JSON object; got {type(body).__name__}.",
-                       fix='Send {"rows": [{...}]} or a single row object.')
+    return parse_rows(body)
 
 
-def _is_key(v: Any) -> bool:
-    if isinstance(v, bool) or not isinstance(v, str | int):
-        return False
-    try:
-        str(v).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return bool(str(v).strip())
+def _plain(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
 
 
-def _is_number(v: Any) -> bool:
-    """None (missing, the declared default applies) or a finite int/float, not a bool."""
-    if v is None:
-        return True
-    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(float(v))
-
-
-def predict_rows(state: State, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Predict rows with the production version; log them; return the response body."""
-    lm = state.production(name)
-    model = lm.model
-    key = model.entity.key
-    label = state.loaded.project.source(model.label_source)
-    tcol = label.time
-    h = horizon(model)
-    names = lm.names
-    extra = [f.name for f in baseline_features(model)]
-    request_feats = [f.name for f in model.features if f.kind == "request"]
-    live = events.plan(state.loaded.project, model)  # event features, at request time
-    problems: list[str] = []
-    missing: list[str] = []
-    vectors: list[list[float]] = []
-    extras: list[dict[str, float | None]] = []
-    meta_rows: list[tuple[str, pd.Timestamp | None]] = []
-    for i, row in enumerate(rows):
-        entity = row.get(key)
-        if not _is_key(entity):
-            problems.append(f"row {i}: field {key!r} (the entity key) must be a string or "
-                            f"whole number; got {entity!r}.")
-            continue
-        target: pd.Timestamp | None = None
-        if h > pd.Timedelta(0):
-            raw_t = row.get(tcol or "")
-            try:
-                target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-            except TuesdayError:
-                problems.append(f"row {i}: field {tcol!r} must be the target date as an ISO "
-                                f"string like '2016-07-10'; got {raw_t!r}.")
-                continue
-        elif live.features:  # the time to compute event features at; now when not given
-            raw_t = row.get(tcol or "")
-            try:
-                target = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)) if raw_t is None \
-                    else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-            except TuesdayError:
-                problems.append(f"row {i}: field {tcol!r} must be the time to score at as an "
-                                f"ISO string like '2024-03-01T12:00'; got {raw_t!r}.")
-                continue
-        bad = [f for f in request_feats if not _is_number(row.get(f))]
-        for f in bad:
-            problems.append(f"row {i}: request feature {f!r} must be a number; got "
-                            f"{row.get(f)!r}.")
-        if bad:
-            continue
-        record = online.lookup(state.conn, name, str(entity)) if live.vectors \
-            else online.NO_VECTORS
-        if record is None:
-            missing.append(f"{key}={entity!r} (unknown entity)")
-            continue
-        vec = record.vector(online.target_key(target) if h > pd.Timedelta(0) else "")
-        if vec is None:
-            known = sorted(record.vectors)
-            missing.append(f"{key}={entity!r} at {tcol}={online.target_key(target)!r} (the "
-                           f"online store holds {known[0][:10]} to {known[-1][:10]}, origin "
-                           f"{record.origin[:10]})")
-            continue
-        by_name = dict(zip(record.names, vec, strict=True))
-        if live.features:
-            by_name.update(live.values(state.conn, str(entity), target))
-        for f in request_feats:
-            by_name[f] = row.get(f)
-        vectors.append([np.nan if (v := by_name.get(n)) is None else float(v) for n in names])
-        extras.append({n: by_name.get(n) for n in extra})
-        meta_rows.append((str(entity), target))
-    if problems:
-        raise TuesdayError(f"{len(problems)} problem(s) in the request: " + " ".join(problems),
-                           fix="Fix the listed fields and send the request again.",
-                           details=problems + missing)
-    if missing:
-        raise NotFound(f"Model {name!r} has no online features for "
-                       f"{len(missing)} row(s): " + "; ".join(missing) + ".",
-                       fix=f"Check the keys and dates; after ingesting newer data run "
-                           f"`tuesday materialize {name}`.", details=missing)
-    if not meta_rows:
-        return {"model": name, "model_version": lm.version, "request_id": uuid.uuid4().hex,
-                "predictions": []}
-    x = np.asarray(vectors, dtype=float).reshape(len(vectors), len(names))
-    preds = lm.booster.predict(x, num_threads=1)
-    frame = pd.DataFrame(extras) if extra else pd.DataFrame(index=range(len(preds)))
-    bl = {b.name: baseline_predict(model, b, frame, np.array([np.nan]))
-          for b in model.baselines if b.kind in ONLINE_BASELINES}
-    request_id = uuid.uuid4().hex
-    served = datetime.now(UTC).replace(tzinfo=None)
-    log_rows = []
-    out = []
-    for i, (entity, target) in enumerate(meta_rows):
-        p = float(preds[i])
-        out.append({key: entity, **({tcol: online.target_key(target)} if target is not None
-                                   else {}), "prediction": p})
-        log_rows.append({
-            "request_id": request_id, "model": name, "version": lm.version, "entity": entity,
-            "target_time": target.to_pydatetime() if target is not None else None,
-            "served_at": served, "prediction": p,
-            "baselines": json.dumps({k: float(v[i]) for k, v in bl.items()}),
-            "features": json.dumps(dict(zip(names, [None if np.isnan(v) else v
-                                                    for v in x[i].tolist()], strict=True))),
-        })
-    state.log.add(log_rows)
-    state.predictions.labels(name, str(lm.version)).inc(len(out))
-    return {"model": name, "model_version": lm.version, "request_id": request_id,
-            "predictions": out}
-
-
-def create_app(workspace: str | Path, project: str | Path, *,
-               flush_seconds: float = 0.5) -> Starlette:
+def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: float = 0.5,
+               max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS
+               ) -> Starlette:
     """The ASGI app for one workspace and project."""
     ws = open_workspace(workspace)
     loaded = load_project(project)
-    state = State(ws, loaded)
+    state = State(ws, loaded, log_max_rows=log_max_rows, max_inflight=max_inflight)
+    predictor = state.predictor
 
     async def flusher() -> None:
         while True:
             await asyncio.sleep(flush_seconds)
-            if state.log.rows:
-                await asyncio.to_thread(state.log.flush)
+            state.count_served()
+            if len(state.log):
+                try:
+                    await asyncio.to_thread(state.log.flush)
+                except Exception:  # kept in the buffer; logged by the log itself
+                    await asyncio.sleep(flush_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -302,56 +166,193 @@ def create_app(workspace: str | Path, project: str | Path, *,
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             state.log.flush()
-            state.conn.close()
+            predictor.close()
 
-    def timed(endpoint: str, fn: Any) -> Any:
+    Handler = Callable[[Request, str | None], Awaitable[Response]]
+
+    def endpoint(name: str, role: str | None, fn: Handler, *, shed: bool = False) -> Any:
         async def handler(request: Request) -> Response:
             started = time.perf_counter()
+            state.inflight += 1
             try:
-                response = await fn(request)
+                if shed and state.inflight > state.max_inflight:
+                    state.shed.labels("inflight").inc()
+                    raise Overloaded(f"The server is handling {state.inflight - 1} requests "
+                                     f"(the limit is {state.max_inflight}).")
+                actor = auth.check(state.tokens(), request.headers.get("authorization"),
+                                   role) if role else None
+                response = await fn(request, actor)
+            except Overloaded as exc:
+                if "log" in exc.message:
+                    state.shed.labels("log_full").inc()
+                response = _error(exc)
+            except rules.RuleError as exc:
+                response = _error(RuleFailed(
+                    f"Business rule {exc.rule!r} of model "
+                    f"{request.path_params.get('model')!r} failed on row {exc.row}: "
+                    f"{type(exc.exc).__name__}: {exc.exc}.",
+                    fix="Fix the rule function in the project module."))
             except TuesdayError as exc:
                 response = _error(exc)
-            state.requests.labels(endpoint, str(response.status_code)).inc()
-            state.latency.labels(endpoint).observe(time.perf_counter() - started)
+            finally:
+                state.inflight -= 1
+            state.requests.labels(name, str(response.status_code)).inc()
+            state.latency.labels(name).observe(time.perf_counter() - started)
             return response
         return handler
 
-    async def predict(request: Request) -> Response:
+    async def predict(request: Request, _actor: str | None) -> Response:
         rows, many = _rows(await _json_body(request))
-        body = predict_rows(state, request.path_params["model"], rows)
+        body = predictor.predict(request.path_params["model"], rows)
         if not many:
-            single = body.pop("predictions")[0]
-            body.update(single)
+            body.update(body.pop("predictions")[0])
         return JSONResponse(body)
+
+    async def batch(request: Request, _actor: str | None) -> Response:
+        """Rows as NDJSON (one object per line) or CSV with a header, any size; answers
+        NDJSON, one line per row, in chunks, so neither side holds the whole file."""
+        name = request.path_params["model"]
+        predictor.route(name)  # unknown model or no production version: fail up front
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind not in ("application/x-ndjson", "application/jsonl", "text/csv"):
+            raise TuesdayError(f"The batch endpoint takes NDJSON or CSV; got content type "
+                               f"{kind or 'none'!r}.",
+                               fix="Send Content-Type: application/x-ndjson (one JSON object "
+                                   "per line) or text/csv (with a header row).")
+        model = loaded.project.model(name)
+
+        async def lines() -> AsyncIterator[str]:
+            pending = b""
+            async for part in request.stream():
+                pending += part
+                *done, pending = pending.split(b"\n")
+                for ln in done:
+                    yield ln.decode("utf-8", errors="replace")
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+
+        async def out() -> AsyncIterator[bytes]:
+            chunk: list[dict[str, Any]] = []
+            header: list[str] | None = None
+            numeric = {f.name for f in model.features if f.kind == "request"}
+            async for ln in lines():
+                if not ln.strip():
+                    continue
+                if kind == "text/csv":
+                    values = next(csv.reader([ln]))
+                    if header is None:
+                        header = values
+                        continue
+                    row: Any = csv_row(header, values, numeric)
+                else:
+                    try:
+                        row = json.loads(ln)
+                    except json.JSONDecodeError as exc:
+                        row = {"_error": f"line is not valid JSON: {exc}"}
+                    if not isinstance(row, dict):
+                        row = {"_error": f"line is not a JSON object: {ln[:80]!r}"}
+                chunk.append(row)
+                if len(chunk) >= BATCH_CHUNK:
+                    yield score_chunk(name, chunk)
+                    chunk = []
+                    await asyncio.sleep(0)
+            if chunk:
+                yield score_chunk(name, chunk)
+
+        return StreamingResponse(out(), media_type="application/x-ndjson")
+
+    def score_chunk(name: str, chunk: list[dict[str, Any]]) -> bytes:
+        try:
+            body = predictor.predict(name, chunk, partial=True, slate=False)
+            answers = body["predictions"]
+        except TuesdayError as exc:  # e.g. the log is full: say so on every row
+            answers = [{"prediction": None, "error": exc.message} for _ in chunk]
+        for row, ans in zip(chunk, answers, strict=True):
+            if "_error" in row:
+                ans["error"] = row["_error"]
+        return "".join(json.dumps(a) + "\n" for a in answers).encode()
 
     async def rows_request(request: Request) -> tuple[Any, pd.DataFrame, datetime]:
         """The source, rows and logical time of a ground-truth or events request."""
         source = loaded.project.source(request.path_params["source"])
         body = await _json_body(request)
         rows, _ = _rows(body)
-        as_of = datetime.now(UTC).replace(tzinfo=None)
+        as_of = wall_clock()
         if isinstance(body, dict) and "as_of" in body:
             as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
         frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=source.contract.names)
         return source, frame, as_of
 
-    async def ground_truth(request: Request) -> Response:
+    async def ground_truth(request: Request, _actor: str | None) -> Response:
         source, frame, as_of = await rows_request(request)
         result = await asyncio.to_thread(tables.ingest_frame, ws, source, frame, as_of=as_of,
                                          file="http")
         status = 200 if result.report.quarantined == 0 else 207
         return JSONResponse(result.to_dict(), status_code=status)
 
-    async def post_events(request: Request) -> Response:
+    async def post_events(request: Request, _actor: str | None) -> Response:
         source, frame, as_of = await rows_request(request)
         result = await asyncio.to_thread(events.apply, ws, loaded.project, source, frame, as_of)
         status = 200 if result.ingest.report.quarantined == 0 else 207
         return JSONResponse(result.to_dict(), status_code=status)
 
-    async def models(_request: Request) -> Response:
-        return JSONResponse({"models": [
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
-            for r in registry.versions(ws)]})
+    async def models(_request: Request, _actor: str | None) -> Response:
+        return JSONResponse({"models": [{k: _plain(v) for k, v in r.items()}
+                                        for r in registry.versions(ws)]})
+
+    async def admin_body(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        body = await _json_body(request) if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise TuesdayError("The request body must be a JSON object.",
+                               fix='Send for example {"version": 2, "reason": "..."}.')
+        return body
+
+    def version_of(body: dict[str, Any]) -> int:
+        v = body.get("version")
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TuesdayError(f"'version' must be a whole number; got {v!r}.",
+                               fix='Send {"version": 2}.')
+        return v
+
+    async def promote(request: Request, actor: str | None) -> Response:
+        body = await admin_body(request)
+        model = loaded.project.model(request.path_params["model"])
+        reason = body.get("override_reason")
+        res = await asyncio.to_thread(registry.promote, ws, model, version_of(body),
+                                      as_of=wall_clock(), actor=actor or "http",
+                                      override_reason=reason)
+        predictor.routes.pop(model.name, None)
+        return JSONResponse(res)
+
+    async def rollback(request: Request, actor: str | None) -> Response:
+        body = await admin_body(request)
+        name = loaded.project.model(request.path_params["model"]).name
+        res = await asyncio.to_thread(registry.rollback, ws, name, as_of=wall_clock(),
+                                      actor=actor or "http",
+                                      reason=str(body.get("reason") or "rollback"))
+        predictor.routes.pop(name, None)
+        return JSONResponse(res)
+
+    async def get_deployment(request: Request, _actor: str | None) -> Response:
+        name = loaded.project.model(request.path_params["model"]).name
+        return JSONResponse({k: _plain(v) for k, v in registry.deployment(ws, name).items()})
+
+    async def put_deployment(request: Request, actor: str | None) -> Response:
+        body = await admin_body(request)
+        name = loaded.project.model(request.path_params["model"]).name
+        mode = body.get("mode")
+        version = body.get("version")
+        pct = body.get("percent")
+        if version is not None:
+            version = version_of(body)
+        if pct is not None and (isinstance(pct, bool) or not isinstance(pct, int | float)):
+            raise TuesdayError(f"'percent' must be a number; got {pct!r}.",
+                               fix='Send {"mode": "canary", "version": 2, "percent": 10}.')
+        res = registry.deploy(ws, name, str(mode), version, percent=pct, as_of=wall_clock(),
+                              actor=actor or "http", reason=str(body.get("reason") or ""))
+        predictor.routes.pop(name, None)
+        return JSONResponse({k: _plain(v) for k, v in res.items()})
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -360,13 +361,14 @@ def create_app(workspace: str | Path, project: str | Path, *,
         status: dict[str, int | str] = {}
         for m in loaded.project.models:
             try:
-                status[m.name] = state.production(m.name).version
+                status[m.name] = predictor.route(m.name).production.version
             except TuesdayError as exc:
                 status[m.name] = exc.message
         ok = all(isinstance(v, int) for v in status.values())
         return JSONResponse({"ready": ok, "models": status}, status_code=200 if ok else 503)
 
-    async def metrics(_request: Request) -> Response:
+    async def metrics(_request: Request, _actor: str | None) -> Response:
+        state.count_served()
         return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_request: Request) -> Response:
@@ -375,15 +377,25 @@ def create_app(workspace: str | Path, project: str | Path, *,
     async def docs(_request: Request) -> Response:
         return HTMLResponse(docs_page(openapi_spec(loaded)))
 
+    m = "/v1/models/{model}"
     routes = [
-        Route("/v1/models/{model}/predict", timed("predict", predict), methods=["POST"]),
-        Route("/v1/ground-truth/{source}", timed("ground_truth", ground_truth),
+        Route(f"{m}/predict", endpoint("predict", "predict", predict, shed=True),
               methods=["POST"]),
-        Route("/v1/events/{source}", timed("events", post_events), methods=["POST"]),
-        Route("/v1/models", timed("models", models), methods=["GET"]),
+        Route(f"{m}/batch", endpoint("batch", "predict", batch, shed=True), methods=["POST"]),
+        Route(f"{m}/promote", endpoint("promote", "admin", promote), methods=["POST"]),
+        Route(f"{m}/rollback", endpoint("rollback", "admin", rollback), methods=["POST"]),
+        Route(f"{m}/deployment", endpoint("deployment", "read", get_deployment),
+              methods=["GET"]),
+        Route(f"{m}/deployment", endpoint("deploy", "admin", put_deployment),
+              methods=["PUT"]),
+        Route("/v1/ground-truth/{source}",
+              endpoint("ground_truth", "predict", ground_truth, shed=True), methods=["POST"]),
+        Route("/v1/events/{source}", endpoint("events", "predict", post_events, shed=True),
+              methods=["POST"]),
+        Route("/v1/models", endpoint("models", "read", models), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", endpoint("metrics", "read", metrics), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
@@ -402,6 +414,7 @@ def create_app(workspace: str | Path, project: str | Path, *,
                             status_code=405)
 
     async def crash(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error")
         return JSONResponse({"error": "internal", "message": f"{type(exc).__name__}: {exc}",
                              "fix": "This is a bug in tuesday; please report it."},
                             status_code=500)
@@ -410,6 +423,32 @@ def create_app(workspace: str | Path, project: str | Path, *,
     app.add_exception_handler(405, method_not_allowed)
     app.add_exception_handler(Exception, crash)
     return app
+
+
+def csv_row(header: list[str], values: list[str], numeric: set[str]) -> dict[str, Any]:
+    """A CSV line as a request row: empty cells are missing, request features numbers."""
+    if len(values) != len(header):
+        return {"_error": f"the line has {len(values)} fields; the header has {len(header)}"}
+    row: dict[str, Any] = {}
+    for k, v in zip(header, values, strict=True):
+        if v == "":
+            row[k] = None
+        elif k in numeric:
+            try:
+                row[k] = float(v)
+            except ValueError:
+                row[k] = v  # reported by the predictor as not a number
+        else:
+            row[k] = v
+    return row
+
+
+def app_from_env() -> Starlette:
+    """App factory for ``uvicorn --factory`` and ``tuesday serve --workers N``: each
+    worker process builds its own app (and loads its models after it started)."""
+    import os
+
+    return create_app(os.environ["TUESDAY_WORKSPACE"], os.environ["TUESDAY_PROJECT"])
 
 
 def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
@@ -473,16 +512,3 @@ def docs_page(spec: dict[str, Any]) -> str:
             f"<h1>{html.escape(spec['info']['title'])}</h1>"
             "<p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p>"
             f"<ul>{''.join(items)}</ul>")
-
-
-def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
-    """The prediction log as a frame (empty if nothing was served)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        dt = DeltaTable(str(ws.table_path(PREDICTIONS)))
-    except TableNotFoundError:
-        return LOG_SCHEMA.empty_table().to_pandas()
-    frame = dt.to_pyarrow_table().to_pandas()
-    return frame[frame["model"] == model].reset_index(drop=True) if model else frame
