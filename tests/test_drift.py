@@ -518,3 +518,145 @@ def test_bad_arguments_raise() -> None:
         column_drift(np.arange(3.0), np.arange(3.0), name="a", kind="text")
     with pytest.raises(ValueError, match=r"empty column list"):
         dataset_drift(df, df, columns=[])
+
+
+# --------------------------------------------------------------------------- Evidently pins
+
+
+def pinned_frames(n_ref: int, n_cur: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fixed frames from plain arithmetic (no random generator); copied verbatim in
+    bench/drift_evidently_pins.py, which computes Evidently's numbers on them."""
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        i = np.arange(n, dtype=np.float64)
+        k = np.arange(n)
+        ties = ((k * (31 + int(shift * 10))) % 97).astype(np.float64)
+        ties[k % 50 == 0] = np.nan
+        if shift:
+            ties[k % 333 == 1] = np.inf
+        letters = np.array(list("abcdef"), dtype=object)
+        cat = letters[(k * k + int(shift * 3)) % (5 + (shift > 0))]
+        cat[k % 41 == 3] = None
+        return pd.DataFrame({
+            "smooth": np.sin(i * 0.37 + shift) * (10 + shift) + (k % 17) + shift,
+            "ties": ties,
+            "few": np.where(
+                k % 5 == 0, 3.0, (k % 3).astype(np.float64) + (shift > 0) * (k % 7 == 0)
+            ),
+            "cat": cat,
+            "flag": np.where((k * 7 + int(shift * 5)) % 10 < 3 + int(shift * 4), "yes", "no"),
+        })
+
+    return frame(n_ref, 0.0), frame(n_cur, 0.5)
+
+
+# Computed with Evidently 0.7.23 (pandas 2.3.3, scipy 1.17.1), Report([DataDriftPreset()])
+# with smooth/ties/few numerical and cat/flag categorical, by
+# `bench/.venv-evidently/bin/python bench/drift_evidently_pins.py` (Evidently can't be
+# imported here: it needs pandas < 3).
+EVIDENTLY_PINS = {
+    (2000, 1500): {
+        "smooth": ("wasserstein", 0.1940152275245724),
+        "ties": ("wasserstein", 0.006753014748408946),
+        "few": ("jensenshannon", 0.03936246123171527),
+        "cat": ("jensenshannon", 0.591712315350691),
+        "flag": ("jensenshannon", 0.14493421163354434),
+    },
+    (600, 400): {
+        "smooth": ("ks", 0.07831987684266745),
+        "ties": ("ks", 0.9999999984323146),
+        "few": ("chi2", 0.16221787227523285),
+        "cat": ("chi2", 0.0),
+        "flag": ("z", 1.7326673429352013e-10),
+    },
+}
+
+
+@pytest.mark.parametrize("sizes", list(EVIDENTLY_PINS))
+def test_matches_numbers_computed_by_evidently(sizes: tuple[int, int]) -> None:
+    ref, cur = pinned_frames(*sizes)
+    got = {c.column: (c.method, c.statistic) for c in dataset_drift(ref, cur).columns}
+    want = EVIDENTLY_PINS[sizes]
+    assert [m for m, _ in got.values()] == [m for m, _ in want.values()]
+    for col, (_, value) in want.items():
+        assert got[col][1] == pytest.approx(value, abs=1e-12, rel=1e-9), col
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def test_inputs_are_not_modified() -> None:
+    g = rng(30)
+    ref = g.normal(size=3000)
+    cur_s = pd.Series(g.normal(0.2, 1.0, size=2000))
+    ref_copy, cur_copy = ref.copy(), cur_s.copy()
+    column_drift(ref, cur_s, name="x")
+    column_drift(ref, cur_s, name="x", method="ks")
+    column_drift(ref, cur_s, name="x", method="psi")
+    np.testing.assert_array_equal(ref, ref_copy)
+    pd.testing.assert_series_equal(cur_s, cur_copy)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_wasserstein_with_ties_and_unequal_sizes_matches_scipy(seed: int) -> None:
+    g = rng(seed)
+    ref = g.integers(0, 40, size=5000).astype(float)
+    cur = np.r_[g.integers(2, 45, size=3100).astype(float), [np.nan, np.inf]]
+    r = column_drift(ref, cur, name="x")
+    want = oracle_wasserstein(ref, cur[:3100])
+    assert (r.method, r.current_rows) == ("wasserstein", 3100)
+    assert r.statistic == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_wasserstein_is_scipys_value_exactly_before_norming() -> None:
+    g = rng(31)
+    ref, cur = g.lognormal(size=4000), np.round(g.lognormal(0.1, 1.0, size=2500), 1)
+    r = column_drift(ref, cur, name="x")
+    assert r.statistic * max(float(np.std(np.sort(ref))), 0.001) == pytest.approx(
+        stats.wasserstein_distance(ref, cur), rel=1e-15
+    )
+
+
+def test_ks_large_with_ties_matches_scipy() -> None:
+    g = rng(32)
+    ref = g.integers(0, 300, size=12_000).astype(float)
+    cur = g.integers(3, 300, size=11_000).astype(float)
+    want = stats.ks_2samp(ref, cur)
+    r = column_drift(ref, cur, name="x", method="ks")
+    assert ks_statistic(np.sort(ref), np.sort(cur)) == pytest.approx(want.statistic, abs=1e-15)
+    assert r.statistic == pytest.approx(want.pvalue, abs=TOL, rel=1e-7)
+    assert ks_statistic(np.full(5, 2.0), np.full(3, 2.0)) == 0.0
+
+
+@pytest.mark.parametrize("dtype", ["object", "str", "category"])
+def test_categorical_dtypes_with_nulls_give_the_same_jensenshannon(dtype: str) -> None:
+    g = rng(33)
+    values = np.array(["x", "y", "z", "w", None], dtype=object)
+    ref = pd.Series(values[g.choice(5, size=3000, p=[0.4, 0.3, 0.2, 0.05, 0.05])])
+    cur = pd.Series(
+        np.r_[values[g.choice(5, size=2000, p=[0.3, 0.3, 0.2, 0.1, 0.1])], ["new"] * 50]
+    )
+    r = column_drift(ref.astype(dtype), cur.astype(dtype), name="c")
+    want = distance.jensenshannon(*evidently_shares(ref.dropna(), cur.dropna(), numeric=False))
+    assert (r.kind, r.method) == ("categorical", "jensenshannon")
+    assert (r.reference_rows, r.current_rows) == (ref.notna().sum(), cur.notna().sum())
+    assert r.statistic == pytest.approx(want, abs=TOL)
+
+
+def test_integer_categorical_and_numeric_few_values_large_sample() -> None:
+    g = rng(34)
+    ref = g.integers(0, 4, size=4000)
+    cur = g.integers(0, 5, size=3000)
+    as_cat = column_drift(ref, cur, name="c", kind="categorical")
+    as_num = column_drift(ref.astype(float), cur.astype(float), name="x")
+    rs, cs = evidently_shares(pd.Series(ref), pd.Series(cur), numeric=True)
+    want = distance.jensenshannon(rs, cs)
+    assert (as_cat.method, as_num.method, as_num.kind) == ("jensenshannon",) * 2 + ("numeric",)
+    assert as_cat.statistic == pytest.approx(want, abs=TOL)
+    assert as_num.statistic == pytest.approx(want, abs=TOL)
+    z = column_drift(ref[:800].astype(float), (ref[:800] > 0).astype(float), name="x", method="z")
+    assert z.statistic == pytest.approx(
+        oracle_z(pd.Series(ref[:800].astype(float)), pd.Series((ref[:800] > 0).astype(float))),
+        abs=1e-12,
+        rel=1e-9,
+    )

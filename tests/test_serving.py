@@ -76,7 +76,8 @@ def test_predict_single_and_batch_match_offline(served_ws, ridership) -> None:
         got = [p["prediction"] for p in many.json()["predictions"]]
         np.testing.assert_allclose(got, offline, atol=1e-12)
         metrics = client.get("/metrics").text
-        assert 'tuesday_predictions_total{model="ridership_14d",variant="primary",version="1"} 15.0' in metrics
+        assert ('tuesday_predictions_total{model="ridership_14d",variant="primary",'
+                'version="1"} 15.0') in metrics
     # leaving the client shuts the app down, which flushes the log
     log = read_log(served_ws, "ridership_14d")
     assert len(log) == 15

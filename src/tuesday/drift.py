@@ -37,9 +37,11 @@ Definitions:
 * ``psi``: ``sum((r - c) * ln(r / c))`` over the same shares, empty shares replaced by
   ``min(non-empty share) / 1e6`` if that minimum is ``<= 1e-4``, else by ``1e-4``.
 
-Everything is computed with numpy (sorted arrays and ``searchsorted`` for ``ks`` and
-``wasserstein``, ``pandas.factorize`` and ``bincount`` for counts); scipy is used only for
-distribution tail functions and the exact small-sample KS p-value.
+Everything is computed with numpy: each sample sorted once, the two merged (a stable
+``argsort`` of the two sorted runs) with cumulative counts for the CDFs of ``ks`` and
+``wasserstein`` and the distinct values; ``pandas.factorize`` of each sample (Arrow strings
+coded by Arrow) and ``bincount`` for category counts. scipy is used only for distribution
+tail functions and the exact small-sample KS p-value.
 
 Example:
     >>> import numpy as np
@@ -52,7 +54,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -261,12 +263,22 @@ def column_drift(
         )
 
     if kind == "numeric":
-        ref = _clean_numeric(ref_s, name, "reference")
-        cur = _clean_numeric(cur_s, name, "current")
-        return _numeric_drift(ref, cur, name=name, method=method, threshold=threshold)
-    ref_v = _clean_categorical(ref_s, name, "reference")
-    cur_v = _clean_categorical(cur_s, name, "current")
-    return _categorical_drift(ref_v, cur_v, name=name, method=method, threshold=threshold)
+        ref = _finite_numeric(ref_s, name, "reference")
+        cur = _finite_numeric(cur_s, name, "current")
+        # one new buffer for both samples, each half sorted in place (never the caller's data)
+        both = np.concatenate((ref, cur))
+        n_ref = ref.size
+        both[:n_ref].sort()
+        both[n_ref:].sort()
+        return _numeric_drift(both, n_ref, name=name, method=method, threshold=threshold)
+    ref_codes, ref_uniques = _categorical_codes(ref_s, name, "reference")
+    cur_codes, cur_uniques = _categorical_codes(cur_s, name, "current")
+    ref_counts, cur_counts, uniques = _union_counts(
+        ref_codes, ref_uniques, cur_codes, cur_uniques
+    )
+    return _categorical_drift(
+        ref_counts, cur_counts, uniques, name=name, method=method, threshold=threshold
+    )
 
 
 def dataset_drift(
@@ -411,7 +423,8 @@ def _empty_error(name: str, label: str, received: int) -> DriftInputError:
     )
 
 
-def _clean_numeric(s: pd.Series, name: str, label: str) -> np.ndarray:
+def _finite_numeric(s: pd.Series, name: str, label: str) -> np.ndarray:
+    """The finite values of ``s`` as float64 (possibly a view of the caller's data)."""
     if not pd.api.types.is_numeric_dtype(s.dtype):
         if pd.api.types.infer_dtype(s, skipna=True) not in _NUMERIC_INFERRED:
             bad = next(
@@ -425,19 +438,51 @@ def _clean_numeric(s: pd.Series, name: str, label: str) -> np.ndarray:
             )
         s = pd.to_numeric(s)
     arr: np.ndarray = np.asarray(s.to_numpy(dtype=np.float64, na_value=np.nan))
-    out: np.ndarray = arr[np.isfinite(arr)]
+    finite = np.isfinite(arr)
+    out: np.ndarray = arr if finite.all() else arr[finite]
     if out.size == 0:
         raise _empty_error(name, label, len(s))
     return out
 
 
-def _clean_categorical(s: pd.Series, name: str, label: str) -> np.ndarray:
-    kept = s[s.notna()]
-    if pd.api.types.is_float_dtype(kept.dtype) or pd.api.types.is_object_dtype(kept.dtype):
+def _categorical_codes(s: pd.Series, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (``pandas.factorize``) of the non-null values of ``s``, and the values coded.
+
+    Nulls (and ``±inf`` in float or object columns) are left out. String, categorical,
+    integer and boolean columns are coded as they are (Arrow strings by Arrow itself),
+    without making an array of Python objects first.
+    """
+    kept = s
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
+        kept = s[s.notna()]
         kept = kept[~kept.isin([np.inf, -np.inf])]
-    if kept.size == 0:
+    codes, uniques = pd.factorize(kept)
+    if codes.size and codes.min() < 0:  # -1: a null pandas.factorize left out
+        codes = codes[codes >= 0]
+    if codes.size == 0:
         raise _empty_error(name, label, len(s))
-    return np.asarray(kept.to_numpy())
+    return np.asarray(codes), np.asarray(uniques)
+
+
+def _union_counts(
+    ref_codes: np.ndarray, ref_uniques: np.ndarray, cur_codes: np.ndarray, cur_uniques: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of every value of either sample, in order of first appearance in reference
+    then current (the order ``pandas.factorize`` gives the two samples concatenated)."""
+    union_codes, uniques = pd.factorize(np.concatenate((ref_uniques, cur_uniques)))
+    k = len(uniques)
+    n_ref_values = len(ref_uniques)
+    ref_counts = np.zeros(k, dtype=np.int64)
+    cur_counts = np.zeros(k, dtype=np.int64)
+    np.add.at(
+        ref_counts, union_codes[:n_ref_values], np.bincount(ref_codes, minlength=n_ref_values)
+    )
+    np.add.at(
+        cur_counts,
+        union_codes[n_ref_values:],
+        np.bincount(cur_codes, minlength=len(cur_uniques)),
+    )
+    return ref_counts, cur_counts, np.asarray(uniques)
 
 
 # --------------------------------------------------------------------------- method choice
@@ -488,94 +533,163 @@ def _n_distinct_sorted(sorted_values: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(sorted_values))) + 1
 
 
+_CHUNK = 1 << 16  # values per block when walking the merged samples (temporaries stay small)
+
+
+class _Merged:
+    """Both sorted samples merged in one sorted order, with the two empirical CDFs.
+
+    ``both`` holds the sorted reference values followed by the sorted current values. The
+    merge is a stable ``argsort`` of these two sorted runs (one linear merge in numpy's
+    timsort); which sample each merged value came from gives the CDFs by a cumulative
+    count, instead of two binary searches per value. Inside a run of equal values the
+    counts are not yet the CDFs (``searchsorted(side="right")``), but there the gap to the
+    next value is 0; at the last value of the run they are exact.
+
+    The CDF differences are computed block by block, so their temporaries stay small
+    (fewer fresh pages to fault in than whole-length temporaries).
+    """
+
+    def __init__(self, both: np.ndarray, n_ref: int) -> None:
+        self.both = both
+        self.n_ref, self.n_cur = n_ref, both.size - n_ref
+        self.order = np.argsort(both, kind="stable")
+        self.gaps = np.diff(both[self.order])  # merged[i + 1] - merged[i]
+
+    @property
+    def n_distinct(self) -> int:
+        return int(np.count_nonzero(self.gaps)) + 1
+
+    def _cdf_gaps(self) -> Iterator[tuple[slice, np.ndarray]]:
+        """Blocks of ``|F_ref - F_cur|`` just after ``merged[i]``, ``i < size - 1``; exact
+        where ``gaps[i] != 0``, meaningless (but finite) inside a run of equal values."""
+        size = self.gaps.size
+        ref_before = 0
+        for start in range(0, size, _CHUNK):
+            stop = min(start + _CHUNK, size)
+            ref_count: np.ndarray = np.cumsum(self.order[start:stop] < self.n_ref, dtype=np.int64)
+            ref_count += ref_before
+            ref_before = int(ref_count[-1])
+            cur_count = np.arange(start + 1, stop + 1)
+            cur_count -= ref_count
+            gap = ref_count / self.n_ref  # as scipy: integer count / sample size
+            gap -= cur_count / self.n_cur
+            yield slice(start, stop), np.abs(gap, out=gap)
+
+    def wasserstein(self) -> float:
+        """``scipy.stats.wasserstein_distance`` of the two samples: the same terms, summed
+        as scipy does (one ``np.sum`` over all of them)."""
+        terms = np.empty_like(self.gaps)
+        for block, gap in self._cdf_gaps():
+            np.multiply(gap, self.gaps[block], out=terms[block])
+        return float(np.sum(terms))
+
+    def ks_statistic(self) -> float:
+        """``max |F_ref - F_cur|``: over the last value of each run of equal values (the
+        CDFs are both 1 after the largest value)."""
+        d = 0.0
+        for block, gap in self._cdf_gaps():
+            exact = gap[self.gaps[block] != 0]
+            if exact.size:
+                d = max(d, float(exact.max()))
+        return d
+
+    def distinct_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct values, sorted, and how often each occurs in each sample."""
+        last = np.flatnonzero(np.r_[self.gaps != 0, True])  # last index of each run
+        values = self.both[self.order[last]]
+        ref_count = np.cumsum(self.order < self.n_ref)[last]
+        cur_count = last + 1 - ref_count
+        return values, np.diff(ref_count, prepend=0), np.diff(cur_count, prepend=0)
+
+
 def _numeric_drift(
-    ref: np.ndarray,
-    cur: np.ndarray,
+    both: np.ndarray,
+    n_ref: int,
     *,
     name: str,
     method: str | None,
     threshold: float | None,
 ) -> ColumnDrift:
-    ref_sorted = np.sort(ref)
-    cur_sorted = np.sort(cur)
-    n_ref, n_cur = ref_sorted.size, cur_sorted.size
-    all_sorted: np.ndarray | None = None
+    """Drift of a numeric column; ``both`` holds the finite reference values, sorted,
+    then the finite current values, sorted."""
+    ref, cur = both[:n_ref], both[n_ref:]
+    n_cur = cur.size
+    small_ks = method == "ks" and max(n_ref, n_cur) <= _KS_EXACT_MAX_ROWS
+    merged = None if small_ks else _Merged(both, n_ref)
     if method is None:
-        all_sorted = np.sort(np.concatenate((ref_sorted, cur_sorted)), kind="mergesort")
-        method = _auto_method("numeric", n_ref, _n_distinct_sorted(all_sorted))
+        assert merged is not None
+        method = _auto_method("numeric", n_ref, merged.n_distinct)
 
     stat: float
     if method == "ks":
-        stat = _ks_pvalue(ref_sorted, cur_sorted)
+        stat = _ks_pvalue(ref, cur, merged)
     elif method == "wasserstein":
-        if all_sorted is None:
-            all_sorted = np.sort(np.concatenate((ref_sorted, cur_sorted)), kind="mergesort")
-        norm = max(float(np.std(ref_sorted)), WASSERSTEIN_MIN_STD)
-        stat = _wasserstein_sorted(ref_sorted, cur_sorted, all_sorted) / norm
-    elif method in ("jensenshannon", "psi") and _n_distinct_sorted(ref_sorted) > (
+        assert merged is not None
+        norm = max(float(np.std(ref)), WASSERSTEIN_MIN_STD)
+        stat = merged.wasserstein() / norm
+    elif method in ("jensenshannon", "psi") and _n_distinct_sorted(ref) > (
         HISTOGRAM_MIN_VALUES
     ):
-        edges = np.histogram_bin_edges(np.concatenate((ref, cur)), bins="sturges")
+        edges = np.histogram_bin_edges(both, bins="sturges")
         ref_share = np.histogram(ref, edges)[0] / n_ref
         cur_share = np.histogram(cur, edges)[0] / n_cur
         stat = _distance(method, ref_share, cur_share)
     else:  # chi2, z, or JS/PSI over few distinct values: compare as categories
+        assert merged is not None
+        values, ref_counts, cur_counts = merged.distinct_counts()
         return _categorical_drift(
-            ref, cur, name=name, method=method, threshold=threshold, kind="numeric"
+            ref_counts,
+            cur_counts,
+            values,
+            name=name,
+            method=method,
+            threshold=threshold,
+            kind="numeric",
         )
     return _result(name, "numeric", method, stat, threshold, n_ref, n_cur)
 
 
-def _ks_statistic(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
+def _ks_statistic(
+    ref_sorted: np.ndarray, cur_sorted: np.ndarray, merged: _Merged | None = None
+) -> float:
     """Two-sided KS statistic ``max |F_ref - F_cur|`` over both samples' values."""
-    both = np.concatenate((ref_sorted, cur_sorted))
-    cdf_ref = np.searchsorted(ref_sorted, both, side="right") / ref_sorted.size
-    cdf_cur = np.searchsorted(cur_sorted, both, side="right") / cur_sorted.size
-    return float(np.max(np.abs(cdf_ref - cdf_cur)))
+    if merged is None:
+        merged = _Merged(np.concatenate((ref_sorted, cur_sorted)), ref_sorted.size)
+    return merged.ks_statistic()
 
 
-def _ks_pvalue(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
+def _ks_pvalue(
+    ref_sorted: np.ndarray, cur_sorted: np.ndarray, merged: _Merged | None = None
+) -> float:
     """Two-sided KS p-value with ``scipy.stats.ks_2samp(method="auto")`` semantics."""
     n1, n2 = ref_sorted.size, cur_sorted.size
     if max(n1, n2) <= _KS_EXACT_MAX_ROWS:
         # Exact distribution (scipy falls back to asymptotic on its own if it must).
         return float(stats.ks_2samp(ref_sorted, cur_sorted, method="auto").pvalue)
-    d = _ks_statistic(ref_sorted, cur_sorted)
+    d = _ks_statistic(ref_sorted, cur_sorted, merged)
     m, n = sorted((float(n1), float(n2)), reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
-
-
-def _wasserstein_sorted(
-    ref_sorted: np.ndarray, cur_sorted: np.ndarray, all_sorted: np.ndarray
-) -> float:
-    """First Wasserstein distance between two empirical distributions (as scipy)."""
-    deltas = np.diff(all_sorted)
-    at = all_sorted[:-1]
-    cdf_ref = np.searchsorted(ref_sorted, at, side="right") / ref_sorted.size
-    cdf_cur = np.searchsorted(cur_sorted, at, side="right") / cur_sorted.size
-    return float(np.dot(np.abs(cdf_ref - cdf_cur), deltas))
 
 
 # --------------------------------------------------------------------------- categorical
 
 
 def _categorical_drift(
-    ref: np.ndarray,
-    cur: np.ndarray,
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    uniques: np.ndarray,
     *,
     name: str,
     method: str | None,
     threshold: float | None,
     kind: str = "categorical",
 ) -> ColumnDrift:
-    n_ref, n_cur = ref.size, cur.size
-    codes, uniques = pd.factorize(np.concatenate((ref, cur)))
-    k = len(uniques)
-    ref_counts = np.bincount(codes[:n_ref], minlength=k)
-    cur_counts = np.bincount(codes[n_ref:], minlength=k)
+    """Drift from the counts of each value (``uniques``) in reference and current."""
+    n_ref, n_cur = int(ref_counts.sum()), int(cur_counts.sum())
     if method is None:
-        method = _auto_method(kind, n_ref, k)
+        method = _auto_method(kind, n_ref, len(uniques))
 
     stat: float
     if method == "chi2":

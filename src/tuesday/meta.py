@@ -141,3 +141,15 @@ alert_deliveries = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("at", sa.DateTime, nullable=False),
 )
+
+#: one row per tick of the daily loop (``tuesday loop run``): running the same
+#: (model, as_of) again returns the recorded outcome instead of doing the work twice
+loop_ticks = sa.Table(
+    "loop_ticks",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("exit_code", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.JSON, nullable=False),
+)

@@ -205,6 +205,14 @@ class Predictor:
     def close(self) -> None:
         self.conn.close()
 
+    def refresh(self, name: str | None = None) -> None:
+        """Forget the cached routing (of one model or all) so the next request re-reads
+        the registry: after a promotion in the same process, or each day of a replay."""
+        if name is None:
+            self.routes.clear()
+        else:
+            self.routes.pop(name, None)
+
     def _load(self, name: str, version: int, manifest: dict[str, Any]) -> Loaded:
         got = self.versions.get((name, version))
         if got is None:

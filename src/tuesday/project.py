@@ -24,13 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tuesday import rules
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.rules import Rule
+
+if TYPE_CHECKING:  # loop.py imports this module
+    from tuesday.loop import Policy
 
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", "request")
@@ -48,7 +51,7 @@ REGRESSION_METRICS = ("rmse", "mae", "wape", "bias", "mase")
 BINARY_METRICS = ("auc", "log_loss", "brier", "precision_at_N")
 #: slices tuesday derives itself: demand class by ADI and CV squared, and history length
 DERIVED_SLICES = ("demand_class", "history")
-GATE_KINDS = ("beats_baseline", "slices", "latency", "size")
+GATE_KINDS = ("beats_baseline", "slices", "latency", "size", "beats_production")
 _DURATION = re.compile(r"^(\d+)([dh])$")
 
 
@@ -501,6 +504,9 @@ class Gate:
         ``latency``: the p99 of single-row predictions, timed by loading the artifact,
             is under ``max_ms`` milliseconds.
         ``size``: the artifact is at most ``max_mb`` megabytes.
+        ``beats_production``: on the days production served and ground truth arrived,
+            the version's out-of-sample backtest predictions are not worse than what
+            production answered by more than ``tolerance`` (champion vs challenger).
     """
 
     kind: str = "beats_baseline"
@@ -535,6 +541,8 @@ class Model:
         positive: For ``binary``: the target value that counts as positive.
         seed: One seed for every library.
         rules: Business rules applied after the model, in order (``tuesday.rules``).
+        policy: When the daily loop retrains and promotes it (``tuesday.loop.Policy``);
+            None means ``Policy()``.
     """
 
     name: str
@@ -555,6 +563,7 @@ class Model:
     positive: Any = 1
     seed: int = 42
     rules: tuple[Rule, ...] = ()
+    policy: Policy | None = None
 
     @property
     def primary_metric(self) -> str:
@@ -722,6 +731,10 @@ def _type_problems(m: Model) -> list[str]:
     if not isinstance(m.seed, int) or isinstance(m.seed, bool):
         out.append(f"{where}: seed must be a whole number; got {m.seed!r}.")
     out.extend(rules.check(m.rules, where))
+    if m.policy is not None:
+        from tuesday.loop import check_policy
+
+        out.extend(check_policy(m.policy, where))
     return out
 
 

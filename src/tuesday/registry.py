@@ -110,6 +110,8 @@ def check_gates(ws: Workspace, model: Model, row: dict[str, Any],
             out.append(_gate_slices(g, model, metrics, current))
         elif g.kind == "latency":
             out.append(_gate_latency(g, ws, row))
+        elif g.kind == "beats_production":
+            out.append(challenger_check(ws, model, row, current, tolerance=g.tolerance))
         elif g.kind == "size":
             size = ws.artifact_path(row["manifest"]["artifact"]["sha256"]).stat().st_size
             mb = size / 1e6
@@ -171,6 +173,70 @@ def _gate_slices(g: Gate, model: Model, metrics: dict[str, Any],
             f"{r['production']:.4f} (+{r['worse_by']:.1%})" for r in worse[:5])
     return {"gate": "slices", "passed": not worse, "worse": worse, "compared": compared,
             "tolerance": g.tolerance, "message": msg}
+
+
+MIN_CHALLENGER_ROWS = 7
+
+
+def challenger_check(ws: Workspace, model: Model, row: dict[str, Any],
+                     current: dict[str, Any] | None, *,
+                     tolerance: float = 0.0) -> dict[str, Any]:
+    """Champion against challenger on the same days: the version's out-of-sample backtest
+    predictions against what production actually served, on the rows where both exist
+    and ground truth is known. Passes when the version is not worse than production by
+    more than ``tolerance`` (relative), or when there is nothing to compare."""
+    import io
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from tuesday.predictor import read_log
+
+    base = {"gate": "beats_production", "tolerance": tolerance}
+    if current is None:
+        return {**base, "passed": True, "rows": 0,
+                "message": "no production version to compare with"}
+    bt_ref = row["manifest"].get("backtest_predictions")
+    log = read_log(ws, model.name)
+    log = log[(log["version"] == current["version"]) & (log["variant"] != "shadow")
+              & log["prediction"].notna()]
+    if bt_ref is None or log.empty:
+        return {**base, "passed": True, "rows": 0,
+                "message": f"production version {current['version']} has no served "
+                           "predictions to compare with"}
+    bt = pq.read_table(io.BytesIO(ws.get_artifact(bt_ref["sha256"]))).to_pandas()
+    key = model.entity.key
+    tcol = next((c for c in bt.columns if c not in (key, model.target, "model")
+                 and pd.api.types.is_datetime64_any_dtype(bt[c])), None)
+    on = ["entity", "target_time"] if tcol else ["entity"]
+    bt = bt.rename(columns={key: "entity", **({tcol: "target_time"} if tcol else {})})
+    bt["entity"] = bt["entity"].astype(str)
+    served = log.sort_values("served_at").drop_duplicates(on, keep="last")
+    if tcol:
+        bt["target_time"] = pd.to_datetime(bt["target_time"]).astype("datetime64[us]")
+        served = served.assign(target_time=served["target_time"].astype("datetime64[us]"))
+    both = bt.merge(served[[*on, "prediction"]], on=on, how="inner").dropna(
+        subset=[model.target, "model", "prediction"])
+    if len(both) < MIN_CHALLENGER_ROWS:
+        return {**base, "passed": True, "rows": len(both),
+                "message": f"only {len(both)} served row(s) overlap the backtest of version "
+                           f"{row['version']} (at least {MIN_CHALLENGER_ROWS} needed)"}
+    y = both[model.target].to_numpy(dtype=float)
+    if model.task == "binary":
+        y = (both[model.target] == model.positive).to_numpy(dtype=float)
+    primary = row["metrics"]["primary"]
+    way = row["metrics"].get("direction")
+    mine = evaluation.score([primary], y, both["model"].to_numpy(dtype=float))[primary]
+    theirs = evaluation.score([primary], y, both["prediction"].to_numpy(dtype=float))[primary]
+    lift = evaluation.lift(primary, mine, theirs, way)
+    passed = bool(lift >= -tolerance) if not math.isnan(lift) \
+        else not evaluation.better(primary, theirs, mine, way)  # production scored 0
+    return {**base, "passed": passed, "rows": len(both), "metric": primary, "version": mine,
+            "production": theirs, "lift": lift,
+            "message": f"on {len(both)} served rows with ground truth, {primary} "
+                       f"{mine:.4f} vs production version {current['version']} "
+                       f"{theirs:.4f}" + ("" if math.isnan(lift) else
+                                   f": {'better' if lift >= 0 else 'worse'} by {abs(lift):.1%}")}
 
 
 def _gate_latency(g: Gate, ws: Workspace, row: dict[str, Any]) -> dict[str, Any]:

@@ -185,8 +185,8 @@ def apply(rules: Sequence[Rule], rows: Sequence[dict[str, Any]], raw: np.ndarray
                 packs = np.ceil(packs - 1e-9)
             elif r.mode == "down":
                 packs = np.floor(packs + 1e-9)
-            else:
-                packs = np.round(packs)
+            else:  # halves go up (2.5 packs -> 3), not to the even number
+                packs = np.floor(packs + 0.5)
             p = packs * r.value
         else:
             for i, row in enumerate(rows):

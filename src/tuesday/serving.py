@@ -20,6 +20,7 @@ import contextlib
 import csv
 import json
 import logging
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -221,15 +222,19 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
                                    "per line) or text/csv (with a header row).")
         model = loaded.project.model(name)
 
+        # the whole body is spooled first (to disk beyond 8 MB): a streaming response
+        # listens for the client's disconnect and would consume the request's messages
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (closed by lines())
+        async for part in request.stream():
+            spool.write(part)
+        spool.seek(0)
+
         async def lines() -> AsyncIterator[str]:
-            pending = b""
-            async for part in request.stream():
-                pending += part
-                *done, pending = pending.split(b"\n")
-                for ln in done:
-                    yield ln.decode("utf-8", errors="replace")
-            if pending:
-                yield pending.decode("utf-8", errors="replace")
+            try:
+                for raw in spool:
+                    yield raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+            finally:
+                spool.close()
 
         async def out() -> AsyncIterator[bytes]:
             chunk: list[dict[str, Any]] = []
@@ -322,7 +327,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
         res = await asyncio.to_thread(registry.promote, ws, model, version_of(body),
                                       as_of=wall_clock(), actor=actor or "http",
                                       override_reason=reason)
-        predictor.routes.pop(model.name, None)
+        predictor.refresh(model.name)
         return JSONResponse(res)
 
     async def rollback(request: Request, actor: str | None) -> Response:
@@ -331,7 +336,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
         res = await asyncio.to_thread(registry.rollback, ws, name, as_of=wall_clock(),
                                       actor=actor or "http",
                                       reason=str(body.get("reason") or "rollback"))
-        predictor.routes.pop(name, None)
+        predictor.refresh(name)
         return JSONResponse(res)
 
     async def get_deployment(request: Request, _actor: str | None) -> Response:
@@ -351,7 +356,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
                                fix='Send {"mode": "canary", "version": 2, "percent": 10}.')
         res = registry.deploy(ws, name, str(mode), version, percent=pct, as_of=wall_clock(),
                               actor=actor or "http", reason=str(body.get("reason") or ""))
-        predictor.routes.pop(name, None)
+        predictor.refresh(name)
         return JSONResponse({k: _plain(v) for k, v in res.items()})
 
     async def health(_request: Request) -> Response:
