@@ -384,6 +384,68 @@ def test_record_round_trip_and_view() -> None:
     assert events.decode(small)[0].avail.tolist() == rec.times.tolist()
 
 
+
+def _bits(row: dict) -> dict:
+    """Values compared bit for bit (the sign of zero, NaN equal to NaN)."""
+    return {k: None if v is None else np.float64(v).tobytes() for k, v in row.items()}
+
+
+def test_suffix_aggregates_are_bit_for_bit_the_slice_aggregates() -> None:
+    """``_suffixes`` gives, for every start, what ``math.fsum``, ``min`` and ``max`` give on
+    the slice: cancellation, tiny and huge magnitudes, signed zeros, ties."""
+    rng = np.random.default_rng(7)
+    pools = [rng.uniform(-1000, 1000, 50).tolist(),
+             [1e16, -1e16, 1.0, 0.1, -0.0, 0.0, 3e-300, 2.0 ** -1074, 1e300, -1e300],
+             np.round(rng.lognormal(3.3, 0.6, 50), 2).tolist()]
+    for trial in range(600):
+        pool = pools[trial % len(pools)]
+        vals = [float(v) for v in rng.choice(pool, int(rng.integers(1, 40)))]
+        got = events._suffixes(vals).tolist()
+        for i in range(len(vals)):
+            want = [math.fsum(vals[i:]), min(vals[i:]), max(vals[i:])]
+            assert np.array(got[i]).tobytes() == np.array(want).tobytes(), (vals, i)
+
+
+def test_records_without_suffixes_still_read_and_give_the_same_values() -> None:
+    """Formats 1 and 2 (no suffix aggregates: records written before them, or holding a
+    value past ``SUFFIX_BOUND``) read as before; with or without the suffixes, and through
+    the general ``_compute``, every request time gives the same bits: before, between
+    and after the events, within a lag, with ties at the latest time."""
+    for source, model in (("plain", "m_plain"), ("ev", "m_avail")):
+        sp = events.spec(PROJECT, source)
+        assert sp is not None
+        plan = events.plan(PROJECT, PROJECT.model(model))
+        (g,), ((_, _, read),) = plan.groups, plan.readers
+        minutes = [0, 5, 5, 30, 61, 61, 61]
+        frame = pd.DataFrame({"k": "a", "t": [BASE + pd.Timedelta(minutes=m) for m in minutes],
+                              "seen": [BASE + pd.Timedelta(minutes=m) for m in minutes],
+                              "x": [1.5, -0.0, 0.0, 2.25, 7.0, 9.0, -3.0],
+                              "y": [1, 2, 3, 4, 5, 6, 0]})
+        rec = events.merge(None, sp, *events._arrays(sp, frame), at=events._us(BASE))
+        new = events.encode(rec, sp.schema_id)
+        old = events.encode(rec, sp.schema_id, suffixes=False)
+        fmt_new, fmt_old = events.HEADER.unpack_from(new)[2], events.HEADER.unpack_from(old)[2]
+        assert fmt_new == fmt_old | events.SUFFIXES and fmt_old in (events.FORMAT,
+                                                                    events.SAME_TIMES)
+        assert len(new) == len(old) + 24 * len(rec) * len(sp.columns)
+        for blob in (new, old):
+            back = events.decode(blob)[0]
+            np.testing.assert_array_equal(back.values, rec.values)
+            assert events.View(blob).values == events.View(old).values
+        for m in range(-30, 300, 7):
+            at = events._us(BASE + pd.Timedelta(minutes=m, seconds=30))
+            general = events._compute(g, model, events.View(old), at)
+            assert _bits(read(new, at)) == _bits(read(old, at)) == _bits(general), m
+            assert list(read(new, at)) == list(general)
+    # a value past the bound: no suffix aggregates, read by slices
+    sp = events.spec(PROJECT, "plain")
+    assert sp is not None
+    big = pd.DataFrame({"k": "a", "t": [BASE], "x": [1e308], "y": [1]})
+    rec = events.merge(None, sp, *events._arrays(sp, big), at=events._us(BASE))
+    assert not events.HEADER.unpack_from(events.encode(rec, sp.schema_id))[2] & \
+        events.SUFFIXES
+
+
 def test_the_record_keeps_only_what_requests_after_ref_need() -> None:
     """A year of hourly events: the record holds the last 2 hours (the longest window)
     and the anchors of `last` (y's reaches 4 hours back), and the values stay exact."""
