@@ -19,6 +19,8 @@ second, so ``promote``, ``rollback`` and ``deploy`` take effect without a restar
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
 import threading
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from tuesday import events, online, registry, rules
 from tuesday.baselines import ONLINE as ONLINE_BASELINES
@@ -94,6 +97,7 @@ class PredictionLog:
         self.failures = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._table: Any = None  # the open DeltaTable, once the log exists
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -112,9 +116,7 @@ class PredictionLog:
             if not batch:
                 return 0
             try:
-                table = pa.Table.from_pylist(batch, schema=LOG_SCHEMA)
-                write_deltalake(str(self.ws.table_path(PREDICTIONS)), table, mode="append",
-                                schema_mode="merge")
+                self._write(_to_table(batch))
             except Exception:
                 self.failures += 1
                 with self._lock:  # keep them, oldest first, for the next attempt
@@ -124,6 +126,52 @@ class PredictionLog:
                 raise
             self.written += len(batch)
             return len(batch)
+
+    def _write(self, table: pa.Table) -> None:
+        """Append to the Delta table through the ``DeltaTable`` kept open since the last
+        write: opening it from its path replays the transaction log every time (a cost
+        that grows by about 0.3 ms per commit until the next checkpoint); the open table
+        moves on with its own commits, and a commit by another process (another server
+        worker) is found and appended after, as when opening it afresh."""
+        if self._table is not None:
+            try:
+                # a table that has the log's columns takes a plain append: "merge" adds a
+                # metadata action to every commit, and two writers' metadata actions
+                # conflict with each other
+                same = self._table.schema().to_arrow().names == LOG_SCHEMA.names
+                write_deltalake(self._table, table, mode="append",
+                                schema_mode=None if same else "merge")
+                return
+            except CommitFailedError:  # nothing was committed: write by path, below
+                self._table = None
+            except Exception:
+                self._table = None  # reopened from the path on the next flush
+                raise
+        path = str(self.ws.table_path(PREDICTIONS))
+        write_deltalake(path, table, mode="append", schema_mode="merge")
+        try:
+            from deltalake import DeltaTable
+
+            self._table = DeltaTable(path)
+        except Exception:  # the next flush writes by path again
+            log.debug("reopening the prediction log failed", exc_info=True)
+
+
+#: rows converted to Arrow per call when writing the log: one ``from_pylist`` call holds
+#: the GIL throughout (about 1.4 us a row), so a 4,000-row batch in one call stalls the
+#: server's event loop for 5+ ms; in slices with a pause between them it stalls it for
+#: well under a millisecond at a time
+LOG_SLICE = 256
+
+
+def _to_table(batch: list[dict[str, Any]]) -> pa.Table:
+    if len(batch) <= LOG_SLICE:
+        return pa.Table.from_pylist(batch, schema=LOG_SCHEMA)
+    parts = []
+    for i in range(0, len(batch), LOG_SLICE):
+        parts.append(pa.Table.from_pylist(batch[i:i + LOG_SLICE], schema=LOG_SCHEMA))
+        time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
+    return pa.concat_tables(parts).combine_chunks()
 
 
 def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
@@ -153,6 +201,83 @@ class Loaded:
     version: int
     booster: Any
     names: tuple[str, ...]
+    single: SingleRow | None = None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw predictions of the rows of ``x``; one row goes through LightGBM's
+        single-row C API when it could be set up (same numbers, a third of the time)."""
+        if self.single is not None and x.shape[0] == 1:
+            return self.single.predict(x)
+        return np.asarray(self.booster.predict(x, num_threads=1), dtype=float)
+
+
+class SingleRow:
+    """LightGBM's ``LGBM_BoosterPredictForMatSingleRowFast`` for one booster.
+
+    ``Booster.predict`` re-parses its parameters and sets up a predictor on every call
+    (about 40 us for one row); the fast C API does that once, here, and then costs the
+    tree walk plus a ctypes call (about 13 us). It runs the same C++ predictor with the
+    same settings (normal prediction, all iterations, one thread), so answers are
+    identical to ``Booster.predict(x, num_threads=1)``; the tests compare them. Calls
+    are serialised by a lock (they share one input and one output buffer).
+    """
+
+    def __init__(self, booster: Any) -> None:
+        from lightgbm.basic import _LIB, _safe_call
+
+        self._lib, self._check = _LIB, _safe_call
+        self.ncol = int(booster.num_feature())
+        self._booster = booster  # keeps the handle alive as long as the config
+        self._config = ctypes.c_void_p()
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(0),  # C_API_PREDICT_NORMAL
+            ctypes.c_int(0), ctypes.c_int(-1),  # start iteration, all iterations
+            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(self.ncol), ctypes.c_char_p(b"num_threads=1"),
+            ctypes.byref(self._config)))
+        # called through PyDLL, which keeps the GIL: releasing and re-taking it around a
+        # 10 us call costs more than it gives, and waits behind any other busy thread
+        # (the prediction log's writer)
+        lib = ctypes.PyDLL(_LIB._name, handle=_LIB._handle)
+        self._fn = lib.LGBM_BoosterPredictForMatSingleRowFast
+        # buffers and their addresses made once (``ndarray.ctypes`` costs microseconds)
+        self._in = np.empty(self.ncol, dtype=np.float64)
+        self._out = np.empty(1, dtype=np.float64)
+        self._len = ctypes.c_int64(0)
+        self._args = (ctypes.c_void_p(self._in.ctypes.data), ctypes.byref(self._len),
+                      ctypes.c_void_p(self._out.ctypes.data))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, fitted: Any) -> SingleRow | None:
+        """The fast path of a fitted LightGBM model; None for other learners, multi-class
+        models or when this LightGBM build does not have the API."""
+        model = getattr(fitted, "model", None)
+        if getattr(fitted, "kind", None) != "lightgbm" or model is None:
+            return None
+        try:
+            if int(model.num_model_per_iteration()) != 1:
+                return None
+            return cls(model)
+        except Exception:  # an older or unusual build: Booster.predict still works
+            log.debug("LightGBM single-row API unavailable", exc_info=True)
+            return None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The prediction of the one row of ``x`` (shape (1, ncol)), as an array."""
+        if x.shape != (1, self.ncol):
+            raise ValueError(f"expected one row of {self.ncol} features, got {x.shape}")
+        with self._lock:
+            self._in[:] = x[0]
+            self._check(self._fn(self._config, *self._args))
+            return self._out.copy()
+
+    def __del__(self) -> None:
+        with_config = getattr(self, "_config", None)
+        if with_config is not None and with_config.value:
+            with contextlib.suppress(Exception):
+                self._lib.LGBM_FastConfigFree(with_config)
+            with_config.value = None
 
 
 @dataclass
@@ -187,20 +312,67 @@ class Row:
     request: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Spec:
+    """What the predict path needs to know of a model, worked out once per model (the
+    project does not change while a predictor lives)."""
+
+    model: Model
+    key: str
+    tcol: str | None
+    has_horizon: bool
+    request_feats: tuple[str, ...]
+    live: events.Plan
+    baseline_extra: tuple[str, ...]
+    online_baselines: tuple[Any, ...]
+    rules: tuple[Any, ...]  # all of the model's rules (a slate)
+    rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
+
+    @classmethod
+    def of(cls, project: Any, model: Model) -> Spec:
+        return cls(model, model.entity.key, project.source(model.label_source).time,
+                   horizon(model) > pd.Timedelta(0),
+                   tuple(f.name for f in model.features if f.kind == "request"),
+                   events.plan(project, model),
+                   tuple(f.name for f in baseline_features(model)),
+                   tuple(b for b in model.baselines if b.kind in ONLINE_BASELINES),
+                   tuple(model.rules),
+                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION))
+
+
+#: handed to ``rules.apply`` when no rule explores: it draws nothing then
+_UNUSED_RNG = np.random.default_rng(0)
+
+
 class Predictor:
-    """Everything needed to answer predict requests for one workspace and project."""
+    """Everything needed to answer predict requests for one workspace and project.
+
+    With ``log_predictions=False`` nothing is added to the prediction log (for a
+    benchmark, or a deployment that logs elsewhere); answers and the served counts are
+    the same.
+    """
 
     def __init__(self, ws: Workspace, loaded: LoadedProject, *,
                  log_rows: PredictionLog | None = None,
-                 clock: Callable[[], datetime] = wall_clock) -> None:
+                 clock: Callable[[], datetime] = wall_clock,
+                 log_predictions: bool = True) -> None:
         self.ws = ws
         self.loaded = loaded
         self.conn = online.connect(ws)
         self.log = log_rows if log_rows is not None else PredictionLog(ws)
+        self.log_predictions = log_predictions
         self.clock = clock
         self.routes: dict[str, Route] = {}
         self.versions: dict[tuple[str, int], Loaded] = {}
         self.served: dict[tuple[str, int, str], int] = {}
+        self._specs: dict[str, Spec] = {}
+
+    def spec(self, name: str) -> Spec:
+        got = self._specs.get(name)
+        if got is None:
+            project = self.loaded.project
+            got = self._specs[name] = Spec.of(project, project.model(name))
+        return got
 
     def close(self) -> None:
         self.conn.close()
@@ -216,17 +388,18 @@ class Predictor:
     def _load(self, name: str, version: int, manifest: dict[str, Any]) -> Loaded:
         got = self.versions.get((name, version))
         if got is None:
-            got = Loaded(version, load_model(self.ws, manifest), tuple(manifest["features"]))
+            fitted = load_model(self.ws, manifest)
+            got = Loaded(version, fitted, tuple(manifest["features"]), SingleRow.of(fitted))
             self.versions[(name, version)] = got
         return got
 
     def route(self, name: str) -> Route:
         """The model's current routing, re-read from the registry at most once a second."""
-        model = self.loaded.project.model(name)
         now = time.monotonic()
         cur = self.routes.get(name)
         if cur is not None and now - cur.checked < REGISTRY_TTL:
             return cur
+        model = self.spec(name).model
         prod = registry.production(self.ws, name)
         if prod is None:
             raise NotFound(f"Model {name!r} has no production version.",
@@ -247,12 +420,10 @@ class Predictor:
     def assemble(self, name: str, rows: Sequence[dict[str, Any]]
                  ) -> tuple[list[Row], dict[int, str], dict[int, str]]:
         """Features for each row; problems (bad input) and misses (no features) by row."""
-        model = self.loaded.project.model(name)
-        key = model.entity.key
-        tcol = self.loaded.project.source(model.label_source).time
-        h = horizon(model)
-        request_feats = [f.name for f in model.features if f.kind == "request"]
-        live = events.plan(self.loaded.project, model)
+        sp = self.spec(name)
+        key, tcol, has_horizon = sp.key, sp.tcol, sp.has_horizon
+        request_feats = sp.request_feats
+        live = sp.live
         problems: dict[int, str] = {}
         missing: dict[int, str] = {}
         out: list[Row] = []
@@ -263,7 +434,7 @@ class Predictor:
                                f"whole number; got {entity!r}.")
                 continue
             target: pd.Timestamp | None = None
-            if h > pd.Timedelta(0):
+            if has_horizon:
                 raw_t = row.get(tcol or "")
                 try:
                     target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
@@ -290,7 +461,7 @@ class Predictor:
             if record is None:
                 missing[i] = f"{key}={entity!r} (unknown entity)"
                 continue
-            vec = record.vector(online.target_key(target) if h > pd.Timedelta(0) else "")
+            vec = record.vector(online.target_key(target) if has_horizon else "")
             if vec is None:
                 known = sorted(record.vectors)
                 missing[i] = (f"{key}={entity!r} at {tcol}={online.target_key(target)!r} "
@@ -317,26 +488,31 @@ class Predictor:
         do not apply (batch scoring of unrelated rows).
         """
         route = self.route(name)
-        model = route.model
-        key = model.entity.key
-        tcol = self.loaded.project.source(model.label_source).time
+        sp = self.spec(name)
+        key, tcol = sp.key, sp.tcol
         ready, problems, missing = self.assemble(name, rows)
         if not partial:
             _raise_for(name, problems, missing)
         request_id = uuid.uuid4().hex
         served = self.clock()
-        rng = np.random.default_rng(int(request_id[:16], 16))
         answers: dict[int, dict[str, Any]] = {}
         log_rows: list[dict[str, Any]] = []
+        counts: list[tuple[int, str]] = []
         if ready:
-            answers, log_rows = self._answer(route, ready, rng, request_id, served, slate)
-        if not self.log.add(log_rows):
+            answers = self._answer(route, sp, ready, request_id, served, slate, log_rows,
+                                   counts)
+        if self.log_predictions and not self.log.add(log_rows):
             raise Overloaded(f"The prediction log holds {len(self.log)} unwritten rows (the "
                              f"limit is {self.log.max_rows}); the request was not answered "
                              "so that no prediction goes unlogged.")
-        for r in log_rows:
-            k = (name, int(r["version"]), r["variant"])
-            self.served[k] = self.served.get(k, 0) + 1
+        served_counts = self.served
+        for version, variant in counts:
+            k = (name, version, variant)
+            served_counts[k] = served_counts.get(k, 0) + 1
+        if len(rows) == 1 and 0 in answers:  # the common case: one row, answered
+            return {"model": name, "model_version": route.production.version,
+                    "deployment": route.mode, "request_id": request_id,
+                    "predictions": [answers[0]]}
         out = []
         explored = any(a.get("rank") is not None for a in answers.values())
         order = sorted(answers, key=lambda i: answers[i]["rank"]) if explored else None
@@ -355,67 +531,92 @@ class Predictor:
         return {"model": name, "model_version": route.production.version,
                 "deployment": route.mode, "request_id": request_id, "predictions": out}
 
-    def _answer(self, route: Route, ready: list[Row], rng: np.random.Generator,
-                request_id: str, served: datetime, slate: bool
-                ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    def _answer(self, route: Route, sp: Spec, ready: list[Row], request_id: str,
+                served: datetime, slate: bool, log_rows: list[dict[str, Any]],
+                counts: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
+        """Answers by row index; appends the log rows (when logging) and the (version,
+        variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
         model = route.model
-        model_rules = model.rules if slate else tuple(
-            r for r in model.rules if r.kind not in rules.EXPLORATION)
-        key = model.entity.key
-        tcol = self.loaded.project.source(model.label_source).time
-        draw = float(rng.random())
-        variants = [route.variant_of(r.entity, draw) for r in ready]
-        use_challenger = np.array([v in ("canary", "b") for v in variants])
-        raw = np.empty(len(ready))
-        x_by_version: dict[int, np.ndarray] = {}
-        for lm, mask in ((route.production, ~use_challenger),
-                         (route.challenger, use_challenger)):
-            if lm is None or not mask.any():
-                continue
-            x = _matrix(lm, [r for r, m in zip(ready, mask, strict=True) if m])
-            raw[mask] = lm.booster.predict(x, num_threads=1)
-            x_by_version[lm.version] = x
-        final = rules.apply(model_rules, [r.request for r in ready], raw, rng)
-        bl = self._baselines(model, ready)
-        versions = [route.challenger.version if c and route.challenger else
-                    route.production.version for c in use_challenger]
+        model_rules = sp.rules if slate else sp.rules_unrelated
+        key, tcol = sp.key, sp.tcol
+        # the request's random draws (canary split, exploration) come from a generator
+        # seeded by the request id; it is only made when something draws from it
+        explores = any(r.kind in rules.EXPLORATION for r in model_rules)
+        if route.mode == "canary" or explores:
+            rng = np.random.default_rng(int(request_id[:16], 16))
+            draw = float(rng.random())
+        else:
+            rng, draw = _UNUSED_RNG, 0.0
+        if route.challenger is None:
+            variants = ["primary"] * len(ready)
+            use_challenger = None
+            x = _matrix(route.production, ready)
+            raw = route.production.predict(x)
+        else:
+            variants = [route.variant_of(r.entity, draw) for r in ready]
+            use_challenger = np.array([v in ("canary", "b") for v in variants])
+            raw = np.empty(len(ready))
+            for lm, mask in ((route.production, ~use_challenger),
+                             (route.challenger, use_challenger)):
+                if lm is None or not mask.any():
+                    continue
+                x = _matrix(lm, [r for r, m in zip(ready, mask, strict=True) if m])
+                raw[mask] = lm.predict(x)
+        requests = [r.request for r in ready]
+        final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
+            rules.Applied(np.asarray(raw, dtype=float).copy(), [None] * len(ready),
+                          np.arange(len(ready)), None, False)  # what apply gives
+        logging_on = self.log_predictions
+        bl = self._baselines(sp, ready) if logging_on else {}
+        prod_v = route.production.version
+        versions = [prod_v] * len(ready) if use_challenger is None else [
+            route.challenger.version if c and route.challenger else prod_v
+            for c in use_challenger]
         answers: dict[int, dict[str, Any]] = {}
-        log_rows = []
-        rank = {int(j): k for k, j in enumerate(final.order)}
+        rank = {int(j): k for k, j in enumerate(final.order)} if final.explored else {}
+        show_version = route.mode in ("canary", "ab")
         for j, r in enumerate(ready):
             p = final.predictions[j]
             ans: dict[str, Any] = {key: r.entity}
             if r.target is not None:
                 ans[tcol or "time"] = online.target_key(r.target)
-            ans["prediction"] = None if np.isnan(p) else float(p)
+            ans["prediction"] = None if p != p else float(p)
             if final.dropped_by[j] is not None:
                 ans["dropped_by"] = final.dropped_by[j]
-            if route.mode in ("canary", "ab"):
+            if show_version:
                 ans["model_version"] = versions[j]
                 ans["variant"] = variants[j]
             if final.explored:
                 ans["rank"] = rank[j]
                 ans["propensity"] = float(final.propensity[j])  # type: ignore[index]
             answers[r.index] = ans
-            log_rows.append(self._log_row(request_id, model.name, versions[j], variants[j],
-                                          r, served, p, raw[j], final, j, bl, route))
+            counts.append((int(versions[j]), variants[j]))
+            if logging_on:
+                log_rows.append(self._log_row(request_id, model.name, versions[j],
+                                              variants[j], r, served, p, raw[j], final, j,
+                                              bl, route))
         if route.mode == "shadow" and route.challenger is not None:
             sh = route.challenger
             x = _matrix(sh, ready)
-            sraw = sh.booster.predict(x, num_threads=1)
-            sfinal = rules.apply(model_rules, [r.request for r in ready], sraw, rng)
+            sraw = sh.predict(x)
+            sfinal = rules.apply(model_rules, requests, sraw, rng)
             for j, r in enumerate(ready):
-                log_rows.append(self._log_row(request_id, model.name, sh.version, "shadow",
-                                              r, served, sfinal.predictions[j], sraw[j],
-                                              sfinal, j, bl, route, names=sh.names))
-        return answers, log_rows
+                counts.append((int(sh.version), "shadow"))
+                if logging_on:
+                    log_rows.append(self._log_row(request_id, model.name, sh.version,
+                                                  "shadow", r, served, sfinal.predictions[j],
+                                                  sraw[j], sfinal, j, bl, route,
+                                                  names=sh.names))
+        return answers
 
-    def _baselines(self, model: Model, ready: list[Row]) -> dict[str, np.ndarray]:
-        extra = [f.name for f in baseline_features(model)]
+    def _baselines(self, sp: Spec, ready: list[Row]) -> dict[str, np.ndarray]:
+        if not sp.online_baselines:
+            return {}
+        extra = sp.baseline_extra
         frame = pd.DataFrame([{n: r.values.get(n) for n in extra} for r in ready]) if extra \
             else pd.DataFrame(index=range(len(ready)))
-        return {b.name: baseline_predict(model, b, frame, np.array([np.nan]))
-                for b in model.baselines if b.kind in ONLINE_BASELINES}
+        return {b.name: baseline_predict(sp.model, b, frame, np.array([np.nan]))
+                for b in sp.online_baselines}
 
     @staticmethod
     def _log_row(request_id: str, name: str, version: int, variant: str, r: Row,
@@ -425,13 +626,15 @@ class Predictor:
         lm_names = names or (route.challenger.names if route.challenger is not None
                              and version == route.challenger.version
                              else route.production.names)
-        feats = {n: _num(r.values.get(n)) for n in lm_names}
+        values = r.values
+        feats = {n: _num(values.get(n)) for n in lm_names}
         return {
             "request_id": request_id, "model": name, "version": version,
             "entity": r.entity,
             "target_time": r.target.to_pydatetime() if r.target is not None else None,
-            "served_at": served, "prediction": None if np.isnan(p) else float(p),
-            "baselines": json.dumps({k: float(v[j]) for k, v in bl.items()}),
+            "served_at": served, "prediction": None if p != p else float(p),
+            "baselines": json.dumps({k: float(v[j]) for k, v in bl.items()}) if bl
+            else "{}",
             "features": json.dumps(feats), "variant": variant, "raw_prediction": float(raw),
             "propensity": (float(final.propensity[j]) if final.propensity is not None
                            else None),
@@ -440,19 +643,17 @@ class Predictor:
 
 
 def _matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
-    return np.asarray([[_nan(r.values.get(n)) for n in lm.names] for r in ready],
-                      dtype=float).reshape(len(ready), len(lm.names))
-
-
-def _nan(v: Any) -> float:
-    return np.nan if v is None else float(v)
+    names = lm.names
+    nan = np.nan
+    return np.asarray([[nan if v is None else v for v in map(r.values.get, names)]
+                       for r in ready], dtype=float).reshape(len(ready), len(names))
 
 
 def _num(v: Any) -> float | None:
     if v is None:
         return None
     f = float(v)
-    return None if np.isnan(f) else f
+    return None if f != f else f  # NaN: the same test as np.isnan, without numpy
 
 
 def _error_row(row: dict[str, Any], key: str, tcol: str | None, msg: str) -> dict[str, Any]:

@@ -75,11 +75,12 @@ class RuleFailed(TuesdayError):
 
 class State:
     def __init__(self, ws: Workspace, loaded: LoadedProject, *, log_max_rows: int,
-                 max_inflight: int) -> None:
+                 max_inflight: int, log_predictions: bool = True) -> None:
         self.ws = ws
         self.loaded = loaded
         self.predictor = Predictor(ws, loaded,
-                                   log_rows=PredictionLog(ws, max_rows=log_max_rows))
+                                   log_rows=PredictionLog(ws, max_rows=log_max_rows),
+                                   log_predictions=log_predictions)
         self.log = self.predictor.log
         self.max_inflight = max_inflight
         self.inflight = 0
@@ -100,6 +101,18 @@ class State:
                                  registry=self.metrics)
         self.log_pending.set_function(lambda: len(self.log))
         self._counted: dict[tuple[str, int, str], int] = {}
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count a request and its latency (the labelled metric children are looked up
+        once per endpoint and status: ``labels()`` takes a lock and builds a key)."""
+        key = (endpoint, str(status))
+        got = self._children.get(key)
+        if got is None:
+            got = self._children[key] = (self.requests.labels(endpoint, key[1]),
+                                         self.latency.labels(endpoint))
+        got[0].inc()
+        got[1].observe(seconds)
 
     def tokens(self) -> dict[str, tuple[str, str]]:
         now = time.monotonic()
@@ -139,12 +152,19 @@ def _plain(v: Any) -> Any:
 
 
 def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: float = 0.5,
-               max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS
-               ) -> Starlette:
-    """The ASGI app for one workspace and project."""
+               max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS,
+               log_predictions: bool = True) -> Starlette:
+    """The ASGI app for one workspace and project.
+
+    ``log_predictions=False`` turns the prediction log off: answers are the same, but
+    nothing is written to ``_predictions``, so monitoring, live baselines and replay have
+    nothing to read for this server. Meant for benchmarks (``bench/serving.py`` measures
+    what the log costs) or a deployment that logs elsewhere; the default is on.
+    """
     ws = open_workspace(workspace)
     loaded = load_project(project)
-    state = State(ws, loaded, log_max_rows=log_max_rows, max_inflight=max_inflight)
+    state = State(ws, loaded, log_max_rows=log_max_rows, max_inflight=max_inflight,
+                  log_predictions=log_predictions)
     predictor = state.predictor
 
     async def flusher() -> None:
@@ -180,8 +200,9 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
                     state.shed.labels("inflight").inc()
                     raise Overloaded(f"The server is handling {state.inflight - 1} requests "
                                      f"(the limit is {state.max_inflight}).")
-                actor = auth.check(state.tokens(), request.headers.get("authorization"),
-                                   role) if role else None
+                tokens = state.tokens() if role else None
+                actor = auth.check(tokens, request.headers.get("authorization"),
+                                   role) if role and tokens else None
                 response = await fn(request, actor)
             except Overloaded as exc:
                 if "log" in exc.message:
@@ -197,8 +218,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
                 response = _error(exc)
             finally:
                 state.inflight -= 1
-            state.requests.labels(name, str(response.status_code)).inc()
-            state.latency.labels(name).observe(time.perf_counter() - started)
+            state.observe(name, response.status_code, time.perf_counter() - started)
             return response
         return handler
 
@@ -450,10 +470,17 @@ def csv_row(header: list[str], values: list[str], numeric: set[str]) -> dict[str
 
 def app_from_env() -> Starlette:
     """App factory for ``uvicorn --factory`` and ``tuesday serve --workers N``: each
-    worker process builds its own app (and loads its models after it started)."""
+    worker process builds its own app (and loads its models after it started).
+
+    ``TUESDAY_PREDICTION_LOG=off`` (or ``0``, ``false``, ``no``) turns the prediction
+    log off (see ``create_app``); anything else, or unset, leaves it on.
+    """
     import os
 
-    return create_app(os.environ["TUESDAY_WORKSPACE"], os.environ["TUESDAY_PROJECT"])
+    log_on = os.environ.get("TUESDAY_PREDICTION_LOG", "on").strip().lower() not in (
+        "off", "0", "false", "no")
+    return create_app(os.environ["TUESDAY_WORKSPACE"], os.environ["TUESDAY_PROJECT"],
+                      log_predictions=log_on)
 
 
 def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
