@@ -513,21 +513,16 @@ class Predictor:
             return {"model": name, "model_version": route.production.version,
                     "deployment": route.mode, "request_id": request_id,
                     "predictions": [answers[0]]}
-        out = []
-        explored = any(a.get("rank") is not None for a in answers.values())
-        order = sorted(answers, key=lambda i: answers[i]["rank"]) if explored else None
-        for i in (order if order is not None else range(len(rows))):
-            if i in answers:
-                out.append(answers[i])
-            else:
-                row = rows[i]
-                out.append({key: row.get(key), **({tcol: row.get(tcol)} if tcol else {}),
-                            "prediction": None, "error": problems.get(i) or
-                            f"no online features for {missing.get(i)}"})
-        if order is not None:  # rows without an answer come last
-            out.extend(_error_row(rows[i], key, tcol, problems.get(i) or
-                                  f"no online features for {missing.get(i)}")
-                       for i in range(len(rows)) if i not in answers)
+        def unanswered(i: int) -> dict[str, Any]:
+            return _error_row(rows[i], key, tcol, problems.get(i)
+                              or f"no online features for {missing.get(i)}")
+
+        if any(a.get("rank") is not None for a in answers.values()):
+            # explored: answers in rank order, rows without an answer last
+            out = [answers[i] for i in sorted(answers, key=lambda i: answers[i]["rank"])]
+            out += [unanswered(i) for i in range(len(rows)) if i not in answers]
+        else:
+            out = [answers[i] if i in answers else unanswered(i) for i in range(len(rows))]
         return {"model": name, "model_version": route.production.version,
                 "deployment": route.mode, "request_id": request_id, "predictions": out}
 

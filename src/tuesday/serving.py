@@ -143,10 +143,6 @@ async def _json_body(request: Request) -> Any:
                            fix='Send JSON such as {"rows": [{...}]}.') from exc
 
 
-def _rows(body: Any) -> tuple[list[dict[str, Any]], bool]:
-    return parse_rows(body)
-
-
 def _plain(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
@@ -223,7 +219,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
         return handler
 
     async def predict(request: Request, _actor: str | None) -> Response:
-        rows, many = _rows(await _json_body(request))
+        rows, many = parse_rows(await _json_body(request))
         body = predictor.predict(request.path_params["model"], rows)
         if not many:
             body.update(body.pop("predictions")[0])
@@ -301,7 +297,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
         """The source, rows and logical time of a ground-truth or events request."""
         source = loaded.project.source(request.path_params["source"])
         body = await _json_body(request)
-        rows, _ = _rows(body)
+        rows, _ = parse_rows(body)
         as_of = wall_clock()
         if isinstance(body, dict) and "as_of" in body:
             as_of = parse_time(body["as_of"], what="'as_of'").to_pydatetime()
