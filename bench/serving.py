@@ -11,6 +11,9 @@ script that POSTs one JSON body per request, cycling over 1,000 customers.
     tuesday        `tuesday serve`: online store lookup, deployment routing, LightGBM,
                    business rules, prediction log (Delta table, written every 0.5 s)
     tuesday-nolog  the same with the prediction log off (TUESDAY_PREDICTION_LOG=off)
+    tuesday-capi   the same with compiled inference off (TUESDAY_COMPILED=off): LightGBM's
+                   single-row C API answers (the tuesday servers above are measured once
+                   their model answers through its compiled trees)
     bentoml        BentoML 1.4 service (bench/serving_bentoml.py), same lookup and model
     mlflow         `mlflow models serve` of the same model (mlflow.lightgbm flavor); its
                    body carries the 14 feature values (it has no lookup)
@@ -138,6 +141,7 @@ class Server:
     answer: Any = None  # body -> prediction, to check the first answer
     workspace: Path | None = None  # tuesday: a fresh copy per start
     python: str = sys.executable
+    compiled: bool = False  # tuesday: wait until its model answers compiled
 
 
 def post(port: int, path: str, body: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -165,6 +169,23 @@ class Running:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+
+
+def wait_compiled(port: int, timeout: float = 180.0) -> float:
+    """Seconds until tuesday's /metrics says the served version answers through its
+    compiled trees (it answers through LightGBM's C API while they are built)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        if 'tuesday_model_compiled{model="churn",version="1"} 1.0' in text:
+            return time.perf_counter() - started
+        time.sleep(0.2)
+    raise RuntimeError(f"the model was not compiled within {timeout} s")
 
 
 def start(srv: Server, tmp: Path, pin: str | None, *, timeout: float = 180.0
@@ -331,10 +352,12 @@ def servers(data: dict[str, Any], args: argparse.Namespace) -> list[Server]:
         if src is not None:
             e["PYTHONPATH"] = str(src)
         return Server(name, cli, "/v1/models/churn/predict", by_id, e, cwd=ROOT,
-                      answer=check_id, workspace=data["ws"])
+                      answer=check_id, workspace=data["ws"],
+                      compiled=e.get("TUESDAY_COMPILED") != "off" and src is None)
 
     out.append(tuesday("tuesday", None, {}))
     out.append(tuesday("tuesday-nolog", None, {"TUESDAY_PREDICTION_LOG": "off"}))
+    out.append(tuesday("tuesday-capi", None, {"TUESDAY_COMPILED": "off"}))
     if args.compare_src:
         out.append(tuesday("tuesday-before", Path(args.compare_src).resolve(), {}))
     if args.peers:
@@ -515,6 +538,8 @@ def main() -> None:
                     print(f"  {srv.name}: {exc}", flush=True)
                     continue
                 try:
+                    if srv.compiled:
+                        wait_compiled(running.port)
                     script = lua_script(srv.path, srv.bodies, None, tmp)
                     wrk(running.port, script, connections=args.connections, seconds=2,
                         pin=pin_wrk)  # warm-up

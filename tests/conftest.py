@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +13,11 @@ import pytest
 from tuesday import tables, training
 from tuesday.project import LoadedProject, load_project
 from tuesday.workspace import Workspace, open_workspace
+
+# servers compile their models only in the tests that ask for it (tests/test_compiled.py),
+# into a cache of this run's own
+os.environ.setdefault("TUESDAY_COMPILED", "off")
+os.environ.setdefault("TUESDAY_COMPILED_CACHE", tempfile.mkdtemp(prefix="tuesday-compiled-"))
 
 RIDERSHIP = Path(__file__).resolve().parents[1] / "src/tuesday/examples/ridership/project.py"
 AS_OF = datetime(2016, 6, 30)

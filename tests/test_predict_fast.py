@@ -99,3 +99,30 @@ def test_two_logs_writing_the_same_table_lose_nothing(tmp_path) -> None:
     assert len(frame) == frame["entity"].nunique() == 400
     assert [lg.failures for lg in logs] == [0, 0]
     assert [lg.written for lg in logs] == [200, 200]
+
+
+def test_cached_records_follow_commits_of_other_connections(served_ws, ridership) -> None:
+    """The predictor's record cache is emptied when anything else commits to the store
+    (a new materialize here): answers are those of a fresh predictor."""
+    from datetime import datetime
+
+    from tuesday.predictor import Predictor
+
+    model = ridership.project.model("ridership_14d")
+    row = {"station": "Clark_Lake", "date": "2016-07-12"}
+    p = Predictor(served_ws, ridership, log_predictions=False)
+    before = p.predict(model.name, [row])["predictions"][0]["prediction"]
+    assert p.predict(model.name, [row])["predictions"][0]["prediction"] == before
+    cached = p.records.records[(model.name, "Clark_Lake")]
+    assert cached is not None and cached.origin.startswith("2016-06-30")
+
+    online.materialize(served_ws, ridership.project, model, datetime(2016, 7, 2))
+    after = p.predict(model.name, [row])["predictions"][0]["prediction"]
+    fresh = Predictor(served_ws, ridership, log_predictions=False)
+    assert after == fresh.predict(model.name, [row])["predictions"][0]["prediction"]
+    assert p.records.records[(model.name, "Clark_Lake")].origin.startswith("2016-07-02")
+
+    conn = online.connect(served_ws)  # a plain write by another connection also counts
+    conn.execute("DELETE FROM online_features")
+    conn.close()
+    assert p.records.lookup(model.name, "Clark_Lake") is None

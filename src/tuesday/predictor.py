@@ -23,9 +23,9 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,8 +38,9 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from tuesday import events, online, registry, rules
+from tuesday import compiled, events, online, registry, rules
 from tuesday.baselines import ONLINE as ONLINE_BASELINES
+from tuesday.compiled import Compiled
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.features import horizon
 from tuesday.project import LoadedProject, Model, parse_time
@@ -202,13 +203,32 @@ class Loaded:
     booster: Any
     names: tuple[str, ...]
     single: SingleRow | None = None
+    #: the compiled trees (``tuesday.compiled``), set once built and checked identical
+    compiled: Compiled | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw predictions of the rows of ``x``; one row goes through LightGBM's
-        single-row C API when it could be set up (same numbers, a third of the time)."""
+        """Raw predictions of the rows of ``x``: through the compiled trees once they are
+        ready, else one row through LightGBM's single-row C API when it could be set up;
+        the same numbers as ``Booster.predict`` either way, in a half or a third of the
+        time."""
+        if self.compiled is not None:
+            return self.compiled.predict(x)
         if self.single is not None and x.shape[0] == 1:
             return self.single.predict(x)
         return np.asarray(self.booster.predict(x, num_threads=1), dtype=float)
+
+    def predict_rows(self, ready: Sequence[Row]) -> np.ndarray:
+        """Raw predictions of assembled rows (one row skips the numpy matrix when the
+        compiled trees are ready)."""
+        c = self.compiled
+        if c is not None and len(ready) == 1:
+            values = ready[0].values
+            try:
+                return np.array([c.predict_one(
+                    [np.nan if v is None else v for v in map(values.get, self.names)])])
+            except TypeError:  # a value ctypes does not take as a double: the matrix path
+                pass
+        return self.predict(_matrix(self, ready))
 
 
 class SingleRow:
@@ -350,17 +370,24 @@ class Predictor:
     With ``log_predictions=False`` nothing is added to the prediction log (for a
     benchmark, or a deployment that logs elsewhere); answers and the served counts are
     the same.
+
+    With ``compile_models=True`` each LightGBM version loaded is also compiled to C in
+    the background (``tuesday.compiled``); once built and checked bit-identical, it
+    answers instead of LightGBM's C API. Until then, or when no C compiler is found,
+    LightGBM answers: the numbers are the same either way.
     """
 
     def __init__(self, ws: Workspace, loaded: LoadedProject, *,
                  log_rows: PredictionLog | None = None,
                  clock: Callable[[], datetime] = wall_clock,
-                 log_predictions: bool = True) -> None:
+                 log_predictions: bool = True, compile_models: bool = False) -> None:
         self.ws = ws
         self.loaded = loaded
         self.conn = online.connect(ws)
+        self.records = online.Cached(self.conn)
         self.log = log_rows if log_rows is not None else PredictionLog(ws)
         self.log_predictions = log_predictions
+        self.compile_models = compile_models
         self.clock = clock
         self.routes: dict[str, Route] = {}
         self.versions: dict[tuple[str, int], Loaded] = {}
@@ -391,6 +418,9 @@ class Predictor:
             fitted = load_model(self.ws, manifest)
             got = Loaded(version, fitted, tuple(manifest["features"]), SingleRow.of(fitted))
             self.versions[(name, version)] = got
+            if self.compile_models and got.single is not None:
+                compiled.compile_in_background(
+                    fitted.model, lambda c, lm=got: setattr(lm, "compiled", c))
         return got
 
     def route(self, name: str) -> Route:
@@ -456,7 +486,7 @@ class Predictor:
                 problems[i] = " ".join(f"row {i}: request feature {f!r} must be a number; "
                                        f"got {row.get(f)!r}." for f in bad)
                 continue
-            record = online.lookup(self.conn, name, str(entity)) if live.vectors \
+            record = self.records.lookup(name, str(entity)) if live.vectors \
                 else online.NO_VECTORS
             if record is None:
                 missing[i] = f"{key}={entity!r} (unknown entity)"
@@ -493,7 +523,7 @@ class Predictor:
         ready, problems, missing = self.assemble(name, rows)
         if not partial:
             _raise_for(name, problems, missing)
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # as random as uuid4().hex, a tenth of the cost
         served = self.clock()
         answers: dict[int, dict[str, Any]] = {}
         log_rows: list[dict[str, Any]] = []
@@ -545,8 +575,7 @@ class Predictor:
         if route.challenger is None:
             variants = ["primary"] * len(ready)
             use_challenger = None
-            x = _matrix(route.production, ready)
-            raw = route.production.predict(x)
+            raw = route.production.predict_rows(ready)
         else:
             variants = [route.variant_of(r.entity, draw) for r in ready]
             use_challenger = np.array([v in ("canary", "b") for v in variants])
@@ -555,8 +584,8 @@ class Predictor:
                              (route.challenger, use_challenger)):
                 if lm is None or not mask.any():
                     continue
-                x = _matrix(lm, [r for r, m in zip(ready, mask, strict=True) if m])
-                raw[mask] = lm.predict(x)
+                raw[mask] = lm.predict_rows([r for r, m in zip(ready, mask, strict=True)
+                                             if m])
         requests = [r.request for r in ready]
         final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
             rules.Applied(np.asarray(raw, dtype=float).copy(), [None] * len(ready),
@@ -592,8 +621,7 @@ class Predictor:
                                               bl, route))
         if route.mode == "shadow" and route.challenger is not None:
             sh = route.challenger
-            x = _matrix(sh, ready)
-            sraw = sh.predict(x)
+            sraw = sh.predict_rows(ready)
             sfinal = rules.apply(model_rules, requests, sraw, rng)
             for j, r in enumerate(ready):
                 counts.append((int(sh.version), "shadow"))
