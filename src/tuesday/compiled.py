@@ -246,7 +246,7 @@ def _condition(tree: Tree, i: int, t: int, cats: list[str]) -> str:
         zero = f"(isnan({v}) || ({v} >= -KZ && {v} <= KZ))"
         return f"{zero} || {v} <= {thr}" if default_left else f"!{zero} && {v} <= {thr}"
     # no missing type: NaN is read as 0.0
-    if 0.0 <= tree.threshold[i]:
+    if tree.threshold[i] >= 0.0:
         return f"isnan({v}) || {v} <= {thr}"
     return f"{v} <= {thr}"
 
@@ -340,7 +340,7 @@ class Compiled:
         if len(values) != self.ncol:
             raise ValueError(f"expected {self.ncol} feature values, got {len(values)}")
         with self._lock:
-            self._buf[:] = values
+            self._buf[:] = values  # type: ignore[assignment]  # ctypes takes floats
             return float(self._one(self._addr))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -389,7 +389,7 @@ def probe_rows(parsed: Parsed, *, n: int = 2_000, seed: int = 0) -> np.ndarray:
         col = np.where(choice == 5, np.nan, col)
         col = np.where(choice == 6, rng.normal(0, 1, n) * np.abs(thr).max() * 2, col)
         if cats[f]:
-            cat_vals = np.asarray(sorted(cats[f]) + [-1, 0, 1, 2, 31, 32, 33, 1000],
+            cat_vals = np.asarray([*sorted(cats[f]), -1, 0, 1, 2, 31, 32, 33, 1000],
                                   dtype=float)
             col = np.where(choice >= 7, cat_vals[rng.integers(0, len(cat_vals), n)] +
                            rng.choice([0.0, 0.5, -0.5], n), col)
