@@ -58,6 +58,7 @@ LOG_SCHEMA = pa.schema([
     ("variant", pa.string()), ("raw_prediction", pa.float64()),
     ("propensity", pa.float64()), ("dropped_by", pa.string()),
 ])
+LOG_NAMES = tuple(LOG_SCHEMA.names)
 MAX_ROWS = 10_000
 REGISTRY_TTL = 1.0
 LOG_FLUSH_ROWS = 2_000
@@ -86,6 +87,7 @@ def wall_clock() -> datetime:
 class PredictionLog:
     """Buffered, batched appends of served predictions to a Delta table.
 
+    Rows are tuples in the order of ``LOG_SCHEMA`` (dicts by column name are taken too).
     ``add`` refuses (returns False) once ``max_rows`` are waiting; ``flush`` is safe to
     call from another thread; a failed write keeps the rows for the next flush.
     """
@@ -93,7 +95,7 @@ class PredictionLog:
     def __init__(self, ws: Workspace, *, max_rows: int = LOG_MAX_ROWS) -> None:
         self.ws = ws
         self.max_rows = max_rows
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.written = 0
         self.failures = 0
         self._lock = threading.Lock()
@@ -103,11 +105,13 @@ class PredictionLog:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, rows: list[dict[str, Any]]) -> bool:
+    def add(self, rows: Sequence[tuple[Any, ...] | dict[str, Any]]) -> bool:
+        tuples: list[tuple[Any, ...]] = [
+            r if isinstance(r, tuple) else tuple(map(r.get, LOG_NAMES)) for r in rows]
         with self._lock:
-            if len(self.rows) + len(rows) > self.max_rows:
+            if len(self.rows) + len(tuples) > self.max_rows:
                 return False
-            self.rows.extend(rows)
+            self.rows.extend(tuples)
             return True
 
     def flush(self) -> int:
@@ -158,21 +162,21 @@ class PredictionLog:
             log.debug("reopening the prediction log failed", exc_info=True)
 
 
-#: rows converted to Arrow per call when writing the log: one ``from_pylist`` call holds
-#: the GIL throughout (about 1.4 us a row), so a 4,000-row batch in one call stalls the
-#: server's event loop for 5+ ms; in slices with a pause between them it stalls it for
-#: well under a millisecond at a time
-LOG_SLICE = 256
+#: rows converted to Arrow per slice when writing the log, with a pause between slices so
+#: that the server's event loop gets the GIL (one conversion of thousands of rows would
+#: stall it for milliseconds)
+LOG_SLICE = 1_024
 
 
-def _to_table(batch: list[dict[str, Any]]) -> pa.Table:
-    if len(batch) <= LOG_SLICE:
-        return pa.Table.from_pylist(batch, schema=LOG_SCHEMA)
+def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
     parts = []
     for i in range(0, len(batch), LOG_SLICE):
-        parts.append(pa.Table.from_pylist(batch[i:i + LOG_SLICE], schema=LOG_SCHEMA))
+        columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
+        parts.append(pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, LOG_SCHEMA, strict=True)],
+            schema=LOG_SCHEMA))
         time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
-    return pa.concat_tables(parts).combine_chunks()
+    return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]
 
 
 def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
@@ -526,7 +530,7 @@ class Predictor:
         request_id = os.urandom(16).hex()  # as random as uuid4().hex, a tenth of the cost
         served = self.clock()
         answers: dict[int, dict[str, Any]] = {}
-        log_rows: list[dict[str, Any]] = []
+        log_rows: list[tuple[Any, ...]] = []
         counts: list[tuple[int, str]] = []
         if ready:
             answers = self._answer(route, sp, ready, request_id, served, slate, log_rows,
@@ -557,7 +561,7 @@ class Predictor:
                 "deployment": route.mode, "request_id": request_id, "predictions": out}
 
     def _answer(self, route: Route, sp: Spec, ready: list[Row], request_id: str,
-                served: datetime, slate: bool, log_rows: list[dict[str, Any]],
+                served: datetime, slate: bool, log_rows: list[tuple[Any, ...]],
                 counts: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
         """Answers by row index; appends the log rows (when logging) and the (version,
         variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
@@ -645,24 +649,33 @@ class Predictor:
     def _log_row(request_id: str, name: str, version: int, variant: str, r: Row,
                  served: datetime, p: float, raw: float, final: rules.Applied, j: int,
                  bl: dict[str, np.ndarray], route: Route,
-                 names: tuple[str, ...] | None = None) -> dict[str, Any]:
+                 names: tuple[str, ...] | None = None) -> tuple[Any, ...]:
+        """One prediction log row, in the order of ``LOG_SCHEMA``."""
         lm_names = names or (route.challenger.names if route.challenger is not None
                              and version == route.challenger.version
                              else route.production.names)
-        values = r.values
-        feats = {n: _num(values.get(n)) for n in lm_names}
-        return {
-            "request_id": request_id, "model": name, "version": version,
-            "entity": r.entity,
-            "target_time": r.target.to_pydatetime() if r.target is not None else None,
-            "served_at": served, "prediction": None if p != p else float(p),
-            "baselines": json.dumps({k: float(v[j]) for k, v in bl.items()}) if bl
-            else "{}",
-            "features": json.dumps(feats), "variant": variant, "raw_prediction": float(raw),
-            "propensity": (float(final.propensity[j]) if final.propensity is not None
-                           else None),
-            "dropped_by": final.dropped_by[j],
-        }
+        return (
+            request_id, name, version, r.entity,
+            r.target.to_pydatetime() if r.target is not None else None,
+            served, None if p != p else float(p),
+            json.dumps({k: float(v[j]) for k, v in bl.items()}) if bl else "{}",
+            _features_json(r.values, lm_names), variant, float(raw),
+            float(final.propensity[j]) if final.propensity is not None else None,
+            final.dropped_by[j],
+        )
+
+
+_encode = json.JSONEncoder().encode
+
+
+def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
+    """The served features as a JSON object (missing and NaN as null). The usual row (all
+    values plain floats or None) is encoded as it is, without a call per value."""
+    vals = list(map(values.get, names))
+    for v in vals:
+        if v is not None and (v.__class__ is not float or v != v):
+            return _encode({n: _num(values.get(n)) for n in names})
+    return _encode(dict(zip(names, vals, strict=True)))
 
 
 def _matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
