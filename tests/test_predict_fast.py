@@ -102,8 +102,9 @@ def test_two_logs_writing_the_same_table_lose_nothing(tmp_path) -> None:
 
 
 def test_cached_records_follow_commits_of_other_connections(served_ws, ridership) -> None:
-    """The predictor's record cache is emptied when anything else commits to the store
-    (a new materialize here): answers are those of a fresh predictor."""
+    """The predictor's record cache is emptied when anything else committed to the store
+    (a new materialize here), checked at most every 0.1 s and at once after refresh():
+    answers are then those of a fresh predictor."""
     from datetime import datetime
 
     from tuesday.predictor import Predictor
@@ -117,6 +118,7 @@ def test_cached_records_follow_commits_of_other_connections(served_ws, ridership
     assert cached is not None and cached.origin.startswith("2016-06-30")
 
     online.materialize(served_ws, ridership.project, model, datetime(2016, 7, 2))
+    p.refresh()
     after = p.predict(model.name, [row])["predictions"][0]["prediction"]
     fresh = Predictor(served_ws, ridership, log_predictions=False)
     assert after == fresh.predict(model.name, [row])["predictions"][0]["prediction"]
@@ -125,4 +127,5 @@ def test_cached_records_follow_commits_of_other_connections(served_ws, ridership
     conn = online.connect(served_ws)  # a plain write by another connection also counts
     conn.execute("DELETE FROM online_features")
     conn.close()
+    p.records.check_seconds = 0.0  # as when the check interval has passed
     assert p.records.lookup(model.name, "Clark_Lake") is None

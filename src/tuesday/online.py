@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -304,28 +305,40 @@ def lookup(conn: sqlite3.Connection, model: str, entity: str) -> Record | None:
 
 
 class Cached:
-    """``lookup`` through a cache of decoded records, exact while the store is unchanged.
+    """``lookup`` through a cache of decoded records, emptied when the store changes.
 
-    Before each lookup it asks SQLite for ``PRAGMA data_version``, which changes when any
-    other connection (a ``materialize``, another process) committed to the store; then
-    the cache is emptied. That check costs about a third of a read plus JSON decode. The
+    SQLite's ``PRAGMA data_version`` changes when any other connection (a
+    ``materialize``, another process) commits to the store. It is asked at most every
+    ``check_seconds`` (0.1 s by default: a new materialize is seen within that time, as
+    a promotion is seen by the server within a second), and at the next lookup after
+    ``changed()``. Asking on every lookup would cost a third of what the cache saves. The
     cache holds at most ``max_records`` records (emptied when full). Records are shared:
     callers must not change them. The connection must not write (its own commits would
     not change the version it sees).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, max_records: int = 50_000) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, max_records: int = 50_000,
+                 check_seconds: float = 0.1) -> None:
         self.conn = conn
         self.max_records = max_records
+        self.check_seconds = check_seconds
         self.records: dict[tuple[str, str], Record | None] = {}
         self.version = -1
+        self.checked = -1e9
+
+    def changed(self) -> None:
+        """Check the store's version at the next lookup."""
+        self.checked = -1e9
 
     def lookup(self, model: str, entity: str) -> Record | None:
-        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         records = self.records
-        if version != self.version:
-            records.clear()
-            self.version = version
+        now = time.monotonic()
+        if now - self.checked >= self.check_seconds:
+            self.checked = now
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self.version:
+                records.clear()
+                self.version = version
         key = (model, entity)
         try:
             return records[key]

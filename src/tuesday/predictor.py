@@ -410,7 +410,9 @@ class Predictor:
 
     def refresh(self, name: str | None = None) -> None:
         """Forget the cached routing (of one model or all) so the next request re-reads
-        the registry: after a promotion in the same process, or each day of a replay."""
+        the registry: after a promotion in the same process, or each day of a replay.
+        The online store's version is checked again at the next lookup too."""
+        self.records.changed()
         if name is None:
             self.routes.clear()
         else:
@@ -592,8 +594,8 @@ class Predictor:
                                              if m])
         requests = [r.request for r in ready]
         final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
-            rules.Applied(np.asarray(raw, dtype=float).copy(), [None] * len(ready),
-                          np.arange(len(ready)), None, False)  # what apply gives
+            rules.Applied(raw, [None] * len(ready), range(len(ready)),  # type: ignore[arg-type]
+                          None, False)  # what apply gives, without copies
         logging_on = self.log_predictions
         bl = self._baselines(sp, ready) if logging_on else {}
         prod_v = route.production.version

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -147,6 +148,13 @@ async def _json_body(request: Request) -> Any:
 
 
 def _loads(raw: bytes) -> Any:
+    """A request body's JSON: orjson (a tenth of the time), else the standard parser,
+    which also takes what orjson refuses (NaN, lone surrogates in strings) so that such
+    values reach the checks that name the field."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -301,8 +309,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
             out = predictor.predict(name, rows)
             if not many:
                 out.update(out.pop("predictions")[0])
-            body = json.dumps(out, ensure_ascii=False, allow_nan=False,
-                              separators=(",", ":")).encode()
+            body = orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
         except (TuesdayError, rules.RuleError) as exc:
             response = failure(exc, name)
         except Exception as exc:
