@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
@@ -667,17 +668,14 @@ class Predictor:
         )
 
 
-_encode = json.JSONEncoder().encode
-
-
 def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
     """The served features as a JSON object (missing and NaN as null). The usual row (all
-    values plain floats or None) is encoded as it is, without a call per value."""
+    values plain floats or None) goes to orjson as it is, without a call per value."""
     vals = list(map(values.get, names))
     for v in vals:
         if v is not None and (v.__class__ is not float or v != v):
-            return _encode({n: _num(values.get(n)) for n in names})
-    return _encode(dict(zip(names, vals, strict=True)))
+            return orjson.dumps({n: _num(values.get(n)) for n in names}).decode()
+    return orjson.dumps(dict(zip(names, vals, strict=True))).decode()
 
 
 def _matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
