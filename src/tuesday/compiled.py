@@ -26,9 +26,12 @@ after it agreed with LightGBM to the last bit on probe rows that take both sides
 split, with missing values and zeros (``Compiled.check``); otherwise it is dropped, with
 a warning in the log.
 
-Compiled libraries are cached under the workspace (``compiled/``), named by a hash of
-their source and compiler, with the sha256 of the library beside it; a library whose
-digest does not match is rebuilt, never loaded.
+Compiled libraries are cached in a directory of the user's (``cache_dir()``), named by a
+hash of the model and compiler, with the sha256 of the library beside it. The directory
+must belong to the user and be closed to others (else nothing is compiled); a library is
+hashed and loaded through the same open file, and one whose digest does not match is
+rebuilt, never loaded. Builds of the same model by several processes (server workers)
+are serialised by a file lock.
 """
 
 from __future__ import annotations
@@ -154,12 +157,11 @@ def c_source(parsed: Parsed) -> str:
         "  int i1 = pos / 32; if (i1 >= n) return 0;",
         "  return (bits[i1] >> (pos % 32)) & 1;",
         "}",
-        # Tree::CategoricalDecision, literally (the int conversion of NaN is what the
-        # machine's conversion instruction gives, as in LightGBM)
-        "static int cat_left(double fval, int missing_nan, const uint32_t* bits, int n) {",
+        # Tree::CategoricalDecision of LightGBM 4: NaN and negative values go right
+        "static int cat_left(double fval, const uint32_t* bits, int n) {",
+        "  if (isnan(fval)) return 0;",
         "  int int_fval = (int)fval;",
         "  if (int_fval < 0) return 0;",
-        "  else if (isnan(fval)) { if (missing_nan) return 0; int_fval = 0; }",
         "  return in_bitset(bits, n, int_fval);",
         "}",
     ]
@@ -238,7 +240,7 @@ def _condition(tree: Tree, i: int, t: int, cats: list[str]) -> str:
         name = f"c{t}_{i}"
         cats.append(f"static const uint32_t {name}[{max(len(words), 1)}] = "
                     f"{{{', '.join(f'{w}u' for w in words) or '0u'}}};")
-        return f"cat_left({v}, {int(missing == 2)}, {name}, {len(words)})"
+        return f"cat_left({v}, {name}, {len(words)})"
     thr = _lit(tree.threshold[i])
     if missing == 2:  # NaN is missing: it goes the default way
         return f"isnan({v}) || {v} <= {thr}" if default_left else f"{v} <= {thr}"
@@ -268,51 +270,91 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _private(cache: Path) -> bool:
+    """Make the cache directory (mode 0700) and check that it is the user's alone."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = cache.stat()
+    except OSError as exc:
+        log.warning("cannot use %s for compiled models: %s", cache, exc)
+        return False
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        log.warning("not compiling models into %s: it must belong to this user and not be "
+                    "writable by others (chmod 700 it, or set TUESDAY_COMPILED_CACHE)", cache)
+        return False
+    return True
+
+
 def build(text: str, cache: Path, *, timeout: float = 600.0) -> Path | None:
     """The compiled library of a LightGBM text model, from the cache or built now; None
-    when the model is not covered or there is no working C compiler."""
+    when the model is not covered, there is no working C compiler or the cache directory
+    is not private."""
     try:
         parsed = parse(text)
-    except (Unsupported, KeyError, ValueError) as exc:
+    except (Unsupported, KeyError, ValueError, IndexError) as exc:
         log.info("not compiling this model: %s", exc)
         return None
     cc = compiler()
     if cc is None:
         log.info("no C compiler found: predictions use LightGBM's C API")
         return None
-    src = c_source(parsed)
-    key = hashlib.sha256(f"{CODEGEN_VERSION}\0{cc}\0{' '.join(CFLAGS)}\0{src}".encode()
+    if not _private(cache):
+        return None
+    key = hashlib.sha256(f"{CODEGEN_VERSION}\0{cc}\0{' '.join(CFLAGS)}\0{text}".encode()
                          ).hexdigest()[:32]
     lib = cache / f"{key}.so"
     stamp = cache / f"{key}.so.sha256"
-    if lib.exists() and stamp.exists():
-        if stamp.read_text().strip() == _digest(lib):
-            return lib
-        log.warning("compiled model %s does not match its recorded sha256; rebuilding", lib)
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        c_file = Path(tmp) / "model.c"
-        c_file.write_text(src)
-        out = Path(tmp) / "model.so"
-        try:
-            done = subprocess.run([cc, *CFLAGS, "-o", str(out), str(c_file), "-lm"],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("compiling the model failed: %s", exc)
-            return None
-        if done.returncode != 0:
-            log.warning("compiling the model failed: %s", done.stderr[-2000:])
-            return None
-        digest = _digest(out)
-        os.replace(out, lib)  # atomic: another process may be building the same key
-        stamp_tmp = Path(tmp) / "stamp"
-        stamp_tmp.write_text(digest + "\n")
-        os.replace(stamp_tmp, stamp)
+    with open(cache / f"{key}.lock", "w") as lock:
+        _lock(lock)  # one build per model at a time, across processes
+        if lib.exists() and stamp.exists():
+            if stamp.read_text().strip() == _digest(lib):
+                return lib
+            log.warning("compiled model %s does not match its recorded sha256; rebuilding",
+                        lib)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            Path(tmp, "model.c").write_text(c_source(parsed))
+            try:
+                done = subprocess.run([cc, *CFLAGS, "-o", "model.so", "model.c", "-lm"],
+                                      cwd=tmp, capture_output=True, text=True,
+                                      timeout=timeout, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("compiling the model failed: %s", exc)
+                return None
+            if done.returncode != 0:
+                log.warning("compiling the model failed: %s", done.stderr[-2000:])
+                return None
+            out = Path(tmp, "model.so")
+            Path(tmp, "stamp").write_text(_digest(out) + "\n")
+            os.replace(out, lib)
+            os.replace(Path(tmp, "stamp"), stamp)
     return lib
 
 
+def _lock(f: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: builds may overlap, each one is checked
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+
 # ----------------------------------------------------------------------- loading
+
+
+def _open_checked(lib: Path) -> ctypes.PyDLL:
+    """Load the library whose bytes match its recorded sha256, hashing and loading the
+    same open file (so it cannot be swapped in between)."""
+    stamp = Path(f"{lib}.sha256")
+    fd = os.open(lib, os.O_RDONLY)
+    try:
+        with os.fdopen(os.dup(fd), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if not stamp.exists() or stamp.read_text().strip() != digest:
+            raise ValueError(f"{lib} does not match its recorded sha256")
+        via_fd = f"/proc/self/fd/{fd}"
+        return ctypes.PyDLL(via_fd if os.path.exists(via_fd) else str(lib))
+    finally:
+        os.close(fd)
 
 
 class Compiled:
@@ -321,7 +363,7 @@ class Compiled:
 
     def __init__(self, lib: Path, num_features: int) -> None:
         self.path = lib
-        self._dll = ctypes.PyDLL(str(lib))
+        self._dll = _open_checked(lib)
         if int(self._dll.tuesday_num_features()) != num_features:
             raise ValueError(f"{lib} was built for another number of features")
         self.ncol = num_features

@@ -312,17 +312,18 @@ class Cached:
     ``check_seconds`` (0.1 s by default: a new materialize is seen within that time, as
     a promotion is seen by the server within a second), and at the next lookup after
     ``changed()``. Asking on every lookup would cost a third of what the cache saves. The
-    cache holds at most ``max_records`` records (emptied when full). Records are shared:
+    cache holds at most ``max_records`` records (emptied when full); unknown entities are
+    not kept (random keys would only fill it). Records are shared:
     callers must not change them. The connection must not write (its own commits would
     not change the version it sees).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, max_records: int = 50_000,
+    def __init__(self, conn: sqlite3.Connection, *, max_records: int = 10_000,
                  check_seconds: float = 0.1) -> None:
         self.conn = conn
         self.max_records = max_records
         self.check_seconds = check_seconds
-        self.records: dict[tuple[str, str], Record | None] = {}
+        self.records: dict[tuple[str, str], Record] = {}
         self.version = -1
         self.checked = -1e9
 
@@ -345,9 +346,10 @@ class Cached:
         except KeyError:
             pass
         got = lookup(self.conn, model, entity)
-        if len(records) >= self.max_records:
-            records.clear()
-        records[key] = got
+        if got is not None:
+            if len(records) >= self.max_records:
+                records.clear()
+            records[key] = got
         return got
 
 

@@ -166,7 +166,7 @@ class PredictionLog:
 #: rows converted to Arrow per slice when writing the log, with a pause between slices so
 #: that the server's event loop gets the GIL (one conversion of thousands of rows would
 #: stall it for milliseconds)
-LOG_SLICE = 1_024
+LOG_SLICE = 256
 
 
 def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
@@ -669,8 +669,9 @@ class Predictor:
 
 
 def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
-    """The served features as a JSON object (missing and NaN as null). The usual row (all
-    values plain floats or None) goes to orjson as it is, without a call per value."""
+    """The served features as a JSON object (missing, NaN and infinite as null). The
+    usual row (all values plain floats or None) goes to orjson as it is, without a call
+    per value."""
     vals = list(map(values.get, names))
     for v in vals:
         if v is not None and (v.__class__ is not float or v != v):
