@@ -29,9 +29,9 @@ a warning in the log.
 Compiled libraries are cached in a directory of the user's (``cache_dir()``), named by a
 hash of the model and compiler, with the sha256 of the library beside it. The directory
 must belong to the user and be closed to others (else nothing is compiled); a library is
-hashed and loaded through the same open file, and one whose digest does not match is
-rebuilt, never loaded. Builds of the same model by several processes (server workers)
-are serialised by a file lock.
+loaded only if the file loaded is the one whose bytes were hashed, and one whose digest
+does not match is rebuilt, never loaded. Builds of the same model by several processes
+(server workers) are serialised by a file lock.
 """
 
 from __future__ import annotations
@@ -342,19 +342,23 @@ def _lock(f: Any) -> None:
 
 
 def _open_checked(lib: Path) -> ctypes.PyDLL:
-    """Load the library whose bytes match its recorded sha256, hashing and loading the
-    same open file (so it cannot be swapped in between)."""
+    """Load the library whose bytes match its recorded sha256: the bytes are hashed from
+    an open file, and the file loaded must be that same file (device and inode, before
+    and after loading). Loading by a ``/proc/self/fd`` name would not do: the dynamic
+    loader takes an already loaded library of the same name for the new one."""
     stamp = Path(f"{lib}.sha256")
-    fd = os.open(lib, os.O_RDONLY)
-    try:
-        with os.fdopen(os.dup(fd), "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+    with open(lib, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
         if not stamp.exists() or stamp.read_text().strip() != digest:
             raise ValueError(f"{lib} does not match its recorded sha256")
-        via_fd = f"/proc/self/fd/{fd}"
-        return ctypes.PyDLL(via_fd if os.path.exists(via_fd) else str(lib))
-    finally:
-        os.close(fd)
+        opened = os.fstat(f.fileno())
+        same = (opened.st_dev, opened.st_ino)
+        if (os.stat(lib).st_dev, os.stat(lib).st_ino) != same:
+            raise ValueError(f"{lib} was replaced while it was being checked")
+        dll = ctypes.PyDLL(str(lib))
+        if (os.stat(lib).st_dev, os.stat(lib).st_ino) != same:
+            raise ValueError(f"{lib} was replaced while it was being loaded")
+    return dll
 
 
 class Compiled:
