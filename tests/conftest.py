@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tuesday import tables, training
+from tuesday import online, registry, tables, training
 from tuesday.project import LoadedProject, load_project
 from tuesday.workspace import Workspace, open_workspace
 
@@ -52,3 +52,12 @@ def ws_copy(trained_ws: Workspace, tmp_path: Path) -> Workspace:
     dst = tmp_path / "ws"
     shutil.copytree(trained_ws.root, dst)
     return open_workspace(dst)
+
+
+@pytest.fixture()
+def served_ws(ws_copy: Workspace, ridership: LoadedProject) -> Workspace:
+    """A private copy with version 1 promoted and its online features materialized."""
+    model = ridership.project.model("ridership_14d")
+    registry.promote(ws_copy, model, 1, as_of=AS_OF)
+    online.materialize(ws_copy, ridership.project, model, AS_OF)
+    return ws_copy

@@ -14,11 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tuesday import compiled, online, registry
+from tuesday import compiled
 from tuesday.predictor import Predictor
 from tuesday.serving import create_app
-
-from .conftest import AS_OF
 
 pytestmark = pytest.mark.skipif(compiled.compiler() is None, reason="no C compiler")
 
@@ -162,15 +160,13 @@ def _wait_compiled(predictor: Predictor, name: str) -> None:
         time.sleep(0.2)
 
 
-def test_predictor_answers_the_same_compiled(ws_copy, ridership, tmp_path, monkeypatch
+def test_predictor_answers_the_same_compiled(served_ws, ridership, tmp_path, monkeypatch
                                              ) -> None:
     monkeypatch.setenv("TUESDAY_COMPILED_CACHE", str(tmp_path / "cache"))
     model = ridership.project.model("ridership_14d")
-    registry.promote(ws_copy, model, 1, as_of=AS_OF)
-    online.materialize(ws_copy, ridership.project, model, AS_OF)
     rows = [{"station": "Clark_Lake", "date": f"2016-07-{d:02d}"} for d in range(1, 15)]
-    plain = Predictor(ws_copy, ridership, log_predictions=False)
-    fast = Predictor(ws_copy, ridership, log_predictions=False, compile_models=True)
+    plain = Predictor(served_ws, ridership, log_predictions=False)
+    fast = Predictor(served_ws, ridership, log_predictions=False, compile_models=True)
     _wait_compiled(fast, model.name)
     assert fast.route(model.name).production.compiled is not None
     want = [plain.predict(model.name, [r])["predictions"][0]["prediction"] for r in rows]
@@ -179,7 +175,7 @@ def test_predictor_answers_the_same_compiled(ws_copy, ridership, tmp_path, monke
     many = fast.predict(model.name, rows)["predictions"]
     assert [a["prediction"] for a in many] == want
 
-    app = create_app(ws_copy.root, ridership.path, compile_models=True)
+    app = create_app(served_ws.root, ridership.path, compile_models=True)
     with TestClient(app) as client:
         _wait_compiled(app.state.tuesday.predictor, model.name)
         r = client.post(f"/v1/models/{model.name}/predict", json=rows[0])

@@ -11,16 +11,6 @@ from tuesday import online, registry, training
 from tuesday.predictor import SingleRow
 from tuesday.serving import app_from_env, create_app, read_log
 
-from .conftest import AS_OF
-
-
-@pytest.fixture()
-def served_ws(ws_copy, ridership):
-    model = ridership.project.model("ridership_14d")
-    registry.promote(ws_copy, model, 1, as_of=AS_OF)
-    online.materialize(ws_copy, ridership.project, model, AS_OF)
-    return ws_copy
-
 
 def test_single_row_api_equals_booster_predict(trained_ws) -> None:
     v1 = registry.get_version(trained_ws, "ridership_14d", 1)

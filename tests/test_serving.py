@@ -19,14 +19,6 @@ from .conftest import AS_OF
 LATER = datetime(2016, 7, 20)
 
 
-@pytest.fixture()
-def served_ws(ws_copy, ridership):
-    model = ridership.project.model("ridership_14d")
-    registry.promote(ws_copy, model, 1, as_of=AS_OF)
-    online.materialize(ws_copy, ridership.project, model, AS_OF)
-    return ws_copy
-
-
 def test_online_features_equal_offline_features_computed_later(served_ws, ridership,
                                                                tmp_path) -> None:
     """Vectors stored at the origin equal the training rows built 20 days later, when the
