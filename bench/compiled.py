@@ -26,8 +26,8 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from tuesday import compiled
-from tuesday.predictor import SingleRow
+from tuesday.serve import compiled
+from tuesday.serve.predictor import SingleRow
 
 
 def per_row(fn: Callable[[np.ndarray], float], rows: np.ndarray, flush: bool) -> float:

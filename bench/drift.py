@@ -53,7 +53,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from tuesday.drift import dataset_drift
+from tuesday.watch.drift import dataset_drift
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"

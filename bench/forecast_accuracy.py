@@ -55,9 +55,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import pandas as pd
 
-from tuesday import tables, training
-from tuesday.evaluation import mae, rmse
+from tuesday.data import tables
 from tuesday.project import Backtest, LoadedProject, Model, duration, load_project
+from tuesday.train import training
+from tuesday.train.evaluation import mae, rmse
 from tuesday.workspace import open_workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

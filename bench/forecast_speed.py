@@ -50,7 +50,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import pandas as pd
 
-from tuesday import tables, training
+from tuesday.data import tables
 from tuesday.project import (
     Backtest,
     Baseline,
@@ -67,6 +67,7 @@ from tuesday.project import (
     lag,
     window,
 )
+from tuesday.train import training
 from tuesday.workspace import open_workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -196,7 +197,7 @@ def sql_features_round(ws: Any, loaded: LoadedProject, as_of: dt.datetime
     """``training_set`` with lag and window features computed by the SQL used before
     (``features._FAST_WINDOWS = False``), to compare in the same run; the values are
     checked to be identical to the default path's."""
-    from tuesday import features as F
+    from tuesday.data import features as F
 
     model = loaded.project.models[0]
     F._FAST_WINDOWS = False
@@ -420,8 +421,8 @@ def query_times(ws: Any, loaded: LoadedProject, as_of: dt.datetime, *,
     """
     import duckdb
 
-    from tuesday import baselines
-    from tuesday import features as F
+    from tuesday.data import features as F
+    from tuesday.train import baselines
 
     project = loaded.project
     model = project.models[0]

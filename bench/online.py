@@ -151,7 +151,7 @@ def timed(fn: Callable[[int], Any], n: int) -> dict[str, float]:
 
 def run_tuesday(cfg: dict[str, Any], folder: Path, floor: dict[str, Callable[[int], Any]]
                 ) -> dict[str, Any]:
-    from tuesday import events, online, tables
+    from tuesday.data import events, online, tables
     from tuesday.workspace import open_workspace
 
     proj = project()

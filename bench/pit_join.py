@@ -120,7 +120,7 @@ def feature_names(features: pa.Table) -> list[str]:
 
 
 def run_tuesday(threads: int | None) -> Callable[[pa.Table, pa.Table], Any]:
-    from tuesday.asof import asof_join
+    from tuesday.data.asof import asof_join
 
     def run(features: pa.Table, labels: pa.Table) -> Any:
         return asof_join(labels, features, "entity", "origin", "ts", feature_names(features),
@@ -308,7 +308,7 @@ def run_feast(cfg: dict[str, Any], python: str | None) -> dict[str, Any]:
                 "python -m venv /tmp/feastenv && /tmp/feastenv/bin/pip install feast, then "
                 "pass --feast-python /tmp/feastenv/bin/python")}
     features, labels = make_data({**cfg, **FEAST_SIZE, "key": "int"})
-    from tuesday.asof import asof_join
+    from tuesday.data.asof import asof_join
 
     names = feature_names(features)
     elapsed_t, extra_t, ours = measure(

@@ -21,9 +21,8 @@ import platform
 import time
 from pathlib import Path
 
-from tuesday.loop import Policy
-from tuesday.project import load_project
-from tuesday.replay import replay
+from tuesday.loop.replay import replay
+from tuesday.project import Policy, load_project
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src/tuesday/examples/ridership/project.py"
 CONFIG = {"model": "ridership_14d", "start": "2015-01-01", "end": "2015-12-31",

@@ -83,8 +83,11 @@ ANSWERED: dict[int, int] = {}
 def build(root: Path) -> dict[str, Any]:
     """The churn example ingested, trained, promoted and materialized; the model file and
     every customer's online feature vector exported for the other servers."""
-    from tuesday import online, registry, tables, training
+    from tuesday.data import online, tables
+    from tuesday.data.materialize import materialize
     from tuesday.project import load_project
+    from tuesday.release import registry
+    from tuesday.train import training
     from tuesday.workspace import open_workspace
 
     started = time.perf_counter()
@@ -96,7 +99,7 @@ def build(root: Path) -> dict[str, Any]:
     res = training.train(ws, loaded, "churn", TRAINED)
     model = loaded.project.model("churn")
     registry.promote(ws, model, res.version, as_of=SERVED, actor="bench")
-    online.materialize(ws, loaded.project, model, SERVED)
+    materialize(ws, loaded.project, model, SERVED)
     fitted = training.load_model(ws, res.manifest)
     model_txt = root / "model.txt"
     model_txt.write_text(fitted.model.model_to_string(num_iteration=-1))
@@ -403,7 +406,7 @@ def servers(data: dict[str, Any], args: argparse.Namespace) -> list[Server]:
 
 
 def logged_rows(ws: Path) -> int:
-    from tuesday.predictor import read_log
+    from tuesday.data.predictions import read_log
     from tuesday.workspace import open_workspace
 
     return len(read_log(open_workspace(ws), "churn"))

@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tuesday.contracts import validate
+from tuesday.data.contracts import validate
 from tuesday.project import Column, Contract
 
 CONFIG: dict[str, Any] = {"rows": 1_000_000, "bad_fraction": 0.01, "seed": 20240611,

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tuesday import online, registry, tables, training
+from tuesday.data import tables
+from tuesday.data.materialize import materialize
 from tuesday.project import LoadedProject, load_project
+from tuesday.release import registry
+from tuesday.train import training
 from tuesday.workspace import Workspace, open_workspace
 
 # servers compile their models only in the tests that ask for it (tests/test_compiled.py),
@@ -59,5 +62,5 @@ def served_ws(ws_copy: Workspace, ridership: LoadedProject) -> Workspace:
     """A private copy with version 1 promoted and its online features materialized."""
     model = ridership.project.model("ridership_14d")
     registry.promote(ws_copy, model, 1, as_of=AS_OF)
-    online.materialize(ws_copy, ridership.project, model, AS_OF)
+    materialize(ws_copy, ridership.project, model, AS_OF)
     return ws_copy

@@ -1,0 +1,226 @@
+"""``tuesday demo``: the whole loop on the real Chicago ridership data.
+
+1. Ingest 15.5 years of history (to 2016-06-30) through the contracts.
+2. Train the 14-day-ahead model with its baselines and backtest; register it.
+3. Promote it through its gate; materialize its online features.
+4. Start the real HTTP server on a loopback port in its own process.
+5. Live operation, day by day: ask the server for the forecast 14 days ahead, post the
+   day's actual ridership to the ground-truth endpoint, ingest the day's weather and game
+   rows, refresh the online features.
+6. Let the remaining actuals arrive, stop the server (it flushes its prediction log),
+   and monitor drift and real accuracy against the baselines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+from rich.console import Console
+
+from tuesday.data import tables
+from tuesday.data.materialize import materialize
+from tuesday.errors import TuesdayError
+from tuesday.project import load_project
+from tuesday.release import registry
+from tuesday.report.evaluation import write_evaluation_report
+from tuesday.train import training
+from tuesday.watch import monitoring
+from tuesday.workspace import open_workspace
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "ridership" / "project.py"
+MODEL = "ridership_14d"
+START = pd.Timestamp("2016-06-30")
+LAST_DAY = pd.Timestamp("2016-08-28")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(project: Path, workspace: Path, port: int, *,
+           timeout: float = 60.0) -> Iterator[str]:
+    """Run ``tuesday serve`` in a child process; yield its base URL; stop it gracefully."""
+    cmd = [sys.executable, "-m", "tuesday.cli", "--project", str(project), "--workspace",
+           str(workspace), "serve", "--port", str(port)]
+    log = open(workspace / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise TuesdayError(f"The server exited with code {proc.returncode} before "
+                                   "answering.", fix=f"See {workspace / 'server.log'}.")
+            try:
+                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TuesdayError(f"The server did not answer on {url} within {timeout:.0f}s.",
+                                   fix=f"See {workspace / 'server.log'}.")
+            time.sleep(0.05)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> dict[str, Any]:
+    """Run the loop; returns the summary printed by ``tuesday demo --json``."""
+    started = time.perf_counter()
+    console = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    root = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="tuesday-demo-"))
+    ws = open_workspace(root)
+    loaded = load_project(EXAMPLE)
+    project = loaded.project
+    model = project.model(MODEL)
+    frames = loaded.module.example_frames()
+    counts = {"received": 0, "accepted": 0, "quarantined": 0}
+
+    def count(result: dict[str, Any] | tables.IngestResult) -> None:
+        r = result.report.to_dict() if isinstance(result, tables.IngestResult) else result
+        for k in counts:
+            counts[k] += int(r[k])
+
+    with console.status("ingesting history") as status:
+        inbox = root / "inbox"
+        files = loaded.module.example_files(inbox, until=str(START.date()))
+        for name, path in files.items():
+            status.update(f"ingesting {name}")
+            count(tables.ingest_file(ws, project.source(name), path, as_of=START))
+        console.log(f"ingested history to {START.date()}: {counts['accepted']} rows accepted, "
+                    f"{counts['quarantined']} quarantined")
+        status.update("training (point-in-time set, backtest, baselines)")
+        res = training.train(ws, loaded, MODEL, START.to_pydatetime(),
+                             progress=lambda m: status.update(m))
+        m = res.metrics
+        console.log(f"trained {MODEL} v{res.version}: backtest RMSE {m['model']['rmse']:.3f} "
+                    "vs " + ", ".join(f"{k} {v['rmse']:.3f}" for k, v in m["baselines"].items()))
+        status.update("writing the evaluation report")
+        _, evaluation_html = write_evaluation_report(ws, loaded, MODEL, res.version)
+        promoted = registry.promote(ws, model, res.version, as_of=START.to_pydatetime(),
+                                    actor="demo")
+        console.log(f"promoted v{res.version}: {promoted['gates'][0]['message']}")
+        materialize(ws, project, model, START.to_pydatetime())
+
+    port = free_port()
+    served = 0
+    known = loaded.module.known_rows
+    end = min(START + pd.Timedelta(days=days), LAST_DAY)
+    with server(loaded.path, root, port) as url, httpx.Client(base_url=url, timeout=30) as http:
+        console.log(f"server answering on {url} (pid in {root / 'server.log'})")
+        first = http.post(f"/v1/models/{MODEL}/predict", json={"rows": [
+            {"station": "Clark_Lake", "date": str((START + pd.Timedelta(days=i)).date())}
+            for i in range(1, 15)]})
+        _check(first)
+        served += len(first.json()["predictions"])
+        with console.status("live operation") as status:
+            day = START
+            while day < end:
+                day = day + pd.Timedelta(days=1)
+                status.update(f"live operation: {day.date()}")
+                target = day - pd.Timedelta(days=1) + pd.Timedelta(days=14)
+                r = http.post(f"/v1/models/{MODEL}/predict",
+                              json={"station": "Clark_Lake", "date": str(target.date())})
+                _check(r)
+                served += 1
+                count(_post_actuals(http, frames["ridership"], day))
+                for name in ("weather", "games"):
+                    rows = known(frames[name], since=day - pd.Timedelta(days=1), until=day)
+                    if len(rows):
+                        count(tables.ingest_frame(ws, project.source(name), rows,
+                                                  as_of=day.to_pydatetime()))
+                materialize(ws, project, model, day.to_pydatetime())
+            # labels keep arriving after the last forecast was made
+            while day < LAST_DAY:
+                day = day + pd.Timedelta(days=1)
+                count(_post_actuals(http, frames["ridership"], day))
+    console.log(f"served {served} predictions over HTTP; actuals fed up to {day.date()}")
+    report = monitoring.monitor(ws, loaded, MODEL, datetime.now())
+    seconds = round(time.perf_counter() - started, 1)
+    q = report.get("quality") or {}
+    summary = {
+        "workspace": str(root),
+        "rows_received": counts["received"],
+        "rows_accepted": counts["accepted"],
+        "rows_quarantined": counts["quarantined"],
+        "model": MODEL,
+        "model_version": res.version,
+        "metrics": {"primary": m["primary"], "model": m["model"], "baselines": m["baselines"],
+                    "best_baseline": m["best_baseline"], "lift": m["lift"],
+                    "backtest_rows": m["rows"], "folds": len(m["folds"]),
+                    "report": str(evaluation_html)},
+        "predictions_served": served,
+        "monitor": {"status": report["status"], "report": report["report_html"],
+                    "report_json": report["report_json"],
+                    "rows_with_ground_truth": q.get("rows_with_ground_truth", 0),
+                    "live_model": q.get("model"), "live_baselines": q.get("baselines")},
+        "seconds": seconds,
+    }
+    if not quiet:
+        _print_summary(console if not quiet else Console(stderr=True), summary)
+    return summary
+
+
+def _post_actuals(http: httpx.Client, rides: pd.DataFrame, day: pd.Timestamp
+                  ) -> dict[str, Any]:
+    rows = rides[rides["date"] == day]
+    body = {"as_of": day.isoformat(), "rows": [
+        {"station": r.station, "date": day.date().isoformat(), "rides": float(r.rides)}
+        for r in rows.itertuples()]}
+    r = http.post("/v1/ground-truth/ridership", json=body)
+    _check(r)
+    return dict(r.json())
+
+
+def _check(r: httpx.Response) -> None:
+    if r.status_code >= 300 and r.status_code != 207:
+        raise TuesdayError(f"The server answered {r.status_code} to {r.request.url}: "
+                           f"{r.text[:500]}", fix="See server.log in the workspace.")
+
+
+def _print_summary(console: Console, s: dict[str, Any]) -> None:
+    m = s["metrics"]
+    console.print()
+    console.print(f"[bold]tuesday demo[/] finished in {s['seconds']}s; workspace {s['workspace']}")
+    console.print(f"  data: {s['rows_received']} rows received, {s['rows_accepted']} accepted, "
+                  f"{s['rows_quarantined']} quarantined")
+    console.print(f"  model {s['model']} v{s['model_version']} in production; backtest "
+                  f"({m['folds']} folds, {m['backtest_rows']} days) RMSE "
+                  f"{m['model']['rmse']:.3f}")
+    for name, vals in m["baselines"].items():
+        console.print(f"    baseline {name}: RMSE {vals['rmse']:.3f}")
+    console.print(f"  evaluation report: {m['report']}")
+    console.print(f"  served {s['predictions_served']} predictions over HTTP")
+    mon = s["monitor"]
+    line = f"  monitor: {mon['status']}"
+    if mon["live_model"]:
+        line += (f"; live RMSE on {mon['rows_with_ground_truth']} days "
+                 f"{mon['live_model']['rmse']:.3f} vs " + ", ".join(
+                     f"{k} {v['rmse']:.3f}" for k, v in (mon["live_baselines"] or {}).items()))
+    console.print(line)
+    console.print(f"  report: {mon['report']}")

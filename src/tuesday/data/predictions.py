@@ -1,0 +1,39 @@
+"""The prediction log table: every served answer with its features, version and request id.
+
+The server appends to it (:class:`tuesday.serve.predictor.PredictionLog`); the monitor, the
+registry's champion/challenger check and the loop read it back.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from tuesday.workspace import Workspace
+
+PREDICTIONS = "_predictions"
+LOG_SCHEMA = pa.schema([
+    ("request_id", pa.string()), ("model", pa.string()), ("version", pa.int64()),
+    ("entity", pa.string()), ("target_time", pa.timestamp("us")),
+    ("served_at", pa.timestamp("us")), ("prediction", pa.float64()),
+    ("baselines", pa.string()), ("features", pa.string()),
+    ("variant", pa.string()), ("raw_prediction", pa.float64()),
+    ("propensity", pa.float64()), ("dropped_by", pa.string()),
+])
+
+
+def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
+    """The prediction log as a frame (empty if nothing was served)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        dt = DeltaTable(str(ws.table_path(PREDICTIONS)))
+    except TableNotFoundError:
+        return LOG_SCHEMA.empty_table().to_pandas()
+    frame = dt.to_pyarrow_table().to_pandas()
+    for f in LOG_SCHEMA:  # logs written before a column existed
+        if f.name not in frame.columns:
+            frame[f.name] = "primary" if f.name == "variant" else None
+    frame["variant"] = frame["variant"].fillna("primary")
+    return frame[frame["model"] == model].reset_index(drop=True) if model else frame

@@ -1,0 +1,534 @@
+"""Versioned tables: validated ingest into Delta Lake, quarantine, fingerprints, reads.
+
+Every accepted ingest is one immutable Delta version with a content fingerprint that
+chains the previous version's fingerprint with the new rows; a run records the versions
+it read. Failing rows go to ``quarantine/SOURCE`` with their original values and reasons.
+
+Quarantined rows can be fixed and re-ingested: ``export_quarantine`` writes the open
+(unresolved) rows as a CSV of their original values plus three ``_quarantine_*``
+columns that name each row's quarantine entry; edit the values, then ``ingest_file``
+the CSV. The ingest recognises those columns (they are never data), validates the rows
+like any others, and records for each referenced entry that it was resolved by this
+ingest (``accepted``, or ``quarantined`` again, in which case the new entry is the open
+one). History is never rewritten: the resolution is a separate record, so
+``quarantine(ws, source)`` still shows every entry, with ``resolved_by`` and ``outcome``.
+A correction is not a delivery: freshness and volume are not checked on it, and it does
+not count in the volume history.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from tuesday import meta
+from tuesday.data.contracts import ARROW_TYPES, Report, Validation, history_check, validate
+from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
+from tuesday.project import Model, Project, Source
+from tuesday.workspace import Workspace
+
+_ARROW = ARROW_TYPES
+#: Columns of an exported quarantine file that name each row's quarantine entry.
+REF_INGEST = "_quarantine_ingest"
+REF_ROW = "_quarantine_row"
+REF_REASONS = "_quarantine_reasons"
+REF_LINE = "_quarantine_line"
+_RESERVED = "_quarantine_"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The outcome of one ingest."""
+
+    ingest_id: str
+    report: Report
+    version: int | None
+    fingerprint: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ingest_id": self.ingest_id, "table_version": self.version,
+                "fingerprint": self.fingerprint, **self.report.to_dict()}
+
+
+def arrow_schema(source: Source) -> pa.Schema:
+    return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns])
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Rows as read from a file, before validation.
+
+    Attributes:
+        frame: The rows that could be split into the header's columns (Arrow from files,
+            pandas from callers).
+        rows: The data-row number in the file of each row of ``frame`` (1 = first row).
+        malformed: Rows that could not be split: (row number, raw text, reason).
+    """
+
+    frame: pd.DataFrame | pa.Table
+    rows: np.ndarray
+    malformed: tuple[tuple[int, str, str], ...] = ()
+
+
+def read_file(path: str | Path) -> RawBatch:
+    """Read a CSV (every value as text, so the contract decides the types) or Parquet.
+
+    A CSV row with more or fewer fields than the header is kept aside as malformed (it
+    goes to quarantine), never shifted into the wrong columns.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
+                           fix="Pass the path of one file.")
+    if not p.is_file():
+        raise TuesdayError(f"Input file {str(p)!r} does not exist.",
+                           fix="Check the path; CSV and Parquet files are accepted.")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table = pq.read_table(p).combine_chunks()
+            return RawBatch(table, np.arange(1, table.num_rows + 1))
+        if suffix in (".csv", ".txt", ".gz"):
+            return _read_csv(p)
+    except TuesdayError:
+        raise
+    except Exception as exc:
+        raise TuesdayError(f"Input file {str(p)!r} could not be read as {suffix[1:]}: {exc}.",
+                           fix="Check that the file is a well-formed CSV or Parquet file."
+                           ) from exc
+    raise TuesdayError(f"Input file {str(p)!r} has suffix {suffix!r}; expected .csv or "
+                       ".parquet.", fix="Convert the file to CSV or Parquet.")
+
+
+def _read_csv(p: Path) -> RawBatch:
+    with (gzip.open(p, "rt", newline="") if p.suffix.lower() == ".gz"
+          else open(p, newline="")) as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise TuesdayError(f"Input file {str(p)!r} is empty; expected a header line.",
+                           fix="Write the column names on the first line.")
+    bad: list[Any] = []
+
+    def keep_aside(row: Any) -> str:
+        bad.append(row)
+        return "skip"
+
+    table = pacsv.read_csv(
+        p, read_options=pacsv.ReadOptions(use_threads=False),
+        # a blank line is an empty value in a one-column file, and nothing in others
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside,
+                                         ignore_empty_lines=len(header) > 1),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+            null_values=[""]))
+    malformed = tuple(
+        (int(r.number) - 1, str(r.text),
+         f"row has {r.actual_columns} field(s); the header has {r.expected_columns}")
+        for r in bad)
+    taken = {m[0] for m in malformed}
+    rows = np.array([i for i in range(1, table.num_rows + len(taken) + 1) if i not in taken],
+                    dtype="int64")
+    return RawBatch(table.combine_chunks(), rows, malformed)
+
+
+def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | pa.Table | RawBatch, *,
+                 as_of: datetime, file: str = "<frame>") -> IngestResult:
+    """Validate rows, append accepted rows as a new version, quarantine the rest.
+
+    The report carries every row problem, the taxonomy mapping, and the batch checks the
+    contract declares (freshness, volume, and after the append, min_history). A batch
+    carrying ``_quarantine_*`` columns (an edited ``export_quarantine`` file) resolves the
+    quarantine entries it names.
+    """
+    batch = frame if isinstance(frame, RawBatch) else \
+        RawBatch(frame, np.arange(1, len(frame) + 1))
+    data, refs = _split_refs(batch.frame)
+    last = latest_version(ws, source.name)
+    if last is not None and pd.Timestamp(as_of) < pd.Timestamp(last["as_of"]):
+        raise Conflict(
+            f"Table {source.name!r} already has version {last['version']} as of "
+            f"{pd.Timestamp(last['as_of']).isoformat()}; an ingest as of "
+            f"{pd.Timestamp(as_of).isoformat()} would rewrite what was known back then.",
+            fix="Ingest with an --as-of at or after the latest version's.")
+    correction = refs is not None and any(r is not None for r in refs)
+    c = source.contract
+    if correction:  # not a delivery: its freshness and volume say nothing
+        c = replace(c, freshness=None, volume=None)
+    recent = None if c.volume is None else _recent_volumes(ws, source.name, c.volume.history)
+    val = validate(data, c, source=source.name, existing_keys=_existing_keys(ws, source),
+                   row_numbers=batch.rows, malformed=batch.malformed, time=source.time,
+                   taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent)
+    ingest_id = uuid.uuid4().hex
+    version, fingerprint = _append(ws, source, val, ingest_id=ingest_id, as_of=as_of)
+    report = val.report
+    if correction:
+        assert refs is not None
+        report = _resolve(ws, source, refs, val, report, ingest_id=ingest_id, as_of=as_of)
+    if c.min_history is not None and source.time is not None:
+        entity = c.min_history.entity or (source.entity.key if source.entity else "")
+        check = history_check(read_table(ws, source, columns=[entity, source.time]),
+                              c.min_history, entity=entity, time=source.time,
+                              source=source.name)
+        report = replace(report, batch=(*report.batch, check), warnings=(
+            *report.warnings, *((check.message,) if check.status == "warn" else ())))
+    _quarantine(ws, source, val, ingest_id=ingest_id, as_of=as_of)
+    with ws.engine().begin() as conn:
+        conn.execute(meta.ingests.insert().values(
+            ingest_id=ingest_id, source=source.name, file=file, as_of=as_of,
+            received=report.received, accepted=report.accepted,
+            quarantined=report.quarantined, table_version=version,
+            report=report.to_dict()))
+    return IngestResult(ingest_id, report, version, fingerprint)
+
+
+def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
+                as_of: datetime) -> IngestResult:
+    """Read and ingest one file (see ``ingest_frame``); an edited ``export_quarantine``
+    file resolves the quarantine entries it names."""
+    return ingest_frame(ws, source, read_file(path), as_of=as_of, file=str(path))
+
+
+def _split_refs(frame: pd.DataFrame | pa.Table
+                ) -> tuple[pd.DataFrame | pa.Table, list[tuple[str, int] | None] | None]:
+    """The data columns, and per row the quarantine entry it corrects (if the batch
+    carries ``_quarantine_*`` columns)."""
+    names = [str(c) for c in (frame.column_names if isinstance(frame, pa.Table)
+                              else frame.columns)]
+    reserved = [n for n in names if n.startswith(_RESERVED)]
+    if not reserved:
+        return frame, None
+    if isinstance(frame, pa.Table):
+        data: pd.DataFrame | pa.Table = frame.drop_columns(reserved)
+        ingests = frame.column(REF_INGEST).to_pylist() if REF_INGEST in names else None
+        rows = frame.column(REF_ROW).to_pylist() if REF_ROW in names else None
+    else:
+        data = frame.drop(columns=[c for c in frame.columns if str(c) in reserved])
+        ingests = frame[REF_INGEST].tolist() if REF_INGEST in names else None
+        rows = frame[REF_ROW].tolist() if REF_ROW in names else None
+    if ingests is None or rows is None:
+        return data, None
+    refs: list[tuple[str, int] | None] = []
+    for ingest, row in zip(ingests, rows, strict=True):
+        try:
+            refs.append((str(ingest).strip(), int(str(row).strip()))
+                        if ingest is not None and str(ingest).strip() else None)
+        except ValueError:
+            refs.append(None)
+    return data, refs
+
+
+def _recent_volumes(ws: Workspace, name: str, history: int) -> list[int]:
+    """Rows received by the last ``history`` ingests that accepted rows (not corrections),
+    newest first."""
+    i, r = meta.ingests, _resolutions(ws)
+    corrections = sa.select(r.c.resolved_by).where(r.c.source == name)
+    q = (sa.select(i.c.received).where(i.c.source == name, i.c.accepted > 0,
+                                       i.c.ingest_id.not_in(corrections))
+         .order_by(i.c.as_of.desc()).limit(history))
+    with ws.engine().connect() as conn:
+        return [int(v) for v in conn.execute(q).scalars()]
+
+
+def _existing_keys(ws: Workspace, source: Source) -> pa.Table | None:
+    key = list(source.contract.unique)
+    if not key:
+        return None
+    dt = _delta(ws.table_path(source.name))
+    if dt is None:
+        return None
+    return dt.to_pyarrow_table(columns=key)
+
+
+def _append(ws: Workspace, source: Source, val: Validation, *, ingest_id: str,
+            as_of: datetime) -> tuple[int | None, str | None]:
+    path = ws.table_path(source.name)
+    if not val.keep.any():
+        last = latest_version(ws, source.name)
+        return (last["version"], last["fingerprint"]) if last else (None, None)
+    table = val.table
+    prev = latest_version(ws, source.name)
+    digest = hashlib.sha256((prev["fingerprint"] if prev else "").encode())
+    digest.update(_ipc_bytes(_canonical(table)))
+    fingerprint = digest.hexdigest()
+    write_deltalake(str(path), table, mode="append",
+                    commit_properties=None, configuration=None)
+    dt = DeltaTable(str(path))
+    version = int(dt.version())
+    total = (prev["total_rows"] if prev else 0) + table.num_rows
+    with ws.engine().begin() as conn:
+        conn.execute(meta.table_versions.insert().values(
+            source=source.name, version=version, rows=table.num_rows, total_rows=total,
+            fingerprint=fingerprint, ingest_id=ingest_id, as_of=as_of))
+    return version, fingerprint
+
+
+def _canonical(table: pa.Table) -> pa.Table:
+    """The table with zeroed bytes under nulls, so that equal content hashes equally
+    whatever reader or parser produced it."""
+    cols = []
+    for col in table.columns:
+        arr = col.combine_chunks()
+        if arr.null_count and pa.types.is_primitive(arr.type) and not arr.offset:
+            zero = pa.scalar(False) if pa.types.is_boolean(arr.type) else \
+                pa.scalar(0, pa.int64()).cast(arr.type)
+            filled = pc.fill_null(arr, zero)
+            if not filled.offset:
+                arr = pa.Array.from_buffers(arr.type, len(arr),
+                                            [arr.buffers()[0], filled.buffers()[1]],
+                                            null_count=arr.null_count)
+        cols.append(arr)
+    return pa.Table.from_arrays(cols, schema=table.schema)
+
+
+def _quarantine(ws: Workspace, source: Source, val: Validation, *, ingest_id: str,
+                as_of: datetime) -> None:
+    if val.quarantined.empty:
+        return
+    q = val.quarantined.assign(ingest_id=ingest_id, as_of=pd.Timestamp(as_of))
+    table = pa.Table.from_pandas(q, preserve_index=False).cast(pa.schema([
+        ("row", pa.int64()), ("reasons", pa.string()), ("values", pa.string()),
+        ("ingest_id", pa.string()), ("as_of", pa.timestamp("us"))]))
+    write_deltalake(str(ws.quarantine_path(source.name)), table, mode="append")
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _delta(path: Path, version: int | None = None) -> DeltaTable | None:
+    try:
+        return DeltaTable(str(path), version=version)
+    except TableNotFoundError:
+        return None
+    except DeltaError as exc:
+        if version is None:
+            raise
+        raise NotFound(f"Table {path.name!r} has no version {version}.",
+                       fix=f"Run `tuesday tables` to list the versions of {path.name!r}."
+                       ) from exc
+
+
+def latest_version(ws: Workspace, name: str) -> dict[str, Any] | None:
+    """The newest recorded version of a table, or None when nothing was accepted yet."""
+    tv = meta.table_versions
+    with ws.engine().connect() as conn:
+        row = conn.execute(sa.select(tv).where(tv.c.source == name)
+                           .order_by(tv.c.version.desc()).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def versions_as_of(ws: Workspace, names: list[str], as_of: datetime) -> dict[str, int]:
+    """For each table, the newest version ingested at or before ``as_of``."""
+    tv = meta.table_versions
+    out: dict[str, int] = {}
+    with ws.engine().connect() as conn:
+        for name in names:
+            v = conn.execute(sa.select(sa.func.max(tv.c.version)).where(
+                tv.c.source == name, tv.c.as_of <= as_of)).scalar()
+            if v is not None:
+                out[name] = int(v)
+    return out
+
+
+def read_table(ws: Workspace, source: Source, version: int | None = None,
+               columns: list[str] | None = None) -> pa.Table:
+    """Read a table (optionally at a version) as Arrow; an empty typed table if none."""
+    dt = _delta(ws.table_path(source.name), version)
+    if dt is None:
+        if version is not None:
+            raise NotFound(f"Table {source.name!r} has no version {version}.",
+                           fix=f"Run `tuesday tables` to list the versions of {source.name!r}.")
+        schema = arrow_schema(source)
+        table = schema.empty_table()
+        return table.select(columns) if columns else table
+    return dt.to_pyarrow_table(columns=columns)
+
+
+def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.DataFrame:
+    """Every quarantined row of a source, with its reasons and original values.
+
+    Columns: ``row``, ``reasons``, ``values`` (JSON), ``ingest_id``, ``as_of``,
+    ``resolved_by`` (the ingest that re-ingested the row, or None) and ``outcome``
+    (``accepted`` or ``quarantined`` again, or None). ``open_only`` keeps the rows not
+    resolved yet.
+    """
+    columns = ["row", "reasons", "values", "ingest_id", "as_of", "resolved_by", "outcome"]
+    dt = _delta(ws.quarantine_path(source.name))
+    if dt is None:
+        return pd.DataFrame(columns=columns)
+    q = dt.to_pyarrow_table().to_pandas()
+    r = _resolutions(ws)
+    with ws.engine().connect() as conn:
+        done = pd.DataFrame([dict(m) for m in conn.execute(
+            sa.select(r.c.ingest_id, r.c.row, r.c.resolved_by, r.c.outcome)
+            .where(r.c.source == source.name)).mappings()],
+            columns=["ingest_id", "row", "resolved_by", "outcome"])
+    done["row"] = done["row"].astype("int64")
+    q = q.merge(done, on=["ingest_id", "row"], how="left")
+    q = q.astype({"resolved_by": object, "outcome": object})
+    q[["resolved_by", "outcome"]] = q[["resolved_by", "outcome"]].where(
+        q[["resolved_by", "outcome"]].notna(), None)
+    if open_only:
+        q = q[q["resolved_by"].isna()].reset_index(drop=True)
+    return q[columns]
+
+
+def export_quarantine(ws: Workspace, source: Source, path: str | Path,
+                      ingest_id: str | None = None) -> int:
+    """Write the open quarantined rows of ``source`` as a CSV to fix and re-ingest.
+
+    The file holds ``_quarantine_ingest``, ``_quarantine_row`` and ``_quarantine_reasons``
+    (which entry each row is and why it failed), then the original values, one column per
+    field (declared columns first, then any other field the rows had), and
+    ``_quarantine_line`` with the raw text of rows that could not be split into columns.
+    Edit the values, delete rows you do not want, then ``ingest_file`` the file: the rows
+    are validated again and the entries they name are marked resolved by that ingest.
+    Returns how many rows were written.
+
+    Example:
+        >>> # n = tables.export_quarantine(ws, source, "fix.csv"); edit fix.csv, then:
+        >>> # tables.ingest_file(ws, source, "fix.csv", as_of=now)
+    """
+    q = quarantine(ws, source, open_only=True)
+    if ingest_id is not None:
+        with ws.engine().connect() as conn:
+            known = conn.execute(sa.select(meta.ingests.c.ingest_id).where(
+                meta.ingests.c.source == source.name,
+                meta.ingests.c.ingest_id == ingest_id)).first()
+        if known is None:
+            raise NotFound(f"Source {source.name!r} has no ingest {ingest_id!r}.",
+                           fix="Pass an ingest id from `tuesday quarantine "
+                               f"{source.name} --json`, or none to export every open row.")
+        q = q[q["ingest_id"] == ingest_id]
+    q = q.sort_values(["as_of", "ingest_id", "row"], kind="stable")
+    values = [json.loads(v) for v in q["values"]]
+    fields = [c for c in source.contract.names if any(c in v for v in values)]
+    for v in values:
+        fields.extend(k for k in v if k != "_line" and k not in fields)
+    lines = any("_line" in v for v in values)
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise TuesdayError(f"Cannot write {str(target)!r}: folder {str(target.parent)!r} "
+                           "does not exist.", fix="Create the folder or pick another path.")
+    with open(target, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([REF_INGEST, REF_ROW, REF_REASONS, *fields, *([REF_LINE] if lines else [])])
+        for (ingest, row, reasons), v in zip(
+                q[["ingest_id", "row", "reasons"]].itertuples(index=False), values,
+                strict=True):
+            w.writerow([ingest, int(row), reasons, *(_cell(v.get(f)) for f in fields),
+                        *([v.get("_line", "")] if lines else [])])
+    return len(q)
+
+
+def _cell(v: Any) -> str:
+    """A JSON value as CSV text that reads back as the same value."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else str(v)
+    if isinstance(v, int | str):
+        return str(v)
+    return json.dumps(v)
+
+
+def _resolutions(ws: Workspace) -> sa.Table:
+    return meta.quarantine_resolutions
+
+
+def _resolve(ws: Workspace, source: Source, refs: Sequence[tuple[str, int] | None],
+             val: Validation, report: Report, *, ingest_id: str, as_of: datetime) -> Report:
+    """Record which open quarantine entries this correction resolved."""
+    open_rows = quarantine(ws, source, open_only=True)
+    waiting = set(zip(open_rows["ingest_id"], open_rows["row"].astype(int), strict=True))
+    records, unknown = [], 0
+    for pos, ref in enumerate(refs):
+        if ref is None:
+            continue
+        if ref not in waiting:
+            unknown += 1
+            continue
+        waiting.discard(ref)
+        records.append({"source": source.name, "ingest_id": ref[0], "row": ref[1],
+                        "resolved_by": ingest_id, "as_of": as_of,
+                        "outcome": "accepted" if val.keep[pos] else "quarantined"})
+    if records:
+        with ws.engine().begin() as conn:
+            conn.execute(_resolutions(ws).insert(), records)
+    accepted = sum(r["outcome"] == "accepted" for r in records)
+    notes = [f"This batch corrects {len(records)} quarantined row(s): {accepted} accepted, "
+             f"{len(records) - accepted} quarantined again (their new entries are the open "
+             "ones). Freshness and volume are not checked on corrections."]
+    if unknown:
+        notes.append(f"{unknown} row(s) name quarantine entries of {source.name!r} that do "
+                     "not exist or were already resolved; they were validated as new rows.")
+    return replace(report, warnings=(*report.warnings, *notes))
+
+
+def list_versions(ws: Workspace, name: str | None = None) -> list[dict[str, Any]]:
+    tv = meta.table_versions
+    q = sa.select(tv).order_by(tv.c.source, tv.c.version)
+    if name:
+        q = q.where(tv.c.source == name)
+    with ws.engine().connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def require_rows(ws: Workspace, source: Source) -> None:
+    if latest_version(ws, source.name) is None:
+        raise ValidationFailed(
+            f"Source {source.name!r} has no accepted rows in workspace {ws.root}.",
+            fix=f"Run `tuesday ingest {source.name} FILE` first.")
+
+
+# --------------------------------------------------------- a model's tables as of a time
+
+
+def sources_used(project: Project, model: Model) -> list[str]:
+    names = {model.label_source}
+    names.update(f.source for f in model.features if f.source)
+    return sorted(names)
+
+
+def read_tables(ws: Workspace, project: Project, names: list[str],
+                versions: dict[str, int]) -> dict[str, pa.Table]:
+    return {n: read_table(ws, project.source(n), versions.get(n)) for n in names}
+
+
+def model_tables(ws: Workspace, project: Project, model: Model, as_of: datetime
+                 ) -> tuple[dict[str, int], dict[str, pa.Table]]:
+    """The versions (and tables) of every source a model reads, as ingested at or before
+    ``as_of``; a clear error when its label source has no data yet."""
+    names = sources_used(project, model)
+    versions = versions_as_of(ws, names, as_of)
+    if model.label_source not in versions:
+        raise ValidationFailed(
+            f"Model {model.name!r} has no labels: source {model.label_source!r} has no "
+            f"version ingested at or before {as_of:%Y-%m-%d %H:%M}.",
+            fix=f"Run `tuesday ingest {model.label_source} FILE` (or pass a later --as-of).")
+    return versions, read_tables(ws, project, names, versions)

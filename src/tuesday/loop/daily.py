@@ -1,0 +1,626 @@
+"""The daily loop: monitor, decide, retrain, gate, materialize, alert; one tick per day.
+
+A model's :class:`Policy` says when the loop retrains it (on a schedule, after drift
+for K consecutive ticks, when its accuracy on ground truth falls behind its best
+baseline) and whether a retrained version that passes its gates goes to production by
+itself or waits for a person. :func:`tick` is one run of the daily job at an explicit
+``as_of``; it is idempotent: its outcome is recorded in the ``loop_ticks`` table and a
+second run of the same (model, as_of) returns that record without doing anything.
+
+Monitoring in the loop looks at a recent window, not at everything ever served: drift
+of the features served in the last ``drift_window`` against the production version's
+training reference, and accuracy on the predictions of the production version whose
+target lies in the last ``quality_window``. A shock therefore shows within days instead
+of being diluted by a year of normal traffic.
+
+Nothing here reads the wall clock except :func:`run_scheduler`'s default clock, so the
+same ticks can be replayed day by day over history (``tuesday.replay``).
+
+Example:
+    >>> from tuesday.loop import Policy
+    >>> Policy(schedule="7d", drift_ticks=3, auto_promote=False).schedule_days
+    7
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tuesday import meta
+from tuesday.data import tables
+from tuesday.data.features import horizon
+from tuesday.data.materialize import materialize
+from tuesday.data.predictions import read_log
+from tuesday.errors import Conflict, GateFailed, TuesdayError
+from tuesday.project import LoadedProject, Model, duration
+from tuesday.project.policy import Policy, check_policy
+from tuesday.release import registry
+from tuesday.train import evaluation, training
+from tuesday.watch import alerts, monitoring
+from tuesday.watch.drift import dataset_drift
+from tuesday.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+#: what a tick's ``status`` can be
+TICK_STATUSES = ("ok", "promoted", "awaiting_approval", "retrain_failed", "no_production")
+ACTOR = "loop"
+
+
+def policy_for(model: Model) -> Policy:
+    """The model's declared policy, or the default one."""
+    return model.policy if model.policy is not None else Policy()
+
+
+# ------------------------------------------------------------------ recorded ticks
+
+
+def get_tick(ws: Workspace, model: str, as_of: datetime) -> dict[str, Any] | None:
+    """The recorded outcome of a tick, or None when it has not run."""
+    t = meta.loop_ticks
+    with ws.engine().connect() as conn:
+        row = conn.execute(sa.select(t.c.outcome).where(
+            t.c.model == model, t.c.as_of == _naive(as_of))).scalar()
+    return dict(row) if row is not None else None
+
+
+def ticks(ws: Workspace, model: str, *, before: datetime | None = None,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Recorded tick outcomes of a model, newest first."""
+    t = meta.loop_ticks
+    q = sa.select(t.c.outcome).where(t.c.model == model).order_by(t.c.as_of.desc())
+    if before is not None:
+        q = q.where(t.c.as_of < _naive(before))
+    if limit is not None:
+        q = q.limit(limit)
+    with ws.engine().connect() as conn:
+        return [dict(r) for r in conn.execute(q).scalars()]
+
+
+def _record(ws: Workspace, out: dict[str, Any]) -> dict[str, Any]:
+    t = meta.loop_ticks
+    try:
+        with ws.engine().begin() as conn:
+            conn.execute(t.insert().values(model=out["model"],
+                                           as_of=_naive(out["as_of"]), status=out["status"],
+                                           exit_code=out["exit_code"], outcome=out))
+    except sa.exc.IntegrityError:  # another process ran the same tick first
+        got = get_tick(ws, out["model"], _naive(out["as_of"]))
+        assert got is not None
+        return {**got, "repeated": True}
+    return out
+
+
+# ------------------------------------------------------------------ recent monitor
+
+
+def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
+                   policy: Policy | None = None, *, write: bool = False) -> dict[str, Any]:
+    """Drift and accuracy of a model over the policy's recent windows, up to ``as_of``.
+
+    Drift is a change detector: the features served in ``(as_of - drift_window, as_of]``
+    against those served in the ``drift_reference`` before (Evidently's methods and
+    thresholds, as ``monitor``). Comparing two recent windows rather than a window with
+    a whole training year keeps the seasons (a January fortnight against a year of
+    temperatures) from reading as drift; ``tuesday monitor`` compares with the training
+    reference.
+
+    Quality: predictions whose target lies in ``(as_of - quality_window, as_of]``,
+    joined to the ground truth known at ``as_of``, against the baselines logged with
+    them: ``quality`` over every version served (what users got), ``production_quality``
+    over the production version's own predictions (what a retrain decision judges).
+    Either is degraded when it loses to its best baseline, or when its primary metric is
+    worse than the production version's backtest by more than ``max_degradation``.
+
+    With ``write`` the report is also written as JSON and HTML under ``reports/``.
+    """
+    model = loaded.project.model(model_name)
+    pol = policy or policy_for(model)
+    prod = registry.production(ws, model_name)
+    t = pd.Timestamp(as_of)
+    report: dict[str, Any] = {"model": model_name, "as_of": t.isoformat(),
+                              "production_version": prod["version"] if prod else None,
+                              "predictions_logged": 0, "drift": None, "quality": None,
+                              "production_quality": None, "expected": None}
+    if prod is None:
+        report["status"] = "no_production"
+        return report
+    metric = model.primary_metric
+    report["expected"] = {"metric": metric, "backtest": prod["metrics"]["model"][metric]}
+    logged = read_log(ws, model_name)
+    if len(logged):
+        logged = logged[(logged["served_at"] <= t) & (logged["variant"] != "shadow")]
+    dwin = duration(pol.drift_window, what="drift_window")
+    rwin = duration(pol.drift_reference, what="drift_reference")
+    recent = logged[logged["served_at"] > t - dwin]
+    before = logged[(logged["served_at"] > t - dwin - rwin) & (logged["served_at"] <= t - dwin)]
+    report["predictions_logged"] = len(recent)
+    report["drift"] = _drift(model, prod, recent, before)
+    when = logged["target_time"].where(logged["target_time"].notna(), logged["served_at"])
+    qwin = duration(pol.quality_window, what="quality_window")
+    window = logged[(when > t - qwin) & (when <= t)]
+    if len(window):
+        # the same computation as ``monitor``, over the window
+        report["quality"] = _judge(monitoring.live_quality(ws, loaded, model_name, window, as_of),
+                                   report["expected"], pol, metric)
+        ours = window[window["version"] == prod["version"]]
+        if len(ours):
+            report["production_quality"] = _judge(
+                monitoring.live_quality(ws, loaded, model_name, ours, as_of),
+                report["expected"], pol, metric)
+    report["status"] = _status(report)
+    if write:
+        stamp = t.strftime("%Y%m%dT%H%M%S")
+        base = ws.reports / f"loop-{model_name}-{stamp}"
+        base.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
+        base.with_suffix(".html").write_text(monitoring.render_html(report))
+        report["report_json"] = str(base.with_suffix(".json"))
+        report["report_html"] = str(base.with_suffix(".html"))
+    return report
+
+
+def _drift(model: Model, prod: dict[str, Any], recent: pd.DataFrame,
+           before: pd.DataFrame) -> dict[str, Any] | None:
+    n = monitoring.MIN_ROWS_FOR_DRIFT
+    if len(recent) < n or len(before) < 2 * n:
+        return None
+    fixed = {f.name for f in model.features if f.kind in ("calendar", "holiday")}
+    cur = pd.DataFrame([json.loads(s) for s in recent["features"]])
+    ref = pd.DataFrame([json.loads(s) for s in before["features"]])
+    cols = [c for c in prod["manifest"]["features"] if c not in fixed
+            and c in cur.columns and c in ref.columns
+            and cur[c].notna().sum() >= n and ref[c].notna().sum() >= n]
+    if not cols:
+        return None
+    return dataset_drift(ref[cols].astype(float), cur[cols].astype(float),
+                         columns=cols).to_dict()
+
+
+def _judge(q: dict[str, Any] | None, expected: dict[str, Any], pol: Policy,
+           metric: str) -> dict[str, Any] | None:
+    """Add ``degraded`` (and why) to a quality dict from ``monitoring.live_quality``."""
+    if q is None:
+        return None
+    q = dict(q)
+    q["degraded"] = False
+    if q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
+        return q
+    live = q["model"][metric]
+    why = []
+    if q.get("beats_baseline") is False:
+        best = q["best_baseline"]
+        why.append(f"worse than baseline {best!r} ({metric} {live:.4g} vs "
+                   f"{q['baselines'][best][metric]:.4g})")
+    lost = -evaluation.lift(metric, live, expected["backtest"])
+    if lost > pol.max_degradation:
+        why.append(f"{metric} {live:.4g} is {lost:.0%} worse than the backtest's "
+                   f"{expected['backtest']:.4g}")
+    q["degraded"] = bool(why)
+    q["why"] = "; ".join(why)
+    return q
+
+
+def _status(report: dict[str, Any]) -> str:
+    if not report["predictions_logged"] and not report.get("quality"):
+        return "no_traffic"
+    if (report.get("quality") or {}).get("degraded"):
+        return "degraded"
+    if report.get("drift") and report["drift"]["dataset_drifted"]:
+        return "drift"
+    return "ok"
+
+
+def _monitor_summary(report: dict[str, Any], metric: str) -> dict[str, Any]:
+    d = report.get("drift")
+    out: dict[str, Any] = {
+        "status": report["status"], "predictions": report.get("predictions_logged", 0),
+        "drifted": bool(d and d["dataset_drifted"]),
+        "drift_share": d["share_drifted"] if d else None,
+        "drifted_columns": [c["column"] for c in d["columns"] if c["drifted"]] if d else [],
+        "expected": report.get("expected"),
+    }
+    for name in ("quality", "production_quality"):
+        q = report.get(name) or {}
+        s: dict[str, Any] = {"rows": q.get("rows_with_ground_truth", 0),
+                             "rows_served": q.get("rows_served", 0),
+                             "degraded": bool(q.get("degraded")), "why": q.get("why")}
+        if q.get("model"):
+            best = q.get("best_baseline")
+            s.update(metric=metric, model=q["model"], best_baseline=best,
+                     baseline=q["baselines"].get(best) if best else None,
+                     beats_baseline=q.get("beats_baseline"))
+        out[name] = s
+    for k in ("report_json", "report_html"):
+        if k in report:
+            out[k] = report[k]
+    return out
+
+
+# ----------------------------------------------------------------------- the tick
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0)
+                                        + time.perf_counter() - t0, 4)
+
+
+def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime, *,
+         policy: Policy | None = None, ingest: str | Path | None = None,
+         write_report: bool = True, progress: Callable[[str], None] | None = None
+         ) -> dict[str, Any]:
+    """One run of the daily job for a model at ``as_of``; returns a JSON-ready outcome.
+
+    Steps: ingest the files of ``ingest`` (optional; one ``SOURCE.csv`` or
+    ``SOURCE.parquet`` per source), monitor the recent windows, decide (schedule, drift
+    for ``drift_ticks`` ticks, degraded quality), retrain on the sliding window,
+    promote through the gates (or leave a candidate awaiting approval), materialize the
+    online features for the production version, raise and resolve alerts.
+
+    Idempotent: the outcome is recorded in ``loop_ticks``; running the same
+    (model, as_of) again returns it (with ``"repeated": true``) and changes nothing.
+    A tick older than the newest recorded one is refused (it would rewrite history).
+
+    The outcome's ``exit_code`` is what ``tuesday loop run`` exits with: 0 done; 4 a
+    retrained version failed its gates and awaits approval; the error's code (7 for
+    missing data, 1 otherwise) when retraining failed.
+
+    Example:
+        >>> out = tick(ws, loaded, "ridership_14d", datetime(2016, 7, 1))  # doctest: +SKIP
+        >>> out["status"], out["reasons"]  # doctest: +SKIP
+        ('promoted', ['schedule: the newest version is 7 days old (every 7d)'])
+    """
+    model = loaded.project.model(model_name)
+    pol = policy or policy_for(model)
+    problems = check_policy(pol, f"Model {model_name!r}")
+    if problems:
+        raise TuesdayError(" ".join(problems), fix="Fix the policy declaration.")
+    t = _naive(as_of)
+    done = get_tick(ws, model_name, t)
+    if done is not None:
+        return {**done, "repeated": True}
+    newer = ticks(ws, model_name, limit=1)
+    if newer and pd.Timestamp(newer[0]["as_of"]) > pd.Timestamp(t):
+        raise Conflict(f"Model {model_name!r} already has a loop tick as of "
+                       f"{newer[0]['as_of']}; a tick as of {t.isoformat()} would decide "
+                       "with a past that the later tick already acted on.",
+                       fix="Run ticks in time order (pass a later --as-of).")
+    step = progress or (lambda _m: None)
+    timer = _Timer()
+    out: dict[str, Any] = {
+        "model": model_name, "as_of": t.isoformat(), "status": "ok", "exit_code": 0,
+        "policy": pol.to_dict(), "ingested": {}, "monitor": None, "drift_streak": 0,
+        "reasons": [], "held": None, "retrained": None, "promoted": None,
+        "awaiting_approval": None, "gates": None, "error": None, "materialized": None,
+        "production_version": None, "alerts": [], "resolved_alerts": [], "seconds": {},
+    }
+    raised: list[alerts.Alert] = []
+
+    def alert(kind: str, severity: str, title: str, details: Mapping[str, Any]) -> None:
+        with timer("alerts"):
+            raised.append(alerts.raise_alert(
+                ws, model=model_name, kind=kind, severity=severity, title=title,
+                details=details, as_of=t, routes=pol.routes,
+                dedup_key=f"{model_name}/loop/{kind}"))
+
+    if ingest is not None:
+        step("ingesting")
+        with timer("ingest"):
+            out["ingested"] = ingest_folder(ws, loaded, ingest, t)
+
+    prod = registry.production(ws, model_name)
+    metric = model.primary_metric
+    if prod is not None:
+        step("monitoring")
+        with timer("monitor"):
+            report = recent_monitor(ws, loaded, model_name, t, pol, write=write_report)
+        mon = _monitor_summary(report, metric)
+        out["monitor"] = mon
+        if mon["drifted"]:
+            out["drift_streak"] = 1 + _drift_streak(ws, model_name, t)
+        if out["drift_streak"] >= (pol.drift_ticks or 5):  # sustained, not one noisy tick
+            alert("drift", "warning",
+                  f"{model_name}: {len(mon['drifted_columns'])} served feature(s) drifted "
+                  f"over the last {pol.drift_window} ({mon['drift_share']:.0%}), "
+                  f"{out['drift_streak']} ticks in a row",
+                  {"drifted": mon["drifted_columns"], "share": mon["drift_share"],
+                   "streak": out["drift_streak"], "window": pol.drift_window})
+        q = mon["quality"]
+        if q["degraded"]:
+            alert("quality", "critical",
+                  f"{model_name}: the served forecasts of the last {pol.quality_window} are "
+                  f"degraded on {q['rows']} rows of ground truth: {q['why']}",
+                  {"version": prod["version"], "metric": metric, "why": q["why"],
+                   "model": q.get("model"), "baseline": q.get("best_baseline"),
+                   "baseline_metrics": q.get("baseline"), "rows": q["rows"],
+                   "backtest": mon["expected"]["backtest"], "window": pol.quality_window})
+        if q["rows_served"] >= pol.min_rows and q["rows"] == 0:
+            alert("ground_truth", "warning",
+                  f"{model_name}: no ground truth for the {q['rows_served']} predictions "
+                  f"whose target lies in the last {pol.quality_window}",
+                  {"rows_served": q["rows_served"], "window": pol.quality_window})
+
+    # ------------------------------------------------------------------- decide
+    versions = registry.versions(ws, model_name)
+    newest = max((pd.Timestamp(v["created_at"]) for v in versions), default=None)
+    age = (pd.Timestamp(t) - newest) / pd.Timedelta(days=1) if newest is not None else None
+    reasons = []
+    if prod is None:
+        reasons.append("no production version")
+    every = pol.schedule_days
+    if every is not None and age is not None and age >= every:
+        reasons.append(f"schedule: the newest version is {age:g} days old "
+                       f"(every {pol.schedule})")
+    if pol.drift_ticks is not None and out["drift_streak"] >= pol.drift_ticks:
+        reasons.append(f"drift: dataset drift on {out['drift_streak']} consecutive ticks "
+                       f"(policy: {pol.drift_ticks})")
+    pq_ = (out["monitor"] or {}).get("production_quality") or {}
+    if pol.on_degraded and pq_.get("degraded"):
+        reasons.append(f"quality: production version {prod['version'] if prod else '?'} "
+                       f"is degraded over the last {pol.quality_window}: {pq_['why']}")
+    out["reasons"] = reasons
+    retrain = bool(reasons)
+    if retrain and age is not None and age < pol.min_days_between_retrains:
+        out["held"] = (f"the newest version is {age:g} days old; the policy retrains at "
+                       f"most every {pol.min_days_between_retrains} days")
+        retrain = False
+
+    # ------------------------------------------------------------ retrain, gates
+    if retrain:
+        step("retraining")
+        try:
+            with timer("train"):
+                res = training.train(ws, loaded, model_name, t)
+        except Exception as exc:  # a failed retrain is an alert, never a crash of the job
+            code = exc.exit_code if isinstance(exc, TuesdayError) else 1
+            msg = exc.message if isinstance(exc, TuesdayError) else f"{type(exc).__name__}: {exc}"
+            log.exception("retraining %s as of %s failed", model_name, t)
+            out.update(status="retrain_failed", exit_code=code, error=msg)
+            alert("retrain_failed", "critical", f"{model_name}: retraining failed: {msg}",
+                  {"error": msg, "reasons": reasons})
+        else:
+            out["retrained"] = {"version": res.version, "run_id": res.run_id,
+                                metric: res.metrics["model"][metric],
+                                "best_baseline": res.metrics["best_baseline"],
+                                "baseline": res.metrics["baselines"][
+                                    res.metrics["best_baseline"]][metric],
+                                "lift": res.metrics["lift"]}
+            step("promoting")
+            with timer("promote"):
+                _gate(ws, model, res.version, pol, t, out)
+            if out["awaiting_approval"] is not None:
+                gates = out["gates"] or []
+                failed = [g for g in gates if not g["passed"]]
+                alert("approval", "warning",
+                      f"{model_name} v{res.version} awaits approval: "
+                      + ("; ".join(f"{g['gate']} failed ({g['message']})" for g in failed)
+                         if failed else "the policy does not promote by itself"),
+                      {"version": res.version, "gates": [
+                          {"gate": g["gate"], "passed": g["passed"], "message": g["message"]}
+                          for g in gates],
+                       "command": f"tuesday promote {model_name} {res.version}"})
+
+    # -------------------------------------------------------------- materialize
+    prod = registry.production(ws, model_name)
+    if prod is not None:
+        out["production_version"] = prod["version"]
+        step("materializing")
+        with timer("materialize"):
+            m = materialize(ws, loaded.project, model, origin(model, t))
+        out["materialized"] = {k: m.get(k) for k in ("entities", "targets", "origin",
+                                                     "first_target", "last_target")}
+    elif out["status"] == "ok":
+        out["status"] = "no_production"
+
+    # ------------------------------------------- resolve what is no longer true
+    with timer("alerts"):
+        out["resolved_alerts"] = _resolve_cleared(ws, model_name, out, t)
+    out["alerts"] = [{"id": a.id, "kind": a.kind, "severity": a.severity, "title": a.title,
+                      "count": a.count, "status": a.status} for a in raised]
+    out["seconds"] = timer.seconds
+    return _record(ws, out)
+
+
+def _gate(ws: Workspace, model: Model, version: int, pol: Policy, t: datetime,
+          out: dict[str, Any]) -> None:
+    """Promote ``version`` if the policy allows and its gates pass; else leave it a
+    candidate awaiting approval. Updates ``out``."""
+    if not pol.auto_promote:
+        out["gates"] = registry.plan(ws, model, version)["gates"]
+        out.update(status="awaiting_approval", awaiting_approval=version)
+        return
+    try:
+        res = registry.promote(ws, model, version, as_of=t, actor=ACTOR)
+    except GateFailed as exc:
+        out["gates"] = exc.details
+        prod_q = (out.get("monitor") or {}).get("production_quality") or {}
+        current = registry.production(ws, model.name)
+        if pol.challenger and prod_q.get("degraded") and current is not None:
+            row = registry.get_version(ws, model.name, version)
+            duel = registry.challenger_check(ws, model, row, current)
+            out["challenger"] = duel
+            if duel["passed"] and duel.get("rows", 0) >= registry.MIN_CHALLENGER_ROWS:
+                registry.promote(ws, model, version, as_of=t, actor=ACTOR, override_reason=(
+                    f"production version {current['version']} is degraded on ground truth "
+                    f"({prod_q.get('why')}); the policy promotes a challenger that beats it: "
+                    f"{duel['message']}"))
+                out.update(status="promoted", promoted=version, override="challenger")
+                return
+        out.update(status="awaiting_approval", awaiting_approval=version,
+                   exit_code=exc.exit_code)
+        return
+    out["gates"] = res["gates"]
+    out.update(status="promoted", promoted=version)
+
+
+def _drift_streak(ws: Workspace, model: str, t: datetime) -> int:
+    """Consecutive ticks before ``t`` with dataset drift, since the last retrain."""
+    n = 0
+    for prev in ticks(ws, model, before=t, limit=400):
+        if prev.get("retrained") or not (prev.get("monitor") or {}).get("drifted"):
+            break
+        n += 1
+    return n
+
+
+def _resolve_cleared(ws: Workspace, model: str, out: dict[str, Any],
+                     t: datetime) -> list[dict[str, Any]]:
+    """Resolve the loop's open alerts whose condition this tick found cleared."""
+    mon = out["monitor"] or {}
+    cleared: dict[str, str] = {}
+    if mon.get("drift_share") is not None and not mon["drifted"]:
+        cleared["drift"] = "no dataset drift over the drift window"
+    q = mon.get("quality") or {}
+    if q.get("rows", 0) >= out["policy"]["min_rows"] and not q.get("degraded"):
+        cleared["quality"] = "the served forecasts are no longer degraded"
+    if q.get("rows", 0) > 0:
+        cleared["ground_truth"] = "ground truth is arriving"
+    if out["retrained"] is not None:
+        cleared["retrain_failed"] = f"version {out['retrained']['version']} was trained"
+    done = []
+    for a in alerts.list_alerts(ws, model=model):
+        if a.status == "resolved" or not a.dedup_key.startswith(f"{model}/loop/"):
+            continue
+        kind = a.dedup_key.rsplit("/", 1)[1]
+        note = cleared.get(kind)
+        if kind == "approval" and out["awaiting_approval"] is None:
+            v = a.details.get("version")
+            stage = next((x["stage"] for x in registry.versions(ws, model)
+                          if x["version"] == v), None)
+            if stage != "candidate":
+                note = f"version {v} is now {stage}"
+        if note is not None:
+            alerts.resolve(ws, a.id, actor=ACTOR, note=note, as_of=t)
+            done.append({"id": a.id, "kind": a.kind, "note": note})
+    return done
+
+
+def origin(model: Model, as_of: datetime) -> datetime:
+    """The forecast origin the online store is materialized at: the day of ``as_of``
+    for a model whose horizon is in days (targets are dates), else ``as_of``."""
+    ts = pd.Timestamp(as_of)
+    if horizon(model) >= pd.Timedelta(days=1):
+        ts = ts.normalize()
+    return ts.to_pydatetime()
+
+
+def ingest_folder(ws: Workspace, loaded: LoadedProject, folder: str | Path,
+                  as_of: datetime) -> dict[str, Any]:
+    """Ingest ``SOURCE.csv`` / ``SOURCE.parquet`` files of a folder, as of ``as_of``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise TuesdayError(f"--ingest {str(root)!r} is not a folder.",
+                           fix="Pass a folder holding one SOURCE.csv or SOURCE.parquet per "
+                               "source to ingest.")
+    out: dict[str, Any] = {}
+    for src in loaded.project.sources:
+        for ext in (".csv", ".parquet"):
+            path = root / f"{src.name}{ext}"
+            if path.is_file():
+                r = tables.ingest_file(ws, src, path, as_of=as_of)
+                out[src.name] = {"file": str(path), "version": r.version,
+                                 "accepted": r.report.accepted,
+                                 "quarantined": r.report.quarantined}
+    return out
+
+
+def exit_code(outcome: Mapping[str, Any]) -> int:
+    return int(outcome.get("exit_code", 0))
+
+
+# ---------------------------------------------------------------------- scheduler
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def run_scheduler(ws: Workspace, loaded: LoadedProject, models: Sequence[str] = (), *,
+                  at: str = "06:00", clock: Callable[[], datetime] = wall_clock,
+                  stop: threading.Event | None = None,
+                  wait: Callable[[float], object] | None = None,
+                  max_days: int | None = None,
+                  on_tick: Callable[[dict[str, Any]], None] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Run the tick of every model (all declared ones by default) once a day at ``at``.
+
+    The tick's ``as_of`` is the scheduled time (e.g. ``2016-07-02T06:00``), so a run that
+    is late still records the same tick, and a restart on the same day does not run it
+    twice (ticks are idempotent). Missed days are not back-filled. Runs until ``stop`` is
+    set, or for ``max_days`` days. ``clock`` and ``wait`` (seconds -> anything; default
+    ``stop.wait``) make it testable with a virtual clock; a failing tick is logged and
+    the scheduler carries on.
+
+    Example:
+        >>> stop = threading.Event()
+        >>> threading.Thread(target=run_scheduler, args=(ws, loaded),
+        ...                  kwargs={"stop": stop}, daemon=True).start()  # doctest: +SKIP
+    """
+    hour, minute = _parse_at(at)
+    names = list(models) or [m.name for m in loaded.project.models]
+    for n in names:
+        loaded.project.model(n)
+    stop = stop or threading.Event()
+    pause = wait or stop.wait
+    now = pd.Timestamp(clock())
+    due = now.normalize() + pd.Timedelta(hours=hour, minutes=minute)
+    if due < now - pd.Timedelta(minutes=1):
+        due += pd.Timedelta(days=1)
+    outcomes: list[dict[str, Any]] = []
+    days = 0
+    while not stop.is_set() and (max_days is None or days < max_days):
+        remaining = (due - pd.Timestamp(clock())).total_seconds()
+        if remaining > 0:
+            pause(min(remaining, 60.0))
+            continue
+        for name in names:
+            try:
+                res = tick(ws, loaded, name, due.to_pydatetime())
+            except Exception as exc:  # the scheduler outlives one bad tick
+                log.exception("loop tick of %s at %s failed", name, due)
+                res = {"model": name, "as_of": due.isoformat(), "status": "error",
+                       "exit_code": getattr(exc, "exit_code", 1), "error": str(exc)}
+            outcomes.append(res)
+            if on_tick is not None:
+                on_tick(res)
+        due += pd.Timedelta(days=1)
+        days += 1
+    return outcomes
+
+
+def _parse_at(at: str) -> tuple[int, int]:
+    try:
+        hh, mm = at.split(":")
+        hour, minute = int(hh), int(mm)
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError
+    except ValueError:
+        raise TuesdayError(f"The scheduler's time of day must be HH:MM like '06:00'. "
+                           f"Got {at!r}.", fix="Pass --at 06:00.") from None
+    return hour, minute
+
+
+def _naive(value: datetime | str) -> datetime:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()

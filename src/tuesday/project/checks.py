@@ -1,0 +1,431 @@
+"""Checking a project: every problem in its declarations, as sentences, at once."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from tuesday.errors import TuesdayError
+from tuesday.project import rules
+from tuesday.project.features import (
+    CALENDAR_PARTS,
+    FEATURE_KINDS,
+    HOLIDAY_PARTS,
+    WINDOW_AGGS,
+    Feature,
+)
+from tuesday.project.models import (
+    BASELINE_KINDS,
+    BINARY_METRICS,
+    DERIVED_SLICES,
+    GATE_KINDS,
+    LEARNERS,
+    REGRESSION_METRICS,
+    SERIES_BASELINES,
+    TASKS,
+    Backtest,
+    Baseline,
+    CrossValidation,
+    Gate,
+    Learner,
+    Metric,
+    Model,
+    Project,
+)
+from tuesday.project.policy import check_policy
+from tuesday.project.sources import (
+    DTYPES,
+    Column,
+    Contract,
+    Entity,
+    Freshness,
+    MinHistory,
+    Source,
+    Taxonomy,
+    Volume,
+)
+from tuesday.project.times import duration, parse_time
+
+
+def check_project(project: Project) -> list[str]:
+    """Every problem in the declarations, as sentences (empty if none)."""
+    out: list[str] = []
+    out.extend(_tuple_of(f"Project {project.name!r}: sources", project.sources, Source))
+    out.extend(_tuple_of(f"Project {project.name!r}: models", project.models, Model))
+    if out:
+        return out
+    names = [s.name for s in project.sources]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"Source {dup!r} is declared more than once.")
+    models = [m.name for m in project.models]
+    for dup in sorted({n for n in models if models.count(n) > 1}):
+        out.append(f"Model {dup!r} is declared more than once.")
+    for s in project.sources:
+        out.extend(_check_source(s))
+    for m in project.models:
+        out.extend(_check_model(project, m))
+    return out
+
+
+def _tuple_of(what: str, value: Any, kind: type | tuple[type, ...]) -> list[str]:
+    """Problems if ``value`` is not a tuple/list of ``kind``."""
+    names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+    if not isinstance(value, tuple | list):
+        return [f"{what} must be a tuple of {names}; got {type(value).__name__} {value!r}."]
+    return [f"{what} must hold only {names}; item {i} is {type(v).__name__} {v!r}."
+            for i, v in enumerate(value) if not isinstance(v, kind)]
+
+
+def _type_problems(m: Model) -> list[str]:
+    where = f"Model {m.name!r}"
+    out = []
+    if not isinstance(m.entity, Entity):
+        out.append(f"{where}: entity must be an Entity; got {type(m.entity).__name__} "
+                   f"{m.entity!r}.")
+    out.extend(_tuple_of(f"{where}: features", m.features, Feature))
+    out.extend(_tuple_of(f"{where}: baselines", m.baselines, Baseline))
+    out.extend(_tuple_of(f"{where}: gates", m.gates, Gate))
+    out.extend(_tuple_of(f"{where}: metrics", m.metrics, (str, Metric)))
+    out.extend(_tuple_of(f"{where}: slices", m.slices, str))
+    if not isinstance(m.learner, Learner):
+        out.append(f"{where}: learner must be a Learner; got {type(m.learner).__name__}.")
+    if not isinstance(m.evaluation, Backtest | CrossValidation):
+        out.append(f"{where}: evaluation must be Backtest(...) or CrossValidation(...); got "
+                   f"{type(m.evaluation).__name__} {m.evaluation!r}.")
+    elif not isinstance(m.evaluation.folds, int) or isinstance(m.evaluation.folds, bool):
+        out.append(f"{where}: evaluation folds must be a whole number; got "
+                   f"{m.evaluation.folds!r}.")
+    if not isinstance(m.where, Mapping):
+        out.append(f"{where}: where must be a dict like {{'station': ('Clark_Lake',)}}; got "
+                   f"{m.where!r}.")
+    else:
+        for col, values in m.where.items():
+            if not isinstance(values, tuple | list):
+                out.append(f"{where}: where[{col!r}] must be a tuple of values; got "
+                           f"{values!r}.")
+    if not isinstance(m.seed, int) or isinstance(m.seed, bool):
+        out.append(f"{where}: seed must be a whole number; got {m.seed!r}.")
+    out.extend(rules.check(m.rules, where))
+    if m.policy is not None:
+
+        out.extend(check_policy(m.policy, where))
+    return out
+
+
+def _check_source(s: Source) -> list[str]:
+    if not isinstance(s.contract, Contract):
+        return [f"Source {s.name!r}: contract must be a Contract; got "
+                f"{type(s.contract).__name__}."]
+    c = s.contract
+    out = _tuple_of(f"Source {s.name!r}: contract columns", c.columns, Column)
+    taxonomies = (s.taxonomy,) if isinstance(s.taxonomy, Taxonomy) else s.taxonomy
+    out.extend(_tuple_of(f"Source {s.name!r}: taxonomy", taxonomies, Taxonomy))
+    for what, value, kind in (("freshness", c.freshness, Freshness),
+                              ("volume", c.volume, Volume),
+                              ("min_history", c.min_history, MinHistory)):
+        if value is not None and not isinstance(value, kind):
+            out.append(f"Source {s.name!r}: contract {what} must be {kind.__name__}(...) or "
+                       f"None; got {type(value).__name__} {value!r}.")
+    if not isinstance(c.rename, Mapping):
+        out.append(f"Source {s.name!r}: contract rename must be a dict like "
+                   f"{{'name_in_file': 'declared_name'}}; got {c.rename!r}.")
+    if out:
+        return out
+    cols = c.names
+    for dup in sorted({n for n in cols if cols.count(n) > 1}):
+        out.append(f"Column {dup!r} is declared more than once in source {s.name!r}.")
+    for col in c.columns:
+        where = f"Column {col.name!r} of source {s.name!r}"
+        if col.dtype not in DTYPES:
+            out.append(f"{where} has dtype {col.dtype!r}; expected one of {', '.join(DTYPES)}.")
+        if col.name.startswith("_quarantine_"):
+            out.append(f"{where}: names starting with '_quarantine_' are reserved for "
+                       "exported quarantine files; rename the column.")
+        if col.format is not None:
+            if col.dtype != "str":
+                out.append(f"{where} has a format, which only applies to str columns; got "
+                           f"dtype {col.dtype!r}. Remove the format or make the column str.")
+            try:
+                re.compile(str(col.format))
+            except re.error as e:
+                out.append(f"{where} has format {col.format!r}, which is not a valid "
+                           f"regular expression: {e}.")
+        if col.allowed is not None and not isinstance(col.allowed, tuple | list):
+            out.append(f"{where}: allowed must be a tuple of values; got {col.allowed!r}.")
+    for what, name in (("time", s.time), ("available_at", s.available_at),
+                       ("entity key", s.entity.key if s.entity else None)):
+        if name and name not in cols:
+            out.append(f"The {what} column {name!r} of source {s.name!r} is not in its "
+                       f"contract (columns: {', '.join(cols)}).")
+    for name in c.unique:
+        if name not in cols:
+            out.append(f"Unique column {name!r} of source {s.name!r} is not in its contract.")
+    policies = ("reject", "warn", "drop", "map")
+    if c.extra_columns not in policies:
+        out.append(f"extra_columns of source {s.name!r} must be one of "
+                   f"{', '.join(map(repr, policies))}; got {c.extra_columns!r}.")
+    if c.extra_columns == "map" and not c.rename:
+        out.append(f"Source {s.name!r} has extra_columns='map' but no rename mapping; add "
+                   "rename={'name_in_file': 'declared_name'}.")
+    if c.rename and c.extra_columns != "map":
+        out.append(f"Source {s.name!r} declares rename={dict(c.rename)!r}, which is only "
+                   f"used with extra_columns='map'; got extra_columns={c.extra_columns!r}.")
+    for old, new in c.rename.items():
+        if new not in cols:
+            out.append(f"rename of source {s.name!r} maps {old!r} to {new!r}, which is not a "
+                       f"declared column (columns: {', '.join(cols)}).")
+        if old in cols:
+            out.append(f"rename of source {s.name!r} maps {old!r}, which is itself a declared "
+                       "column; only names that are not declared can be renamed.")
+    targets = list(c.rename.values())
+    for dup in sorted({t for t in targets if targets.count(t) > 1}):
+        out.append(f"rename of source {s.name!r} maps several names to {dup!r}.")
+    if c.missing_columns not in ("fill", "reject"):
+        out.append(f"missing_columns of source {s.name!r} must be 'fill' or 'reject'; got "
+                   f"{c.missing_columns!r}.")
+    out.extend(_check_batch_checks(s))
+    for t in taxonomies:
+        out.extend(_check_taxonomy(s, t))
+    return out
+
+
+def _check_batch_checks(s: Source) -> list[str]:
+    c, out = s.contract, []
+    for what, check in (("freshness", c.freshness), ("volume", c.volume)):
+        if check is not None and check.on_fail not in ("warn", "reject"):
+            out.append(f"The {what} check of source {s.name!r} has on_fail="
+                       f"{check.on_fail!r}; expected 'warn' or 'reject'.")
+    if c.freshness is not None:
+        try:
+            duration(c.freshness.within, what=f"freshness 'within' of source {s.name!r}")
+        except TuesdayError as e:
+            out.append(str(e))
+        name = c.freshness.column or s.time
+        col = c.column(name) if name else None
+        if col is None:
+            out.append(f"The freshness check of source {s.name!r} needs a time column: "
+                       f"declare Source(time=...) or Freshness(column=...); got {name!r}.")
+        elif col.dtype not in ("date", "timestamp"):
+            out.append(f"The freshness column {name!r} of source {s.name!r} must be a date or "
+                       f"timestamp column; got dtype {col.dtype!r}.")
+    if c.volume is not None:
+        v = c.volume
+        if not (isinstance(v.min_ratio, int | float) and isinstance(v.max_ratio, int | float)
+                and 0 <= v.min_ratio <= 1 <= v.max_ratio):
+            out.append(f"The volume check of source {s.name!r} needs 0 <= min_ratio <= 1 <= "
+                       f"max_ratio; got min_ratio={v.min_ratio!r}, max_ratio={v.max_ratio!r}.")
+        if not isinstance(v.history, int) or isinstance(v.history, bool) or v.history < 1:
+            out.append(f"The volume check of source {s.name!r} needs history >= 1 ingests; "
+                       f"got {v.history!r}.")
+    if c.min_history is not None:
+        h = c.min_history
+        entity = h.entity or (s.entity.key if s.entity else None)
+        if entity is None or entity not in c.names:
+            out.append(f"The min_history check of source {s.name!r} needs an entity column "
+                       f"of the contract: MinHistory(entity=...) or Source(entity=...); got "
+                       f"{entity!r}.")
+        if s.time is None:
+            out.append(f"The min_history check of source {s.name!r} counts event times and "
+                       "needs Source(time=...).")
+        for what, n in (("periods", h.periods), ("examples", h.examples)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                out.append(f"The min_history check of source {s.name!r} needs {what} >= 1; "
+                           f"got {n!r}.")
+    return out
+
+
+def _check_taxonomy(s: Source, t: Taxonomy) -> list[str]:
+    where = f"Taxonomy on column {t.column!r} of source {s.name!r}"
+    col = s.contract.column(t.column)
+    if col is None:
+        return [f"{where}: the column is not in the contract (columns: "
+                f"{', '.join(s.contract.names)})."]
+    if col.dtype not in ("str", "int"):
+        return [f"{where}: codes must be a str or int column; got dtype {col.dtype!r}."]
+    if not isinstance(t.mapping, Mapping) or not t.mapping:
+        return [f"{where}: mapping must be a non-empty dict {{old_code: new_code}}; got "
+                f"{t.mapping!r}."]
+    out = []
+    kind: type | tuple[type, ...] = str if col.dtype == "str" else int
+    wrong = [v for v in (*t.mapping, *t.mapping.values())
+             if not isinstance(v, kind) or isinstance(v, bool)]
+    if wrong:
+        out.append(f"{where}: codes must be {col.dtype} like the column; got "
+                   f"{', '.join(map(repr, wrong[:5]))}.")
+    both = sorted(str(k) for k in set(t.mapping) & set(t.mapping.values()))
+    if both:
+        out.append(f"{where}: {', '.join(both)} are both old and new codes; map every old "
+                   "code straight to its final code, or declare one Taxonomy per regrouping.")
+    if t.effective is not None:
+        try:
+            parse_time(t.effective, what=f"{where}: effective")
+        except TuesdayError as e:
+            out.append(e.message)
+        if s.time is None:
+            out.append(f"{where}: an effective date needs Source(time=...) to date the rows.")
+    return out
+
+
+def _check_model(project: Project, m: Model) -> list[str]:
+    out: list[str] = _type_problems(m)
+    if out:
+        return out
+    where = f"Model {m.name!r}"
+    srcs = {s.name: s for s in project.sources}
+    try:
+        horizon = duration(m.horizon, what=f"horizon of model {m.name!r}")
+    except TuesdayError as e:
+        out.append(str(e))
+        horizon = pd.Timedelta(0)
+    if m.task not in TASKS:
+        out.append(f"{where}: task must be one of {', '.join(TASKS)}; got {m.task!r}.")
+    if m.learner.kind not in LEARNERS:
+        out.append(f"{where}: learner must be one of {', '.join(LEARNERS)}; "
+                   f"got {m.learner.kind!r}.")
+    if m.learner.kind == "sklearn" and not hasattr(m.learner.estimator, "fit"):
+        out.append(f"{where}: Learner('sklearn') needs estimator=, a scikit-learn estimator; "
+                   f"got {m.learner.estimator!r}.")
+    label = srcs.get(m.label_source)
+    if label is None:
+        out.append(f"{where}: label source {m.label_source!r} is not declared.")
+    else:
+        if m.target not in label.contract.names:
+            out.append(f"{where}: target {m.target!r} is not a column of source "
+                       f"{m.label_source!r} (columns: {', '.join(label.contract.names)}).")
+        if label.entity is None or label.entity.key != m.entity.key:
+            out.append(f"{where}: label source {m.label_source!r} must carry the entity key "
+                       f"{m.entity.key!r}.")
+        for col in m.where:
+            if col not in label.contract.names:
+                out.append(f"{where}: `where` column {col!r} is not in source "
+                           f"{m.label_source!r}.")
+        if horizon > pd.Timedelta(0) and label.time is None:
+            out.append(f"{where}: a horizon needs a label source with a time column.")
+        if isinstance(m.evaluation, Backtest) and label.time is None:
+            out.append(f"{where}: a Backtest needs a label source with a time column; "
+                       "use CrossValidation for timeless data.")
+    if not m.baselines:
+        out.append(f"{where} declares no baseline; every model needs at least one "
+                   "(e.g. Baseline('seasonal_naive', 'seasonal_naive')).")
+    for b in m.baselines:
+        if b.kind not in BASELINE_KINDS:
+            out.append(f"{where}: baseline {b.name!r} has kind {b.kind!r}; expected one of "
+                       f"{', '.join(BASELINE_KINDS)}.")
+        if b.kind == "rule" and b.fn is None:
+            out.append(f"{where}: rule baseline {b.name!r} needs fn=.")
+        if b.kind in SERIES_BASELINES and m.task != "regression":
+            out.append(f"{where}: baseline {b.name!r} ({b.kind}) needs a regression task.")
+    allowed_metrics = REGRESSION_METRICS if m.task == "regression" else BINARY_METRICS
+    for met in m.metrics:
+        if isinstance(met, Metric):
+            if not callable(met.fn):
+                out.append(f"{where}: metric {met.name!r} needs fn=, a function "
+                           "(actual, predicted) -> float.")
+            continue
+        if m.task == "binary" and re.fullmatch(r"precision_at_\d+", str(met)):
+            continue
+        if met not in allowed_metrics:
+            out.append(f"{where}: metric {met!r} is not known for task {m.task!r}; "
+                       f"expected one of {', '.join(allowed_metrics)}.")
+    if not m.metrics:
+        out.append(f"{where} declares no metric.")
+    names = [f.name for f in m.features]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"{where}: feature name {dup!r} is used twice.")
+    for f in m.features:
+        out.extend(_check_feature(where, f, srcs, horizon, m))
+    label_cols = label.contract.names if label else ()
+    for s in m.slices:
+        if s not in names and s not in label_cols and s not in DERIVED_SLICES:
+            out.append(f"{where}: slice {s!r} is neither a feature nor a column of "
+                       f"{m.label_source!r}.")
+    for g in m.gates:
+        if g.kind not in GATE_KINDS:
+            out.append(f"{where}: gate kind {g.kind!r} is unknown; expected one of "
+                       f"{', '.join(GATE_KINDS)}.")
+        for attr in ("min_lift", "tolerance", "max_ms", "max_mb"):
+            v = getattr(g, attr)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
+                    or v < 0 or (attr in ("max_ms", "max_mb") and v == 0):
+                out.append(f"{where}: gate {g.kind!r} {attr} must be a "
+                           f"{'positive' if attr.startswith('max') else 'non-negative'} "
+                           f"number; got {v!r}.")
+    if m.window is not None:
+        try:
+            if duration(m.window, what=f"window of model {m.name!r}") <= pd.Timedelta(0):
+                raise TuesdayError(f"The 'window' of model {m.name!r} must be positive.")
+        except TuesdayError as e:
+            out.append(str(e))
+    if isinstance(m.evaluation, Backtest):
+        try:
+            duration(m.evaluation.step, what=f"backtest step of model {m.name!r}")
+        except TuesdayError as e:
+            out.append(str(e))
+    if m.evaluation.folds < 2 and isinstance(m.evaluation, CrossValidation):
+        out.append(f"{where}: CrossValidation needs at least 2 folds.")
+    if m.evaluation.folds < 1:
+        out.append(f"{where}: evaluation needs at least 1 fold.")
+    return out
+
+
+def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
+                   horizon: pd.Timedelta, m: Model) -> list[str]:
+    out: list[str] = []
+    label = f"{where}: feature {f.name!r}"
+    if f.kind not in FEATURE_KINDS:
+        return [f"{label} has kind {f.kind!r}; expected one of {', '.join(FEATURE_KINDS)}."]
+    if f.kind in ("lag", "window", "lookup", "scheduled"):
+        src = srcs.get(f.source or "")
+        if src is None:
+            return [f"{label} reads source {f.source!r}, which is not declared."]
+        if f.column is None and f.kind == "window" and f.agg == "time_since_last":
+            pass  # the time of any row of the source
+        elif f.column not in src.contract.names:
+            out.append(f"{label} reads column {f.column!r}, which is not in source "
+                       f"{src.name!r} (columns: {', '.join(src.contract.names)}).")
+        if src.entity is not None and src.entity.key != m.entity.key:
+            out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
+                       f"but the model's entity key is {m.entity.key!r}.")
+        col = src.contract.column(f.column or "")
+        if col is not None and col.dtype not in ("float", "int", "bool"):
+            out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
+                       "must be numbers (float, int or bool). Encode the column as numbers "
+                       "in the source (e.g. 0/1 for yes/no).")
+        if f.kind in ("lag", "window", "scheduled") and src.time is None:
+            out.append(f"{label} ({f.kind}) needs a source with a time column.")
+        if f.kind in ("lag", "window"):
+            try:
+                gap = duration(f.lag, what=f"lag of feature {f.name!r}")
+                if f.kind == "window" and duration(
+                        f.window, what=f"window of feature {f.name!r}") <= pd.Timedelta(0):
+                    out.append(f"{label} has an empty window {f.window!r}.")
+            except TuesdayError as e:
+                out.append(f"{label}: {e.message}")
+                gap = horizon
+            if gap < horizon:
+                out.append(
+                    f"{label} uses the value {f.lag} before the target, but the model "
+                    f"forecasts {m.horizon} ahead, so that value is not known when the "
+                    f"forecast is made. Use a lag of at least {m.horizon}."
+                )
+        if f.kind == "window" and f.agg not in WINDOW_AGGS:
+            out.append(f"{label} has agg {f.agg!r}; expected one of {', '.join(WINDOW_AGGS)}.")
+    if f.kind == "calendar" and f.part not in CALENDAR_PARTS:
+        out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
+    if f.kind == "holiday":
+        if f.part not in HOLIDAY_PARTS:
+            out.append(f"{label} has part {f.part!r}; expected one of "
+                       f"{', '.join(HOLIDAY_PARTS)}.")
+        import holidays as _holidays
+
+        if f.country not in _holidays.list_supported_countries():
+            out.append(f"{label} has country {f.country!r}, which the holidays package "
+                       "does not know; use an ISO code such as 'US'.")
+    if f.default is not None and (not isinstance(f.default, int | float)
+                                  or math.isnan(float(f.default))):
+        out.append(f"{label} has default {f.default!r}; expected a number.")
+    return out

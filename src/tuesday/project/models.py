@@ -1,0 +1,207 @@
+"""Models: learner, baselines, evaluation, gates, rules and policy, and the Project."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from tuesday.errors import NotFound
+from tuesday.project.features import Feature
+from tuesday.project.policy import Policy
+from tuesday.project.rules import Rule
+from tuesday.project.sources import Entity, Source
+
+TASKS = ("regression", "binary")
+LEARNERS = ("lightgbm", "linear", "sklearn")
+BASELINE_KINDS = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
+                  "tsb", "mean", "prior", "rule")
+SERIES_BASELINES = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
+                    "tsb")
+REGRESSION_METRICS = ("rmse", "mae", "wape", "bias", "mase")
+BINARY_METRICS = ("auc", "log_loss", "brier", "precision_at_N")
+#: slices tuesday derives itself: demand class by ADI and CV squared, and history length
+DERIVED_SLICES = ("demand_class", "history")
+GATE_KINDS = ("beats_baseline", "slices", "latency", "size", "beats_production")
+
+
+@dataclass(frozen=True)
+class Learner:
+    """The learning algorithm and its parameters.
+
+    Kinds: ``lightgbm`` (default), ``linear`` (ridge / Poisson / logistic regression),
+    ``sklearn`` (any scikit-learn estimator passed as ``estimator``).
+    """
+
+    kind: str = "lightgbm"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    estimator: Any = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A user metric: ``fn(actual, predicted) -> float`` (e.g. revenue captured)."""
+
+    name: str
+    fn: Callable[[Any, Any], float]
+    higher_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A simple reference every model must beat.
+
+    Kinds: ``naive`` (last value known at the origin), ``seasonal_naive`` (the same
+    point of the season, ``season`` days, as recently as the horizon allows),
+    ``seasonal_mean`` (mean of ``seasons`` such values), ``moving_average`` (mean of the
+    last ``window`` days known at the origin), ``croston`` and ``tsb`` (intermittent
+    demand, smoothing ``alpha``; TSB also ``beta`` for the demand probability; both read
+    one row per period), ``mean`` and ``prior`` (training mean / class rate), ``rule``
+    (``fn(frame) -> predictions``, a plain function of the feature frame).
+    """
+
+    name: str
+    kind: str
+    season: int = 7
+    seasons: int = 4
+    window: int = 28
+    alpha: float = 0.1
+    beta: float = 0.1
+    fn: Callable[[pd.DataFrame], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Rolling-origin backtest: ``folds`` test windows of ``step`` each, ending at the
+    training cut-off; each trains on labels known ``horizon`` before its window."""
+
+    folds: int = 4
+    step: str = "28d"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """K-fold cross-validation for data without a time order (seeded, stratified for
+    classification)."""
+
+    folds: int = 5
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A condition a version must meet to be promoted to production.
+
+    Kinds:
+        ``beats_baseline``: the backtest primary metric beats the best baseline by at
+            least ``min_lift`` (relative).
+        ``slices``: on every declared slice value, the primary metric is not worse than
+            the production version's by more than ``tolerance`` (relative).
+        ``latency``: the p99 of single-row predictions, timed by loading the artifact,
+            is under ``max_ms`` milliseconds.
+        ``size``: the artifact is at most ``max_mb`` megabytes.
+        ``beats_production``: on the days production served and ground truth arrived,
+            the version's out-of-sample backtest predictions are not worse than what
+            production answered by more than ``tolerance`` (champion vs challenger).
+    """
+
+    kind: str = "beats_baseline"
+    min_lift: float = 0.0
+    tolerance: float = 0.05
+    max_ms: float = 5.0
+    max_mb: float = 100.0
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model specification: what to predict, from what, how to judge it.
+
+    Attributes:
+        name: Registry name.
+        entity: What each prediction is about.
+        label_source: The source holding the target.
+        target: Target column of ``label_source``.
+        features: Feature definitions.
+        task: ``regression`` or ``binary``.
+        horizon: How far ahead of the forecast origin the target lies (``'14d'``);
+            every feature must be known at the origin.
+        learner: Learning algorithm.
+        baselines: At least one simple baseline.
+        evaluation: ``Backtest`` or ``CrossValidation``.
+        metrics: Metric names; the first is the primary metric used by gates.
+        slices: Columns (features or label-source columns) to report metrics by.
+        gates: Promotion gates.
+        window: Training window (``'730d'``) or None for all history.
+        where: Only label rows whose column takes one of the given values, e.g.
+            ``{"station": ("Clark_Lake",)}``.
+        positive: For ``binary``: the target value that counts as positive.
+        seed: One seed for every library.
+        rules: Business rules applied after the model, in order (``tuesday.rules``).
+        policy: When the daily loop retrains and promotes it (``tuesday.loop.Policy``);
+            None means ``Policy()``.
+    """
+
+    name: str
+    entity: Entity
+    label_source: str
+    target: str
+    features: tuple[Feature, ...]
+    baselines: tuple[Baseline, ...]
+    task: str = "regression"
+    horizon: str = "0d"
+    learner: Learner = field(default_factory=Learner)
+    evaluation: Backtest | CrossValidation = field(default_factory=Backtest)
+    metrics: tuple[str | Metric, ...] = ("rmse", "mae", "wape", "bias")
+    slices: tuple[str, ...] = ()
+    gates: tuple[Gate, ...] = (Gate(),)
+    window: str | None = None
+    where: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    positive: Any = 1
+    seed: int = 42
+    rules: tuple[Rule, ...] = ()
+    policy: Policy | None = None
+
+    @property
+    def primary_metric(self) -> str:
+        first = self.metrics[0]
+        return first.name if isinstance(first, Metric) else first
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.name if isinstance(m, Metric) else m for m in self.metrics)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a project declares."""
+
+    name: str
+    sources: tuple[Source, ...]
+    models: tuple[Model, ...]
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise NotFound(
+            f"Source {name!r} is not declared in project {self.name!r}. "
+            f"Declared sources: {', '.join(s.name for s in self.sources) or 'none'}.",
+            fix="Check the spelling or declare the source in the project module.",
+        )
+
+    def model(self, name: str) -> Model:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise NotFound(
+            f"Model {name!r} is not declared in project {self.name!r}. "
+            f"Declared models: {', '.join(m.name for m in self.models) or 'none'}.",
+            fix="Check the spelling or declare the model in the project module.",
+        )
+
+

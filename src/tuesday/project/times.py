@@ -1,0 +1,77 @@
+"""Durations and times as a project writes them ('14d', '6h', ISO 8601 times)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from tuesday.errors import TuesdayError
+
+_DURATION = re.compile(r"^(\d+)([dh])$")
+
+
+def duration(value: str | int, *, what: str) -> pd.Timedelta:
+    """Parse a duration like ``'14d'`` or ``'6h'`` (an int means days).
+
+    Example:
+        >>> duration("14d", what="horizon")
+        Timedelta('14 days 00:00:00')
+    """
+    if isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise TuesdayError(
+                f"The {what} must be a non-negative duration like '14d'. Got {value} instead."
+            )
+        return pd.Timedelta(days=value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise TuesdayError(
+            f"The {what} must be a duration like '14d' (days) or '6h' (hours). "
+            f"Got {value!r} instead."
+        )
+    n, unit = int(m.group(1)), m.group(2)
+    return pd.Timedelta(days=n) if unit == "d" else pd.Timedelta(hours=n)
+
+
+def parse_time(value: Any, *, what: str = "as_of") -> pd.Timestamp:
+    """Parse a time given by a user: an ISO string (``'2016-06-30'``,
+    ``'2016-06-30T06:00+02:00'``) or a datetime. Aware times become naive UTC.
+
+    Example:
+        >>> parse_time("2016-06-30T08:00+02:00")
+        Timestamp('2016-06-30 06:00:00')
+    """
+    ts = None
+    if isinstance(value, str | datetime) and not isinstance(value, bool):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            ts = None
+    if ts is None or pd.isna(ts):
+        raise TuesdayError(f"{what} must be a date or time like '2016-06-30' or "
+                           f"'2016-06-30T06:00'; got {value!r}.",
+                           fix=f"Give {what} as an ISO 8601 string.")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def days(value: str | int) -> int:
+    return int(duration(value, what="duration") / pd.Timedelta(days=1))
+
+
+def norm_days(value: str | int) -> str:
+    """``'14d'`` for 14 or '14d', ``'36h'`` for '36h' (whole days as days: '48h' is
+    '2d'); a value that is not a duration is kept as given, and ``check_project`` reports
+    it with every other problem."""
+    try:
+        hours = int(duration(value, what="duration") / pd.Timedelta(hours=1))
+    except TuesdayError:
+        return str(value)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+

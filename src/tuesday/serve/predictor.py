@@ -1,0 +1,724 @@
+"""The predict path shared by the server and batch scoring.
+
+Online features (one store lookup per entity) plus request-time features -> the
+version(s) the model's deployment routes each row to -> business rules -> answer ->
+prediction log. The log is buffered with a bound and appended to the Delta table
+``_predictions`` in batches; when the buffer is full, predicting refuses with
+``Overloaded`` (HTTP 503) rather than growing memory or dropping log rows.
+
+Routing follows the registry and the model's deployment, re-read at most once a
+second, so ``promote``, ``rollback`` and ``deploy`` take effect without a restart:
+
+* ``single``: every row goes to the production version;
+* ``shadow``: rows are answered by production; the challenger predicts the same rows,
+  its answers are logged with variant ``shadow`` and never returned;
+* ``canary``: each request goes to the challenger with the deployment's percentage;
+* ``ab``: each entity goes to variant ``b`` (the challenger) when a hash of the model
+  name and entity key falls under the percentage, else ``a``: sticky per entity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+from deltalake import write_deltalake
+from deltalake.exceptions import CommitFailedError
+
+from tuesday.data import events, online
+from tuesday.data.features import baseline_features, horizon
+from tuesday.data.predictions import LOG_SCHEMA, PREDICTIONS
+from tuesday.errors import NotFound, TuesdayError
+from tuesday.project import LoadedProject, Model, parse_time
+from tuesday.release import registry
+from tuesday.serve import compiled, rules
+from tuesday.serve.compiled import Compiled
+from tuesday.train.baselines import ONLINE as ONLINE_BASELINES
+from tuesday.train.training import baseline_predict, load_model
+from tuesday.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+LOG_NAMES = tuple(LOG_SCHEMA.names)
+MAX_ROWS = 10_000
+REGISTRY_TTL = 1.0
+LOG_MAX_ROWS = 200_000
+
+
+class Overloaded(TuesdayError):
+    """The server is behind; the client should retry after a pause."""
+
+    status = 503
+    exit_code = 6
+    kind = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, fix=f"Retry after {retry_after} s or lower the request rate.")
+        self.retry_after = retry_after
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ------------------------------------------------------------------ prediction log
+
+
+class PredictionLog:
+    """Buffered, batched appends of served predictions to a Delta table.
+
+    Rows are tuples in the order of ``LOG_SCHEMA`` (dicts by column name are taken too).
+    ``add`` refuses (returns False) once ``max_rows`` are waiting; ``flush`` is safe to
+    call from another thread; a failed write keeps the rows for the next flush.
+    """
+
+    def __init__(self, ws: Workspace, *, max_rows: int = LOG_MAX_ROWS) -> None:
+        self.ws = ws
+        self.max_rows = max_rows
+        self.rows: list[tuple[Any, ...]] = []
+        self.written = 0
+        self.failures = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._table: Any = None  # the open DeltaTable, once the log exists
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, rows: Sequence[tuple[Any, ...] | dict[str, Any]]) -> bool:
+        tuples: list[tuple[Any, ...]] = [
+            r if isinstance(r, tuple) else tuple(map(r.get, LOG_NAMES)) for r in rows]
+        with self._lock:
+            if len(self.rows) + len(tuples) > self.max_rows:
+                return False
+            self.rows.extend(tuples)
+            return True
+
+    def flush(self) -> int:
+        with self._write_lock:
+            with self._lock:
+                batch, self.rows = self.rows, []
+            if not batch:
+                return 0
+            try:
+                self._write(_to_table(batch))
+            except Exception:
+                self.failures += 1
+                with self._lock:  # keep them, oldest first, for the next attempt
+                    self.rows[:0] = batch
+                log.exception("writing %d prediction log rows failed; kept for retry",
+                              len(batch))
+                raise
+            self.written += len(batch)
+            return len(batch)
+
+    def _write(self, table: pa.Table) -> None:
+        """Append to the Delta table through the ``DeltaTable`` kept open since the last
+        write: opening it from its path replays the transaction log every time (a cost
+        that grows by about 0.3 ms per commit until the next checkpoint); the open table
+        moves on with its own commits, and a commit by another process (another server
+        worker) is found and appended after, as when opening it afresh."""
+        if self._table is not None:
+            try:
+                # a table that has the log's columns takes a plain append: "merge" adds a
+                # metadata action to every commit, and two writers' metadata actions
+                # conflict with each other
+                same = self._table.schema().to_arrow().names == LOG_SCHEMA.names
+                write_deltalake(self._table, table, mode="append",
+                                schema_mode=None if same else "merge")
+                return
+            except CommitFailedError:  # nothing was committed: write by path, below
+                self._table = None
+            except Exception:
+                self._table = None  # reopened from the path on the next flush
+                raise
+        path = str(self.ws.table_path(PREDICTIONS))
+        write_deltalake(path, table, mode="append", schema_mode="merge")
+        try:
+            from deltalake import DeltaTable
+
+            self._table = DeltaTable(path)
+        except Exception:  # the next flush writes by path again
+            log.debug("reopening the prediction log failed", exc_info=True)
+
+
+#: rows converted to Arrow per slice when writing the log, with a pause between slices so
+#: that the server's event loop gets the GIL (one conversion of thousands of rows would
+#: stall it for milliseconds)
+LOG_SLICE = 256
+
+
+def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
+    parts = []
+    for i in range(0, len(batch), LOG_SLICE):
+        columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
+        parts.append(pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, LOG_SCHEMA, strict=True)],
+            schema=LOG_SCHEMA))
+        time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
+    return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]
+
+
+# ------------------------------------------------------------------------- routing
+
+
+@dataclass
+class Loaded:
+    """A model version ready to predict."""
+
+    version: int
+    booster: Any
+    names: tuple[str, ...]
+    single: SingleRow | None = None
+    #: the compiled trees (``tuesday.compiled``), set once built and checked identical
+    compiled: Compiled | None = None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw predictions of the rows of ``x``: through the compiled trees once they are
+        ready, else one row through LightGBM's single-row C API when it could be set up;
+        the same numbers as ``Booster.predict`` either way, in a half or a third of the
+        time."""
+        if self.compiled is not None:
+            return self.compiled.predict(x)
+        if self.single is not None and x.shape[0] == 1:
+            return self.single.predict(x)
+        return np.asarray(self.booster.predict(x, num_threads=1), dtype=float)
+
+    def predict_rows(self, ready: Sequence[Row]) -> np.ndarray:
+        """Raw predictions of assembled rows (one row skips the numpy matrix when the
+        compiled trees are ready)."""
+        c = self.compiled
+        if c is not None and len(ready) == 1:
+            values = ready[0].values
+            try:
+                return np.array([c.predict_one(
+                    [np.nan if v is None else v for v in map(values.get, self.names)])])
+            except TypeError:  # a value ctypes does not take as a double: the matrix path
+                pass
+        return self.predict(_matrix(self, ready))
+
+
+class SingleRow:
+    """LightGBM's ``LGBM_BoosterPredictForMatSingleRowFast`` for one booster.
+
+    ``Booster.predict`` re-parses its parameters and sets up a predictor on every call
+    (about 40 us for one row); the fast C API does that once, here, and then costs the
+    tree walk plus a ctypes call (about 13 us). It runs the same C++ predictor with the
+    same settings (normal prediction, all iterations, one thread), so answers are
+    identical to ``Booster.predict(x, num_threads=1)``; the tests compare them. Calls
+    are serialised by a lock (they share one input and one output buffer).
+    """
+
+    def __init__(self, booster: Any) -> None:
+        from lightgbm.basic import _LIB, _safe_call
+
+        self._lib, self._check = _LIB, _safe_call
+        self.ncol = int(booster.num_feature())
+        self._booster = booster  # keeps the handle alive as long as the config
+        self._config = ctypes.c_void_p()
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(0),  # C_API_PREDICT_NORMAL
+            ctypes.c_int(0), ctypes.c_int(-1),  # start iteration, all iterations
+            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(self.ncol), ctypes.c_char_p(b"num_threads=1"),
+            ctypes.byref(self._config)))
+        # called through PyDLL, which keeps the GIL: releasing and re-taking it around a
+        # 10 us call costs more than it gives, and waits behind any other busy thread
+        # (the prediction log's writer)
+        lib = ctypes.PyDLL(_LIB._name, handle=_LIB._handle)
+        self._fn = lib.LGBM_BoosterPredictForMatSingleRowFast
+        # buffers and their addresses made once (``ndarray.ctypes`` costs microseconds)
+        self._in = np.empty(self.ncol, dtype=np.float64)
+        self._out = np.empty(1, dtype=np.float64)
+        self._len = ctypes.c_int64(0)
+        self._args = (ctypes.c_void_p(self._in.ctypes.data), ctypes.byref(self._len),
+                      ctypes.c_void_p(self._out.ctypes.data))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, fitted: Any) -> SingleRow | None:
+        """The fast path of a fitted LightGBM model; None for other learners, multi-class
+        models or when this LightGBM build does not have the API."""
+        model = getattr(fitted, "model", None)
+        if getattr(fitted, "kind", None) != "lightgbm" or model is None:
+            return None
+        try:
+            if int(model.num_model_per_iteration()) != 1:
+                return None
+            return cls(model)
+        except Exception:  # an older or unusual build: Booster.predict still works
+            log.debug("LightGBM single-row API unavailable", exc_info=True)
+            return None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The prediction of the one row of ``x`` (shape (1, ncol)), as an array."""
+        if x.shape != (1, self.ncol):
+            raise ValueError(f"expected one row of {self.ncol} features, got {x.shape}")
+        with self._lock:
+            self._in[:] = x[0]
+            self._check(self._fn(self._config, *self._args))
+            return self._out.copy()
+
+    def __del__(self) -> None:
+        with_config = getattr(self, "_config", None)
+        if with_config is not None and with_config.value:
+            with contextlib.suppress(Exception):
+                self._lib.LGBM_FastConfigFree(with_config)
+            with_config.value = None
+
+
+@dataclass
+class Route:
+    """Where a model's traffic goes right now."""
+
+    model: Model
+    production: Loaded
+    mode: str
+    challenger: Loaded | None
+    percent: float
+    checked: float
+
+    def variant_of(self, entity: str, draw: float) -> str:
+        """``primary`` / ``canary`` / ``a`` / ``b`` for one row (shadow is extra)."""
+        if self.challenger is None or self.mode in ("single", "shadow"):
+            return "primary"
+        if self.mode == "canary":
+            return "canary" if draw * 100 < self.percent else "primary"
+        h = zlib.crc32(f"{self.model.name}\x00{entity}".encode()) % 10_000
+        return "b" if h < self.percent * 100 else "a"
+
+
+@dataclass
+class Row:
+    """One request row with its features assembled."""
+
+    index: int
+    entity: str
+    target: pd.Timestamp | None
+    values: dict[str, Any]
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the predict path needs to know of a model, worked out once per model (the
+    project does not change while a predictor lives)."""
+
+    model: Model
+    key: str
+    tcol: str | None
+    has_horizon: bool
+    request_feats: tuple[str, ...]
+    live: events.Plan
+    baseline_extra: tuple[str, ...]
+    online_baselines: tuple[Any, ...]
+    rules: tuple[Any, ...]  # all of the model's rules (a slate)
+    rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
+
+    @classmethod
+    def of(cls, project: Any, model: Model) -> Spec:
+        return cls(model, model.entity.key, project.source(model.label_source).time,
+                   horizon(model) > pd.Timedelta(0),
+                   tuple(f.name for f in model.features if f.kind == "request"),
+                   events.plan(project, model),
+                   tuple(f.name for f in baseline_features(model)),
+                   tuple(b for b in model.baselines if b.kind in ONLINE_BASELINES),
+                   tuple(model.rules),
+                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION))
+
+
+#: handed to ``rules.apply`` when no rule explores: it draws nothing then
+_UNUSED_RNG = np.random.default_rng(0)
+
+
+class Predictor:
+    """Everything needed to answer predict requests for one workspace and project.
+
+    With ``log_predictions=False`` nothing is added to the prediction log (for a
+    benchmark, or a deployment that logs elsewhere); answers and the served counts are
+    the same.
+
+    With ``compile_models=True`` each LightGBM version loaded is also compiled to C in
+    the background (``tuesday.compiled``); once built and checked bit-identical, it
+    answers instead of LightGBM's C API. Until then, or when no C compiler is found,
+    LightGBM answers: the numbers are the same either way.
+    """
+
+    def __init__(self, ws: Workspace, loaded: LoadedProject, *,
+                 log_rows: PredictionLog | None = None,
+                 clock: Callable[[], datetime] = wall_clock,
+                 log_predictions: bool = True, compile_models: bool = False) -> None:
+        self.ws = ws
+        self.loaded = loaded
+        self.conn = online.connect(ws)
+        self.records = online.Cached(self.conn)
+        self.log = log_rows if log_rows is not None else PredictionLog(ws)
+        self.log_predictions = log_predictions
+        self.compile_models = compile_models
+        self.clock = clock
+        self.routes: dict[str, Route] = {}
+        self.versions: dict[tuple[str, int], Loaded] = {}
+        self.served: dict[tuple[str, int, str], int] = {}
+        self._specs: dict[str, Spec] = {}
+
+    def spec(self, name: str) -> Spec:
+        got = self._specs.get(name)
+        if got is None:
+            project = self.loaded.project
+            got = self._specs[name] = Spec.of(project, project.model(name))
+        return got
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def refresh(self, name: str | None = None) -> None:
+        """Forget the cached routing (of one model or all) so the next request re-reads
+        the registry: after a promotion in the same process, or each day of a replay.
+        The online store's version is checked again at the next lookup too."""
+        self.records.changed()
+        if name is None:
+            self.routes.clear()
+        else:
+            self.routes.pop(name, None)
+
+    def _load(self, name: str, version: int, manifest: dict[str, Any]) -> Loaded:
+        got = self.versions.get((name, version))
+        if got is None:
+            fitted = load_model(self.ws, manifest)
+            got = Loaded(version, fitted, tuple(manifest["features"]), SingleRow.of(fitted))
+            self.versions[(name, version)] = got
+            if self.compile_models and got.single is not None:
+                compiled.compile_in_background(
+                    fitted.model, lambda c, lm=got: setattr(lm, "compiled", c))
+        return got
+
+    def route(self, name: str) -> Route:
+        """The model's current routing, re-read from the registry at most once a second."""
+        now = time.monotonic()
+        cur = self.routes.get(name)
+        if cur is not None and now - cur.checked < REGISTRY_TTL:
+            return cur
+        model = self.spec(name).model
+        prod = registry.production(self.ws, name)
+        if prod is None:
+            raise NotFound(f"Model {name!r} has no production version.",
+                           fix=f"Promote one with `tuesday promote {name} VERSION`.")
+        dep = registry.deployment(self.ws, name)
+        challenger = None
+        if dep["mode"] != "single" and dep["version"] != prod["version"]:
+            ch = registry.get_version(self.ws, name, int(dep["version"]))
+            challenger = self._load(name, int(ch["version"]), ch["manifest"])
+        cur = Route(model, self._load(name, int(prod["version"]), prod["manifest"]),
+                    dep["mode"] if challenger is not None else "single", challenger,
+                    float(dep["percent"]), now)
+        self.routes[name] = cur
+        return cur
+
+    # -------------------------------------------------------------- feature assembly
+
+    def assemble(self, name: str, rows: Sequence[dict[str, Any]]
+                 ) -> tuple[list[Row], dict[int, str], dict[int, str]]:
+        """Features for each row; problems (bad input) and misses (no features) by row."""
+        sp = self.spec(name)
+        key, tcol, has_horizon = sp.key, sp.tcol, sp.has_horizon
+        request_feats = sp.request_feats
+        live = sp.live
+        problems: dict[int, str] = {}
+        missing: dict[int, str] = {}
+        out: list[Row] = []
+        for i, row in enumerate(rows):
+            entity = row.get(key)
+            if not _is_key(entity):
+                problems[i] = (f"row {i}: field {key!r} (the entity key) must be a string or "
+                               f"whole number; got {entity!r}.")
+                continue
+            target: pd.Timestamp | None = None
+            if has_horizon:
+                raw_t = row.get(tcol or "")
+                try:
+                    target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+                except TuesdayError:
+                    problems[i] = (f"row {i}: field {tcol!r} must be the target date as an "
+                                   f"ISO string like '2016-07-10'; got {raw_t!r}.")
+                    continue
+            elif live.features:  # the time to compute event features at; now by default
+                raw_t = row.get(tcol or "")
+                try:
+                    target = pd.Timestamp(self.clock()) if raw_t is None \
+                        else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+                except TuesdayError:
+                    problems[i] = (f"row {i}: field {tcol!r} must be the time to score at "
+                                   f"as an ISO string like '2024-03-01T12:00'; got {raw_t!r}.")
+                    continue
+            bad = [f for f in request_feats if not _is_number(row.get(f))]
+            if bad:
+                problems[i] = " ".join(f"row {i}: request feature {f!r} must be a number; "
+                                       f"got {row.get(f)!r}." for f in bad)
+                continue
+            record = self.records.lookup(name, str(entity)) if live.vectors \
+                else online.NO_VECTORS
+            if record is None:
+                missing[i] = f"{key}={entity!r} (unknown entity)"
+                continue
+            vec = record.vector(online.target_key(target) if has_horizon else "")
+            if vec is None:
+                known = sorted(record.vectors)
+                missing[i] = (f"{key}={entity!r} at {tcol}={online.target_key(target)!r} "
+                              f"(the online store holds {known[0][:10]} to {known[-1][:10]}, "
+                              f"origin {record.origin[:10]})")
+                continue
+            values = dict(zip(record.names, vec, strict=True))
+            if live.features:
+                values.update(live.values(self.conn, str(entity), target))
+            for f in request_feats:
+                values[f] = row.get(f)
+            out.append(Row(i, str(entity), target, values, row))
+        return out, problems, missing
+
+    # ----------------------------------------------------------------------- predict
+
+    def predict(self, name: str, rows: Sequence[dict[str, Any]], *,
+                partial: bool = False, slate: bool = True) -> dict[str, Any]:
+        """Answer rows with the model's deployment; log them; return the response body.
+
+        With ``partial``, rows with bad input or without features are answered with an
+        ``error`` instead of failing the whole request (batch scoring). With
+        ``slate=False`` the rows are not one set of candidates, so exploration rules
+        do not apply (batch scoring of unrelated rows).
+        """
+        route = self.route(name)
+        sp = self.spec(name)
+        key, tcol = sp.key, sp.tcol
+        ready, problems, missing = self.assemble(name, rows)
+        if not partial:
+            _raise_for(name, problems, missing)
+        request_id = os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
+        served = self.clock()
+        answers: dict[int, dict[str, Any]] = {}
+        log_rows: list[tuple[Any, ...]] = []
+        counts: list[tuple[int, str]] = []
+        if ready:
+            answers = self._answer(route, sp, ready, request_id, served, slate, log_rows,
+                                   counts)
+        if self.log_predictions and not self.log.add(log_rows):
+            raise Overloaded(f"The prediction log holds {len(self.log)} unwritten rows (the "
+                             f"limit is {self.log.max_rows}); the request was not answered "
+                             "so that no prediction goes unlogged.")
+        served_counts = self.served
+        for version, variant in counts:
+            k = (name, version, variant)
+            served_counts[k] = served_counts.get(k, 0) + 1
+        if len(rows) == 1 and 0 in answers:  # the common case: one row, answered
+            return {"model": name, "model_version": route.production.version,
+                    "deployment": route.mode, "request_id": request_id,
+                    "predictions": [answers[0]]}
+        def unanswered(i: int) -> dict[str, Any]:
+            return _error_row(rows[i], key, tcol, problems.get(i)
+                              or f"no online features for {missing.get(i)}")
+
+        if any(a.get("rank") is not None for a in answers.values()):
+            # explored: answers in rank order, rows without an answer last
+            out = [answers[i] for i in sorted(answers, key=lambda i: answers[i]["rank"])]
+            out += [unanswered(i) for i in range(len(rows)) if i not in answers]
+        else:
+            out = [answers[i] if i in answers else unanswered(i) for i in range(len(rows))]
+        return {"model": name, "model_version": route.production.version,
+                "deployment": route.mode, "request_id": request_id, "predictions": out}
+
+    def _answer(self, route: Route, sp: Spec, ready: list[Row], request_id: str,
+                served: datetime, slate: bool, log_rows: list[tuple[Any, ...]],
+                counts: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
+        """Answers by row index; appends the log rows (when logging) and the (version,
+        variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
+        model = route.model
+        model_rules = sp.rules if slate else sp.rules_unrelated
+        key, tcol = sp.key, sp.tcol
+        # the request's random draws (canary split, exploration) come from a generator
+        # seeded by the request id; it is only made when something draws from it
+        explores = any(r.kind in rules.EXPLORATION for r in model_rules)
+        if route.mode == "canary" or explores:
+            rng = np.random.default_rng(int(request_id[:16], 16))
+            draw = float(rng.random())
+        else:
+            rng, draw = _UNUSED_RNG, 0.0
+        if route.challenger is None:
+            variants = ["primary"] * len(ready)
+            use_challenger = None
+            raw = route.production.predict_rows(ready)
+        else:
+            variants = [route.variant_of(r.entity, draw) for r in ready]
+            use_challenger = np.array([v in ("canary", "b") for v in variants])
+            raw = np.empty(len(ready))
+            for lm, mask in ((route.production, ~use_challenger),
+                             (route.challenger, use_challenger)):
+                if lm is None or not mask.any():
+                    continue
+                raw[mask] = lm.predict_rows([r for r, m in zip(ready, mask, strict=True)
+                                             if m])
+        requests = [r.request for r in ready]
+        final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
+            rules.Applied(raw, [None] * len(ready), range(len(ready)),  # type: ignore[arg-type]
+                          None, False)  # what apply gives, without copies
+        logging_on = self.log_predictions
+        bl = self._baselines(sp, ready) if logging_on else {}
+        prod_v = route.production.version
+        versions = [prod_v] * len(ready) if use_challenger is None else [
+            route.challenger.version if c and route.challenger else prod_v
+            for c in use_challenger]
+        answers: dict[int, dict[str, Any]] = {}
+        rank = {int(j): k for k, j in enumerate(final.order)} if final.explored else {}
+        show_version = route.mode in ("canary", "ab")
+        for j, r in enumerate(ready):
+            p = final.predictions[j]
+            ans: dict[str, Any] = {key: r.entity}
+            if r.target is not None:
+                ans[tcol or "time"] = online.target_key(r.target)
+            ans["prediction"] = None if p != p else float(p)
+            if final.dropped_by[j] is not None:
+                ans["dropped_by"] = final.dropped_by[j]
+            if show_version:
+                ans["model_version"] = versions[j]
+                ans["variant"] = variants[j]
+            if final.explored:
+                ans["rank"] = rank[j]
+                ans["propensity"] = float(final.propensity[j])  # type: ignore[index]
+            answers[r.index] = ans
+            counts.append((int(versions[j]), variants[j]))
+            if logging_on:
+                log_rows.append(self._log_row(request_id, model.name, versions[j],
+                                              variants[j], r, served, p, raw[j], final, j,
+                                              bl, route))
+        if route.mode == "shadow" and route.challenger is not None:
+            sh = route.challenger
+            sraw = sh.predict_rows(ready)
+            sfinal = rules.apply(model_rules, requests, sraw, rng)
+            for j, r in enumerate(ready):
+                counts.append((int(sh.version), "shadow"))
+                if logging_on:
+                    log_rows.append(self._log_row(request_id, model.name, sh.version,
+                                                  "shadow", r, served, sfinal.predictions[j],
+                                                  sraw[j], sfinal, j, bl, route,
+                                                  names=sh.names))
+        return answers
+
+    def _baselines(self, sp: Spec, ready: list[Row]) -> dict[str, np.ndarray]:
+        if not sp.online_baselines:
+            return {}
+        extra = sp.baseline_extra
+        frame = pd.DataFrame([{n: r.values.get(n) for n in extra} for r in ready]) if extra \
+            else pd.DataFrame(index=range(len(ready)))
+        return {b.name: baseline_predict(sp.model, b, frame, np.array([np.nan]))
+                for b in sp.online_baselines}
+
+    @staticmethod
+    def _log_row(request_id: str, name: str, version: int, variant: str, r: Row,
+                 served: datetime, p: float, raw: float, final: rules.Applied, j: int,
+                 bl: dict[str, np.ndarray], route: Route,
+                 names: tuple[str, ...] | None = None) -> tuple[Any, ...]:
+        """One prediction log row, in the order of ``LOG_SCHEMA``."""
+        lm_names = names or (route.challenger.names if route.challenger is not None
+                             and version == route.challenger.version
+                             else route.production.names)
+        return (
+            request_id, name, version, r.entity,
+            r.target.to_pydatetime() if r.target is not None else None,
+            served, None if p != p else float(p),
+            json.dumps({k: float(v[j]) for k, v in bl.items()}) if bl else "{}",
+            _features_json(r.values, lm_names), variant, float(raw),
+            float(final.propensity[j]) if final.propensity is not None else None,
+            final.dropped_by[j],
+        )
+
+
+def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
+    """The served features as a JSON object (missing, NaN and infinite as null). The
+    usual row (all values plain floats or None) goes to orjson as it is, without a call
+    per value."""
+    vals = list(map(values.get, names))
+    for v in vals:
+        if v is not None and (v.__class__ is not float or v != v):
+            return orjson.dumps({n: _num(values.get(n)) for n in names}).decode()
+    return orjson.dumps(dict(zip(names, vals, strict=True))).decode()
+
+
+def _matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
+    names = lm.names
+    nan = np.nan
+    return np.asarray([[nan if v is None else v for v in map(r.values.get, names)]
+                       for r in ready], dtype=float).reshape(len(ready), len(names))
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if f != f else f  # NaN: the same test as np.isnan, without numpy
+
+
+def _error_row(row: dict[str, Any], key: str, tcol: str | None, msg: str) -> dict[str, Any]:
+    return {key: row.get(key), **({tcol: row.get(tcol)} if tcol else {}),
+            "prediction": None, "error": msg}
+
+
+def _raise_for(name: str, problems: dict[int, str], missing: dict[int, str]) -> None:
+    if problems:
+        items = list(problems.values())
+        raise TuesdayError(f"{len(items)} problem(s) in the request: " + " ".join(items),
+                           fix="Fix the listed fields and send the request again.",
+                           details=items + list(missing.values()))
+    if missing:
+        items = list(missing.values())
+        raise NotFound(f"Model {name!r} has no online features for {len(items)} row(s): "
+                       + "; ".join(items) + ".",
+                       fix=f"Check the keys and dates; after ingesting newer data run "
+                           f"`tuesday materialize {name}`.", details=items)
+
+
+def _is_key(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        return False
+    try:
+        str(v).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(str(v).strip())
+
+
+def _is_number(v: Any) -> bool:
+    """None (missing, the declared default applies) or a finite int/float, not a bool."""
+    if v is None:
+        return True
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(float(v))
+
+
+def parse_rows(body: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of a request body ``{"rows": [...]}`` or a single row object."""
+    if isinstance(body, dict) and "rows" in body:
+        rows = body["rows"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise TuesdayError("'rows' must be a list of JSON objects; got "
+                               f"{type(rows).__name__}.",
+                               fix='Send {"rows": [{"station": "...", "date": "..."}]}.')
+        if len(rows) > MAX_ROWS:
+            raise TuesdayError(f"A request may hold at most {MAX_ROWS} rows; got {len(rows)}.",
+                               fix="Split the batch, or use POST /v1/models/MODEL/batch "
+                                   "(NDJSON or CSV, any size).")
+        return rows, True
+    if isinstance(body, dict):
+        return [body], False
+    raise TuesdayError(f"The request body must be a JSON object; got {type(body).__name__}.",
+                       fix='Send {"rows": [{...}]} or a single row object.')

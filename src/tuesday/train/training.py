@@ -1,0 +1,404 @@
+"""Training: point-in-time training set, learner, baselines, backtest, manifest.
+
+``train`` reads every table at the newest version ingested at or before ``as_of``, builds
+the training set with ``features.feature_frame``, runs the declared backtest for the model
+and every baseline, fits the final model on the training window and registers it as a
+``candidate`` in the registry. The same inputs give a byte-identical model file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tuesday.data import tables
+from tuesday.data.features import (
+    ORIGIN,
+    ROW,
+    TARGET_TIME,
+    baseline_features,
+    feature_frame,
+    points_frame,
+)
+from tuesday.errors import TuesdayError, ValidationFailed
+from tuesday.project import Backtest, Baseline, LoadedProject, Model, Project, duration
+from tuesday.train import baselines, evaluation, learners, versions
+from tuesday.train.executor import run as run_work
+from tuesday.workspace import Workspace
+
+PACKAGES = ("tuesday", "lightgbm", "numpy", "pandas", "pyarrow", "duckdb", "deltalake",
+            "scikit-learn", "holidays")
+REFERENCE_ROWS = 5000
+REFERENCE_PERIOD = pd.Timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Features, target and context columns for every label row known at ``as_of``."""
+
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    target: str
+    time: str | None
+    versions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    version: int
+    artifact: str
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+# ---------------------------------------------------------------------- learner
+
+
+def learner_params(model: Model) -> dict[str, Any]:
+    """The parameters the learner is fitted with (recorded in the manifest)."""
+    if model.learner.kind == "lightgbm":
+        return learners.lightgbm_params(model.learner, model.task, model.seed)
+    params = {k: v for k, v in dict(model.learner.params).items()}
+    if model.learner.estimator is not None:
+        params["estimator"] = repr(model.learner.estimator)
+    return {**params, "seed": model.seed}
+
+
+def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> learners.Fitted:
+    """Fit the model's learner; deterministic for the same inputs."""
+    return learners.fit(model.learner, model.task, x, y, seed=model.seed)
+
+
+def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
+    """Predict with a fitted learner (or a LightGBM booster)."""
+    if isinstance(fitted, learners.Fitted):
+        return fitted.predict(x.to_numpy(dtype=float), num_threads=num_threads)
+    return np.asarray(fitted.predict(x, num_threads=num_threads), dtype=float)
+
+
+# kept for callers of the first API
+
+
+
+def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
+                     train_target: np.ndarray) -> np.ndarray:
+    return baselines.predict(model, b, frame, train_target)
+
+
+# ------------------------------------------------------------------ training set
+
+
+def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
+                 ) -> TrainingSet:
+    """Every label row known at ``as_of`` with its point-in-time features."""
+    versions, tabs = tables.model_tables(ws, project, model, as_of)
+    label_src = project.source(model.label_source)
+    labels = tabs[model.label_source].to_pandas()
+    labels = labels[labels[model.target].notna()]
+    for col, values in model.where.items():
+        labels = labels[labels[col].isin(list(values))]
+    tcol = label_src.time
+    if tcol is not None:
+        known = label_src.available_at or tcol
+        labels = labels[labels[known] <= pd.Timestamp(as_of)]
+        span = _label_span(model)
+        if span is not None and len(labels):
+            # with a sliding window, older labels are never used: the cost of a daily
+            # retrain stays flat as history grows
+            labels = labels[labels[tcol] > labels[tcol].max() - span]
+        labels = labels.sort_values([tcol, model.entity.key], kind="stable")
+    else:
+        labels = labels.sort_values(model.entity.key, kind="stable")
+    labels = labels.reset_index(drop=True)
+    if labels.empty:
+        raise ValidationFailed(
+            f"Model {model.name!r} has no label rows in {model.label_source!r} known at "
+            f"{as_of:%Y-%m-%d} that match its `where` filter.",
+            fix="Check the model's `where` and the ingested data.")
+    pts = points_frame(model, labels[model.entity.key],
+                       labels[tcol] if tcol else pd.Series(pd.Timestamp(as_of),
+                                                           index=labels.index))
+    # request-time inputs (an amount being scored) are columns of the label rows
+    feats = feature_frame(project, model, pts, tabs, extra=baseline_features(model),
+                          request=labels)
+    context = labels.drop(columns=[c for c in labels.columns if c in feats.columns])
+    frame = pd.concat([context.reset_index(drop=True), feats], axis=1)
+    if model.task == "binary":
+        frame[model.target] = (labels[model.target] == model.positive).astype(float).to_numpy()
+    if tcol is not None:
+        frame = baselines.add_recursive(model, frame, model.entity.key, tcol)
+    return TrainingSet(frame, model.feature_names, model.target, tcol, versions)
+
+
+def _label_span(model: Model) -> pd.Timedelta | None:
+    """How far back from the newest label the training window and every backtest fold's
+    window reach (None: all history)."""
+    if not model.window:
+        return None
+    span = duration(model.window, what="window") + duration(model.horizon, what="horizon")
+    if isinstance(model.evaluation, Backtest):
+        span += model.evaluation.folds * duration(model.evaluation.step, what="step")
+    return span
+
+
+# ------------------------------------------------------------------------ train
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """Everything one backtest fold needs: a pure, picklable unit of work."""
+
+    model: Model
+    number: int
+    cutoff: str | None
+    train: pd.DataFrame
+    test: pd.DataFrame
+    features: tuple[str, ...]
+    target: str
+    time: str | None
+
+
+def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit on the fold's training rows; predict its test rows with the model and every
+    baseline; add derived slices from the training history. Pure: same task, same
+    result, whichever executor runs it."""
+    model = task.model
+    y = task.train[task.target].to_numpy(dtype=float)
+    fitted = fit(model, task.train[list(task.features)], y)
+    part = task.test.copy()
+    part["fold"] = task.number
+    part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
+    for b in model.baselines:
+        part[b.name] = baselines.predict(model, b, part, y)
+    key = model.entity.key
+    if "demand_class" in model.slices:
+        classes = evaluation.demand_classes(task.train, key, task.target)
+        part["demand_class"] = part[key].map(classes).fillna("no_history").to_numpy()
+    if "history" in model.slices:
+        season = max((b.season for b in model.baselines), default=7)
+        hist = evaluation.history_classes(task.train, key, min_rows=8 * season)
+        part["history"] = part[key].map(hist).fillna("short").to_numpy()
+    scale = _mase_scale(model, task.train, task.time, task.target)
+    names = ["model", *(b.name for b in model.baselines)]
+    actual = part[task.target].to_numpy(float)
+    row = {"fold": task.number, "cutoff": task.cutoff,
+           "train_rows": len(task.train), "test_rows": len(part), "mase_scale": scale,
+           **{n: evaluation.score(model.metrics, actual, part[n].to_numpy(float), scale=scale)
+              for n in names}}
+    part["_scale"] = scale if scale is not None else np.nan
+    return part, row
+
+
+def _mase_scale(model: Model, train: pd.DataFrame, time_col: str | None,
+                target: str) -> float | None:
+    if "mase" not in model.metric_names:
+        return None
+    season = next((b.season for b in model.baselines if b.kind in
+                   ("seasonal_naive", "seasonal_mean")), 1)
+    return evaluation.seasonal_scale(train, model.entity.key, time_col, target, season)
+
+
+def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local") -> dict[str, Any]:
+    """Backtest the model and every baseline on the same folds; per-slice metrics."""
+    frame = ts.frame
+    tasks = [
+        FoldTask(model, fold.number,
+                 fold.cutoff.isoformat() if fold.cutoff is not None else None,
+                 frame.loc[fold.train], frame.loc[fold.test], ts.features, ts.target, ts.time)
+        for fold in evaluation.folds(model, frame, ts.time, ts.target)
+        if fold.train.any() and fold.test.any()]
+    if not tasks:
+        raise ValidationFailed(
+            f"Model {model.name!r}: no backtest fold has both training and test rows "
+            f"({len(frame)} label rows).",
+            fix="Ingest more history, or declare fewer folds / a shorter step.")
+    results = run_work(run_fold, tasks, executor=executor)
+    allp = pd.concat([r[0] for r in results], ignore_index=True)
+    fold_rows = [r[1] for r in results]
+    names = ["model", *(b.name for b in model.baselines)]
+    actual = allp[ts.target].to_numpy(dtype=float)
+    scales = [r["mase_scale"] for r in fold_rows if r["mase_scale"]]
+    scale = float(np.mean(scales)) if scales else None
+    overall = {n: evaluation.score(model.metrics, actual, allp[n].to_numpy(float),
+                                   scale=scale) for n in names}
+    primary = model.primary_metric
+    way = evaluation.direction(model)[primary]
+    best = None
+    for b in model.baselines:
+        v = overall[b.name][primary]
+        if best is None or evaluation.better(primary, v, overall[best][primary], way):
+            best = b.name
+    assert best is not None
+    return {
+        "primary": primary,
+        "direction": way,
+        "model": overall["model"],
+        "baselines": {b.name: overall[b.name] for b in model.baselines},
+        "best_baseline": best,
+        "lift": evaluation.lift(primary, overall["model"][primary], overall[best][primary],
+                                way),
+        "folds": fold_rows,
+        "slices": evaluation.slice_table(model, allp, ts.target, names, scale=scale),
+        "rows": len(allp),
+        "predictions": allp.drop(columns=["_scale"]),
+    }
+
+
+def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
+          *, progress: Any = None, executor: str = "local",
+          register: bool = True) -> TrainResult:
+    """Build the training set, backtest, fit on the window, register as candidate.
+
+    With ``register=False`` nothing is written to the registry (``reproduce`` uses it);
+    artifacts are content-addressed, so storing them again changes nothing.
+    """
+    project = loaded.project
+    model = project.model(model_name)
+    started = time.perf_counter()
+    step = progress or (lambda _msg: None)
+    step("building the point-in-time training set")
+    ts = training_set(ws, project, model, as_of)
+    step(f"backtesting ({model.evaluation.folds} folds, model and baselines)")
+    bt = run_backtest(model, ts, executor=executor)
+    backtest_preds = bt.pop("predictions")
+    step("fitting the final model")
+    frame = ts.frame
+    final = np.ones(len(frame), bool)
+    if ts.time is not None and model.window:
+        win = duration(model.window, what=f"window of model {model.name!r}")
+        final = (frame[ts.time] > pd.Timestamp(as_of) - win).to_numpy()
+    y = frame[ts.target].to_numpy(dtype=float)
+    fit_started = time.perf_counter()
+    fitted = fit(model, frame.loc[final, list(ts.features)], y[final])
+    fit_seconds = time.perf_counter() - fit_started
+    model_bytes = fitted.dumps()
+    artifact = ws.put_artifact(model_bytes)
+    cost = _cost(fitted, frame.loc[final, list(ts.features)], fit_seconds, len(model_bytes))
+    reference = ws.put_artifact(_reference_bytes(frame.loc[final], ts, model))
+    evaluation_file = ws.put_artifact(_parquet_bytes(backtest_preds))
+    run_id = uuid.uuid4().hex
+    metrics = {**bt, "train_rows": int(final.sum()),
+               "train_seconds": round(time.perf_counter() - started, 3), "cost": cost,
+               "importance": fitted.importance()}
+    manifest = {
+        "model": model.name,
+        "run_id": run_id,
+        "as_of": pd.Timestamp(as_of).isoformat(),
+        "task": model.task,
+        "horizon": model.horizon,
+        "entity": model.entity.key,
+        "features": list(ts.features),
+        "seed": model.seed,
+        "params": learner_params(model),
+        "tables": {n: {"version": v, "fingerprint": _fingerprint(ws, n, v)}
+                   for n, v in ts.versions.items()},
+        "code": {"tuesday": _version("tuesday"), "project_sha256": _sha(loaded.path)},
+        "packages": {p: _version(p) for p in PACKAGES},
+        "platform": {"python": platform.python_version(), "machine": platform.machine(),
+                     "system": platform.system()},
+        "learner": model.learner.kind,
+        "artifact": {"format": fitted.format, "sha256": artifact,
+                     "bytes": len(model_bytes)},
+        "reference": {"format": "parquet", "sha256": reference},
+        "backtest_predictions": {"format": "parquet", "sha256": evaluation_file},
+    }
+    if not register:
+        return TrainResult(run_id, 0, artifact, metrics, manifest)
+    version = versions.register(ws, model.name, run_id=run_id, artifact=artifact,
+                                manifest=manifest, metrics=metrics, as_of=as_of)
+    manifest["version"] = version
+    return TrainResult(run_id, version, artifact, metrics, manifest)
+
+
+def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,
+          size: int) -> dict[str, float]:
+    """What the model costs: fit seconds, file size, and predict microseconds per row
+    (one row at a time, the serving case, median of a few rows)."""
+    rows = x.to_numpy(dtype=float)[:50]
+    times = []
+    for r in rows:
+        t0 = time.perf_counter()
+        fitted.predict(r.reshape(1, -1), num_threads=1)
+        times.append(time.perf_counter() - t0)
+    return {"fit_seconds": round(fit_seconds, 3), "model_bytes": float(size),
+            "predict_us_per_row": round(float(np.median(times)) * 1e6, 1) if times else 0.0}
+
+
+def load_model(ws: Workspace, manifest: dict[str, Any]) -> learners.Fitted:
+    """Load a version's model from its artifact; the sha256 must match the manifest."""
+    art = manifest["artifact"]
+    try:
+        return learners.loads(art["format"], ws.get_artifact(art["sha256"]))
+    except TuesdayError:
+        raise
+    except Exception as exc:  # a hash-matching but unreadable file: say so
+        raise TuesdayError(f"Artifact {art['sha256'][:12]} could not be loaded as "
+                           f"{art['format']}: {exc}.", fix="Retrain the model.") from exc
+
+
+def _reference_bytes(frame: pd.DataFrame, ts: TrainingSet, model: Model) -> bytes:
+    """The drift reference: the most recent year of the training window (all of it for
+    timeless data), at most ``REFERENCE_ROWS`` rows."""
+    cols = [*ts.features, ts.target]
+    ref = frame[cols]
+    if ts.time is not None and len(frame):
+        recent = frame[ts.time] > frame[ts.time].max() - REFERENCE_PERIOD
+        ref = ref[recent.to_numpy()]
+    if len(ref) > REFERENCE_ROWS:
+        ref = ref.sample(REFERENCE_ROWS, random_state=model.seed).sort_index()
+    return _parquet_bytes(ref.reset_index(drop=True))
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    clean = frame.drop(columns=[c for c in (ROW, ORIGIN, TARGET_TIME) if c in frame.columns])
+    pq.write_table(pa.Table.from_pandas(clean, preserve_index=False), sink)
+    return sink.getvalue()
+
+
+def _fingerprint(ws: Workspace, name: str, version: int) -> str | None:
+    for row in tables.list_versions(ws, name):
+        if row["version"] == version:
+            return str(row["fingerprint"])
+    return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_booster(ws: Workspace, digest: str) -> lgb.Booster:
+    """Load a LightGBM model file from its artifact (sha256 checked)."""
+    data = ws.get_artifact(digest)
+    try:
+        return lgb.Booster(model_str=data.decode())
+    except Exception as exc:  # corrupted but hash-matching files are a bug upstream
+        raise TuesdayError(f"Artifact {digest[:12]} is not a LightGBM model: {exc}.",
+                           fix="Retrain the model.") from exc
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, default=str, sort_keys=True)

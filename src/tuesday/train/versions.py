@@ -1,0 +1,37 @@
+"""A training run's record and the new model version it creates.
+
+Training writes both in one transaction, with the version's first audited transition
+(to ``candidate`` by default); the registry (:mod:`tuesday.release.registry`) then moves
+versions between stages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tuesday import meta
+from tuesday.workspace import Workspace
+
+
+def register(ws: Workspace, model: str, *, run_id: str, artifact: str,
+             manifest: dict[str, Any], metrics: dict[str, Any], as_of: datetime,
+             stage: str = "candidate", actor: str = "tuesday") -> int:
+    """Record a run and a new model version; returns the version number."""
+    mv, runs = meta.model_versions, meta.runs
+    with ws.engine().begin() as conn:
+        last = conn.execute(sa.select(sa.func.max(mv.c.version))
+                            .where(mv.c.model == model)).scalar()
+        version = int(last or 0) + 1
+        manifest = {**manifest, "version": version}
+        conn.execute(runs.insert().values(run_id=run_id, model=model, as_of=as_of,
+                                          created_at=as_of, manifest=manifest,
+                                          metrics=metrics, artifact=artifact))
+        conn.execute(mv.insert().values(model=model, version=version, stage=stage,
+                                        run_id=run_id, artifact=artifact, created_at=as_of))
+        conn.execute(meta.transitions.insert().values(
+            model=model, version=version, from_stage=None, to_stage=stage, actor=actor,
+            reason=f"trained by run {run_id[:12]}", at=as_of))
+    return version
