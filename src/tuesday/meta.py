@@ -1,6 +1,9 @@
-"""Metadata schema (SQLAlchemy Core): table versions, runs, model versions, audit.
+"""Metadata schema (SQLAlchemy Core): ingests, table versions, runs, model versions,
+stage transitions (the audit), deployments, tokens, alerts and loop ticks.
 
-The same tables run on SQLite (embedded default) and PostgreSQL.
+The workspace creates these tables in SQLite (WAL) under its folder. They are written with
+SQLAlchemy Core types only, so that another database can hold them, but SQLite is the
+only engine the test suite runs them on today.
 """
 
 from __future__ import annotations

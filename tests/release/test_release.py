@@ -26,11 +26,12 @@ from tuesday import meta
 from tuesday.data.materialize import materialize
 from tuesday.data.predictions import read_log
 from tuesday.errors import Conflict, GateFailed, TuesdayError
-from tuesday.project import Gate, load_project
+from tuesday.project import Gate, load_project, rules
 from tuesday.release import registry
-from tuesday.serve import auth, rules
+from tuesday.serve import auth
 from tuesday.serve.batch import predict_file
 from tuesday.serve.predictor import Predictor
+from tuesday.serve.rules import apply as apply_rules
 from tuesday.serve.server import create_app
 from tuesday.train import versions
 from tuesday.workspace import Workspace, open_workspace
@@ -174,7 +175,7 @@ def test_rules_floor_cap_round_filter_boost_function() -> None:
           rules.round_to(6))
     rows = [{"sku": "a"}, {"sku": "b", "closed": True}, {"sku": "c", "new": True},
             {"sku": "x"}, {"sku": "d"}]
-    out = rules.apply(rs, rows, np.array([-3.0, 5.0, 7.0, 4.0, 100.0]),
+    out = apply_rules(rs, rows, np.array([-3.0, 5.0, 7.0, 4.0, 100.0]),
                       np.random.default_rng(0))
     assert out.predictions[0] == 0.0
     assert np.isnan(out.predictions[1]) and out.dropped_by[1] == "drop"
@@ -187,11 +188,11 @@ def test_rules_floor_cap_round_filter_boost_function() -> None:
 def test_round_to_modes_and_exact_multiples() -> None:
     x = np.array([12.0, 12.000000001, 13.0, 15.0])
     rng = np.random.default_rng(0)
-    assert rules.apply((rules.round_to(6),), [{}] * 4, x, rng).predictions.tolist() == \
+    assert apply_rules((rules.round_to(6),), [{}] * 4, x, rng).predictions.tolist() == \
         [12.0, 12.0, 18.0, 18.0]
-    assert rules.apply((rules.round_to(6, "down"),), [{}] * 4, x, rng).predictions.tolist() \
+    assert apply_rules((rules.round_to(6, "down"),), [{}] * 4, x, rng).predictions.tolist() \
         == [12.0, 12.0, 12.0, 12.0]
-    assert rules.apply((rules.round_to(6, "nearest"),), [{}] * 4, x, rng
+    assert apply_rules((rules.round_to(6, "nearest"),), [{}] * 4, x, rng
                        ).predictions.tolist() == [12.0, 12.0, 12.0, 18.0]
 
 
@@ -201,7 +202,7 @@ def test_epsilon_greedy_propensities_match_the_observed_policy() -> None:
     n = 20_000
     firsts = np.zeros(4)
     for _ in range(n):
-        out = rules.apply((rules.epsilon_greedy(0.2),), [{}] * 4, scores, rng)
+        out = apply_rules((rules.epsilon_greedy(0.2),), [{}] * 4, scores, rng)
         firsts[out.order[0]] += 1
     np.testing.assert_allclose(out.propensity, [0.05, 0.85, 0.05, 0.05])
     # observed first-place frequencies agree with the logged propensities
@@ -210,7 +211,7 @@ def test_epsilon_greedy_propensities_match_the_observed_policy() -> None:
 
 
 def test_thompson_propensities_sum_to_one_and_favour_the_best() -> None:
-    out = rules.apply((rules.thompson(10),), [{}] * 3, np.array([0.2, 0.8, 0.5]),
+    out = apply_rules((rules.thompson(10),), [{}] * 3, np.array([0.2, 0.8, 0.5]),
                       np.random.default_rng(1))
     assert out.explored and out.propensity.sum() == pytest.approx(1.0)
     assert out.propensity.argmax() == 1 and out.propensity.min() > 0
@@ -222,7 +223,7 @@ def test_rule_declarations_are_checked() -> None:
                             rules.epsilon_greedy(0.1), "floor"), "Model 'm'")
     text = " ".join(problems)
     for part in ("positive pack size", "exactly one of by=", "within [0, 1]",
-                 "at most one exploration rule", "must be built with tuesday.rules"):
+                 "at most one exploration rule", "must be built with tuesday.project's rules"):
         assert part in text
 
 
@@ -261,7 +262,7 @@ import importlib.util
 from dataclasses import replace
 
 import tuesday.project
-import tuesday.rules
+import tuesday.project
 
 spec = importlib.util.spec_from_file_location("base_ridership", {str(RIDERSHIP)!r})
 base = importlib.util.module_from_spec(spec)
@@ -273,7 +274,7 @@ project = replace(base.project, models=(m,))
 
 
 def test_a_failing_rule_is_a_json_500_naming_the_rule(ws, tmp_path) -> None:
-    proj = _variant_project(tmp_path, "rules=(tuesday.rules.rule(lambda row, p: 1 / 0, "
+    proj = _variant_project(tmp_path, "rules=(tuesday.project.rule(lambda row, p: 1 / 0, "
                                       "name='broken'),)")
     with TestClient(create_app(ws.root, proj)) as client:
         r = client.post("/v1/models/ridership_14d/predict",

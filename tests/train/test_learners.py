@@ -10,6 +10,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
+from tuesday.data.features import baseline_features
 from tuesday.errors import TuesdayError
 from tuesday.project import BASELINE_KINDS, Baseline, Entity, Learner, Model
 from tuesday.train import baselines, learners
@@ -116,7 +117,7 @@ def _with_lags(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
     """The baseline features, computed directly with pandas."""
     out = frame.copy()
     s = frame.set_index(["item", "day"])["qty"]
-    for f in baselines.features(model):
+    for f in baseline_features(model):
         d = pd.Timedelta(f.lag)
         if f.kind == "lag":
             idx = pd.MultiIndex.from_arrays([frame["item"], frame["day"] - d])

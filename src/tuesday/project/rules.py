@@ -104,8 +104,8 @@ def check(rules: Any, where: str) -> list[str]:
     out = []
     for i, r in enumerate(rules):
         if not isinstance(r, Rule):
-            out.append(f"{where}: rule {i} must be built with tuesday.rules (floor, cap, "
-                       f"round_to, keep, drop, boost, rule, epsilon_greedy, thompson); got "
+            out.append(f"{where}: rule {i} must be built with tuesday.project's rules (floor, "
+                       f"cap, round_to, keep, drop, boost, rule, epsilon_greedy, thompson); got "
                        f"{type(r).__name__} {r!r}.")
             continue
         if r.kind not in KINDS:

@@ -8,7 +8,8 @@ serve`` warns when it listens beyond loopback without tokens).
 What each role may call:
 
 * ``predict``: predict, batch, events and ground truth;
-* ``read``: models, deployments, metrics and the reports;
+* ``read``: the model list (``GET /v1/models``), a model's deployment (``GET
+  .../deployment``) and ``/metrics``;
 * ``admin``: everything, including promote, rollback and deployments.
 
 Example:
