@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["asof_indices", "asof_join"]
+__all__ = ["asof_indices", "asof_join", "key_codes"]
 
 _NULL = np.iinfo(np.int64).min
 _UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -101,7 +101,7 @@ def asof_indices(
         rk = np.zeros(len(rt), dtype=np.int64)
         ncodes = 1
     else:
-        lk, rk, ncodes = _key_codes(left_keys, right_keys)
+        lk, rk, ncodes = key_codes(left_keys, right_keys)
     for side, k, t in (("left", lk, lt), ("right", rk, rt)):
         if len(k) != len(t):
             raise ValueError(
@@ -370,7 +370,7 @@ def _valid_bits(ch: pa.Array) -> np.ndarray:
 # ----------------------------------------------------------------------- keys, times
 
 
-def _key_codes(left: Any, right: Any) -> tuple[np.ndarray, np.ndarray, int]:
+def key_codes(left: Any, right: Any) -> tuple[np.ndarray, np.ndarray, int]:
     """Dense int64 codes of both sides' keys (-1 for null or, on the left, unknown)."""
     la, ra = _arrow(left), _arrow(right)
     if pa.types.is_dictionary(la.type):
