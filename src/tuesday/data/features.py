@@ -9,6 +9,10 @@ calendar and holiday features of the target time, which are known in advance.
 tables. Training calls it on the label rows; the online store calls the same function on
 the points it will serve (``materialize.materialize``), so training and serving share one code
 path and cannot drift apart.
+
+Lag and window features run on the sorted source rows (``_Rows``, folded by
+``window_fold``) or, for what that path does not handle, in SQL (``_sql``); calendar and
+holiday features come from ``calendar_features``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tuesday.data.calendar_features import calendar_values, holiday_values
 from tuesday.data.window_fold import (
     NAT,
     NEVER,
+    Values,
     fold_windows,
     int_if_whole,
     is_text,
@@ -119,53 +124,68 @@ def feature_frame(
     out = pd.DataFrame(index=pd.RangeIndex(len(points)))
     con = duckdb.connect()
     try:
-        sql_ready = False
-        sorted_rows: dict[str, _Rows | None] = {}
-        for group, members in _groups(feats).items():
-            kind = group[0]
-            src = project.source(group[1])
-            if kind == "lookup" and _known(src) is not None:
-                _lookup(out, points, tables[src.name], src, members, model.entity.key)
-                continue
-            if kind in ("lag", "window") and _FAST_WINDOWS:
-                if src.name not in sorted_rows:
-                    sorted_rows[src.name] = _Rows.prepare(
-                        points, tables[src.name], src, model.entity.key,
-                        [f for f in feats if f.source == src.name])
-                rows = sorted_rows[src.name]
-                values = None if rows is None else (
-                    rows.windows(members, group) if kind == "window" else rows.lags(members))
-                if values is not None:
-                    for f in members:
-                        out[f.name] = values[f.name]
-                    continue
-            if not sql_ready:
-                _register(con, project, feats, points, tables)
-                sql_ready = True
-            sql = _sql(kind, src, members, model.entity.key, group)
-            res = con.execute(sql).df()
-            res = res.set_index(ROW).reindex(np.arange(len(points)))
-            for f in members:
-                out[f.name] = res[f.name].to_numpy()
-        t = points[TARGET_TIME]
-        for f in feats:
-            if f.kind == "calendar":
-                out[f.name] = calendar_values(f.part or "", t)
-            elif f.kind == "holiday":
-                out[f.name] = holiday_values(f.country or "", f.part or "", t)
-            elif f.kind == "request":
-                if request is not None and f.name in request.columns:
-                    out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
-                else:
-                    out[f.name] = np.nan
-        for f in feats:
-            if f.default is not None:
-                out[f.name] = out[f.name].fillna(f.default)
-            if out[f.name].dtype == object:
-                out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
+        _source_features(out, con, project, model, feats, points, tables)
     finally:
         con.close()
+    _known_in_advance(out, feats, points[TARGET_TIME], request)
+    for f in feats:
+        if f.default is not None:
+            out[f.name] = out[f.name].fillna(f.default)
+        if out[f.name].dtype == object:
+            out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
     return out[[f.name for f in feats]]
+
+
+def _source_features(out: pd.DataFrame, con: duckdb.DuckDBPyConnection, project: Project,
+                     model: Model, feats: tuple[Feature, ...], points: pd.DataFrame,
+                     tables: Mapping[str, pa.Table]) -> None:
+    """The features read from sources, one group at a time: lookups by an as-of join,
+    lags and windows on the sorted rows (``_Rows``) when it handles the source, the rest
+    (and what ``_Rows`` leaves) by the SQL of ``_sql``."""
+    sql_ready = False
+    sorted_rows: dict[str, _Rows | None] = {}
+    for group, members in _groups(feats).items():
+        kind = group[0]
+        src = project.source(group[1])
+        if kind == "lookup" and _known(src) is not None:
+            _lookup(out, points, tables[src.name], src, members, model.entity.key)
+            continue
+        if kind in ("lag", "window") and _FAST_WINDOWS:
+            if src.name not in sorted_rows:
+                sorted_rows[src.name] = _Rows.prepare(
+                    points, tables[src.name], src, model.entity.key,
+                    [f for f in feats if f.source == src.name])
+            rows = sorted_rows[src.name]
+            values = None if rows is None else (
+                rows.windows(members, group) if kind == "window" else rows.lags(members))
+            if values is not None:
+                for f in members:
+                    out[f.name] = values[f.name]
+                continue
+        if not sql_ready:
+            _register(con, project, feats, points, tables)
+            sql_ready = True
+        sql = _sql(kind, src, members, model.entity.key, group)
+        res = con.execute(sql).df()
+        res = res.set_index(ROW).reindex(np.arange(len(points)))
+        for f in members:
+            out[f.name] = res[f.name].to_numpy()
+
+
+def _known_in_advance(out: pd.DataFrame, feats: tuple[Feature, ...], t: pd.Series,
+                      request: pd.DataFrame | None) -> None:
+    """Calendar and holiday features of the target times ``t``, and the request-time
+    values sent with the points (NaN when not sent)."""
+    for f in feats:
+        if f.kind == "calendar":
+            out[f.name] = calendar_values(f.part or "", t)
+        elif f.kind == "holiday":
+            out[f.name] = holiday_values(f.country or "", f.part or "", t)
+        elif f.kind == "request":
+            if request is not None and f.name in request.columns:
+                out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
+            else:
+                out[f.name] = np.nan
 
 
 def _register(con: duckdb.DuckDBPyConnection, project: Project, feats: tuple[Feature, ...],
@@ -351,42 +371,19 @@ class _Rows:
         """None when a column's type is not one this path handles (then the SQL runs):
         times must be dates or naive timestamps, values float64 or signed integers, the
         entity key text."""
-        names = table.column_names
-        tcol, acol = src.time or "", src.available_at
         feats = [f for f in feats if f.kind in ("lag", "window")]
-        cols = sorted({f.column for f in feats if f.column})
-        if not feats or tcol not in names or (acol and acol not in names) or any(
-                c not in names for c in cols):
+        columns = _read_columns(table, src, key, feats)
+        if columns is None:
             return None
-        if src.entity is not None and (key not in names or not is_text(table.column(key).type)):
-            return None
-        t = micros_of(table.column(tcol))
-        avail = micros_of(table.column(acol)) if acol else None
-        if t is None or (acol and avail is None):
-            return None
-        values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for c in cols:
-            got = number_values(table.column(c))
-            if got is None:
-                return None
-            values[c] = got
+        t, avail, values = columns
         n = len(points)
         target = points[TARGET_TIME].to_numpy(dtype="datetime64[us]").view(np.int64)
         ok_p = target != NAT
         target = np.where(ok_p, target, 0)  # no overflow below (those points have no rows)
         origin = None
-        if acol:
+        if src.available_at:
             origin = points[ORIGIN].to_numpy(dtype="datetime64[us]").view(np.int64)
-        # only the rows some point can reach: the cost stays flat as history grows
-        ok_s = t != NAT
-        if ok_p.any():
-            lags = [us_of(duration(f.lag, what="lag")) for f in feats]
-            reach = [us_of(duration(f.lag, what="lag")) + (
-                us_of(duration(f.window, what="window")) if f.kind == "window" else 1)
-                for f in feats]
-            ok_s &= (t > target[ok_p].min() - max(reach)) & (t <= target[ok_p].max() - min(lags))
-        else:
-            ok_s[:] = False
+        ok_s = _reachable(t, target, ok_p, feats)
         rows = np.flatnonzero(ok_s)
         if src.entity is not None:
             keys = table.column(key)
@@ -482,3 +479,45 @@ class _Rows:
             x = np.where(found, v[at], np.nan)
             out[f.name] = int_if_whole(x) if f.column in self.ints else x
         return out
+
+
+def _read_columns(table: pa.Table, src: Source, key: str, feats: list[Feature]
+                  ) -> tuple[np.ndarray, np.ndarray | None, Values] | None:
+    """The source's times, availability times and value columns as numpy; None when a
+    column's type is not one the numpy path handles: times must be dates or naive
+    timestamps, values float64 or signed integers, the entity key text."""
+    names = table.column_names
+    tcol, acol = src.time or "", src.available_at
+    cols = sorted({f.column for f in feats if f.column})
+    if not feats or tcol not in names or (acol and acol not in names) or any(
+            c not in names for c in cols):
+        return None
+    if src.entity is not None and (key not in names or not is_text(table.column(key).type)):
+        return None
+    t = micros_of(table.column(tcol))
+    avail = micros_of(table.column(acol)) if acol else None
+    if t is None or (acol and avail is None):
+        return None
+    values: Values = {}
+    for c in cols:
+        got = number_values(table.column(c))
+        if got is None:
+            return None
+        values[c] = got
+    return t, avail, values
+
+
+def _reachable(t: np.ndarray, target: np.ndarray, ok_p: np.ndarray, feats: list[Feature]
+               ) -> np.ndarray:
+    """The source rows some point's lag or window can reach: the cost stays flat as
+    history grows."""
+    ok_s = t != NAT
+    if ok_p.any():
+        lags = [us_of(duration(f.lag, what="lag")) for f in feats]
+        reach = [us_of(duration(f.lag, what="lag")) + (
+            us_of(duration(f.window, what="window")) if f.kind == "window" else 1)
+            for f in feats]
+        ok_s &= (t > target[ok_p].min() - max(reach)) & (t <= target[ok_p].max() - min(lags))
+    else:
+        ok_s[:] = False
+    return ok_s
