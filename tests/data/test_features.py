@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tuesday.data.features import calendar_values, feature_frame, holiday_values, points_frame
+from tuesday.data.calendar_features import calendar_values, holiday_values
+from tuesday.data.features import feature_frame, points_frame
 from tuesday.project import (
     Baseline,
     Column,

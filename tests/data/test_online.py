@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuesday.data import events, online, tables
+from tuesday.data.events import merging
 from tuesday.data.features import feature_frame, points_frame
 from tuesday.data.materialize import materialize
 from tuesday.data.online import Space, SQLiteStore, Store
@@ -361,7 +362,7 @@ def test_record_round_trip_and_view() -> None:
     assert sp is not None
     frame = pd.DataFrame({"k": "a", "t": [BASE, BASE + pd.Timedelta(hours=1)],
                           "seen": [BASE, pd.NaT], "x": [1.0, None], "y": [2, 3]})
-    rec = events.merge(None, sp, *events._arrays(sp, frame), at=events._us(BASE))
+    rec = events.merge(None, sp, *events.event_arrays(sp, frame), at=events.micros(BASE))
     blob = events.encode(rec, sp.schema_id)
     back, schema_id = events.decode(blob)
     assert schema_id == sp.schema_id
@@ -378,7 +379,7 @@ def test_record_round_trip_and_view() -> None:
     # every event available at its own time: the availability times are left out
     plain = events.spec(PROJECT, "plain")
     assert plain is not None
-    rec = events.merge(None, plain, *events._arrays(plain, frame), at=events._us(BASE))
+    rec = events.merge(None, plain, *events.event_arrays(plain, frame), at=events.micros(BASE))
     small = events.encode(rec, plain.schema_id)
     assert len(small) == events.HEADER.size + 2 * 8 * (1 + len(plain.columns))
     assert events.View(small).avail == events.View(small).times
@@ -401,7 +402,7 @@ def test_suffix_aggregates_are_bit_for_bit_the_slice_aggregates() -> None:
     for trial in range(600):
         pool = pools[trial % len(pools)]
         vals = [float(v) for v in rng.choice(pool, int(rng.integers(1, 40)))]
-        got = events._suffixes(vals).tolist()
+        got = events.suffix_aggregates(vals).tolist()
         for i in range(len(vals)):
             want = [math.fsum(vals[i:]), min(vals[i:]), max(vals[i:])]
             assert np.array(got[i]).tobytes() == np.array(want).tobytes(), (vals, i)
@@ -422,7 +423,7 @@ def test_records_without_suffixes_still_read_and_give_the_same_values() -> None:
                               "seen": [BASE + pd.Timedelta(minutes=m) for m in minutes],
                               "x": [1.5, -0.0, 0.0, 2.25, 7.0, 9.0, -3.0],
                               "y": [1, 2, 3, 4, 5, 6, 0]})
-        rec = events.merge(None, sp, *events._arrays(sp, frame), at=events._us(BASE))
+        rec = events.merge(None, sp, *events.event_arrays(sp, frame), at=events.micros(BASE))
         new = events.encode(rec, sp.schema_id)
         old = events.encode(rec, sp.schema_id, suffixes=False)
         fmt_new, fmt_old = events.HEADER.unpack_from(new)[2], events.HEADER.unpack_from(old)[2]
@@ -434,15 +435,15 @@ def test_records_without_suffixes_still_read_and_give_the_same_values() -> None:
             np.testing.assert_array_equal(back.values, rec.values)
             assert events.View(blob).values == events.View(old).values
         for m in range(-30, 300, 7):
-            at = events._us(BASE + pd.Timedelta(minutes=m, seconds=30))
-            general = events._compute(g, model, events.View(old), at)
+            at = events.micros(BASE + pd.Timedelta(minutes=m, seconds=30))
+            general = events.compute(g, model, events.View(old), at)
             assert _bits(read(new, at)) == _bits(read(old, at)) == _bits(general), m
             assert list(read(new, at)) == list(general)
     # a value past the bound: no suffix aggregates, read by slices
     sp = events.spec(PROJECT, "plain")
     assert sp is not None
     big = pd.DataFrame({"k": "a", "t": [BASE], "x": [1e308], "y": [1]})
-    rec = events.merge(None, sp, *events._arrays(sp, big), at=events._us(BASE))
+    rec = events.merge(None, sp, *events.event_arrays(sp, big), at=events.micros(BASE))
     assert not events.HEADER.unpack_from(events.encode(rec, sp.schema_id))[2] & \
         events.SUFFIXES
 
@@ -471,12 +472,12 @@ def test_the_record_keeps_only_what_requests_after_ref_need() -> None:
 
 
 def test_the_size_bound_drops_the_oldest_and_counts_them(monkeypatch) -> None:
-    monkeypatch.setattr(events, "MAX_EVENTS", 10)
+    monkeypatch.setattr(merging, "MAX_EVENTS", 10)
     sp = events.spec(PROJECT, "ev")
     assert sp is not None
     t = pd.date_range(BASE, periods=25, freq="min")
     frame = pd.DataFrame({"k": "a", "t": t, "seen": t, "x": 1.0, "y": 1})
-    rec = events.merge(None, sp, *events._arrays(sp, frame), at=events._us(t[-1]))
+    rec = events.merge(None, sp, *events.event_arrays(sp, frame), at=events.micros(t[-1]))
     assert (len(rec), rec.dropped) == (10, 15)
 
 
@@ -630,13 +631,13 @@ def test_events_rows_need_a_time_and_a_key() -> None:
     assert sp is not None
     frame = pd.DataFrame({"k": ["a", None, "b"], "t": [BASE, BASE, pd.NaT],
                           "x": [1.0, 2.0, 3.0], "y": [1, 1, 1]})
-    groups = events._grouped(sp, frame)
+    groups = events.grouped_arrays(sp, frame)
     assert list(groups) == ["a"]  # no key: no entity; no time: in no window, as in SQL
     times, avail, values = groups["a"]
-    assert times.tolist() == avail.tolist() == [events._us(BASE)]
+    assert times.tolist() == avail.tolist() == [events.micros(BASE)]
     assert values.tolist() == [[1.0], [1.0]]
 
 
 def test_timestamps_are_microseconds() -> None:
-    assert events._us(datetime(2024, 1, 1, 0, 0, 0, 5)) == 1704067200000005
-    assert events._us("2024-01-01T00:00:00.0000019") == 1704067200000001
+    assert events.micros(datetime(2024, 1, 1, 0, 0, 0, 5)) == 1704067200000005
+    assert events.micros("2024-01-01T00:00:00.0000019") == 1704067200000001

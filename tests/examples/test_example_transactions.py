@@ -238,8 +238,8 @@ def test_a_bad_event_is_quarantined_and_the_rest_applied(trained: Trained,
     conn.close()
     assert blob is not None
     state = events.View(blob)  # the accepted event is the newest of its card's record
-    assert state.times[-1] == events._us(rows[0]["ts"])
-    assert state.avail[-1] == events._us("2024-02-14T00:30:00")
+    assert state.times[-1] == events.micros(rows[0]["ts"])
+    assert state.avail[-1] == events.micros("2024-02-14T00:30:00")
 
 
 def test_materialize_reports_the_event_state(trained: Trained) -> None:

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["asof_indices", "asof_join"]
+__all__ = ["asof_indices", "asof_join", "key_codes"]
 
 _NULL = np.iinfo(np.int64).min
 _UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -96,17 +96,7 @@ def asof_indices(
             f"right_keys={'None' if right_keys is None else 'keys'}. "
             "Pass None for both to match on time alone.")
     lt, rt = _times(left_times, right_times)
-    if left_keys is None:
-        lk = np.zeros(len(lt), dtype=np.int64)
-        rk = np.zeros(len(rt), dtype=np.int64)
-        ncodes = 1
-    else:
-        lk, rk, ncodes = _key_codes(left_keys, right_keys)
-    for side, k, t in (("left", lk, lt), ("right", rk, rt)):
-        if len(k) != len(t):
-            raise ValueError(
-                f"The {side} keys and times must have one value per row: got {len(k)} "
-                f"keys and {len(t)} times.")
+    lk, rk, ncodes = _codes(left_keys, right_keys, lt, rt)
     n_threads = _threads(threads)
     if n_threads > 1 and len(rt) >= _PARALLEL_SORT_MIN:
         with ThreadPoolExecutor(n_threads) as pool:
@@ -160,6 +150,28 @@ def asof_join(
         [2.0, 1.0, nan]
     """
     lkey, rkey = (on_key, on_key) if isinstance(on_key, str) or on_key is None else on_key
+    names = _output_names(left, right, lkey, rkey, left_time, right_time, columns)
+    idx = asof_indices(
+        _column(left, lkey) if lkey is not None else None, _column(left, left_time),
+        _column(right, rkey) if rkey is not None else None, _column(right, right_time),
+        threads=threads)
+    missing = idx < 0
+    safe = np.where(missing, 0, idx) if missing.any() else idx
+    src = {c: _arrow(_column(right, c)) for c in names}
+    n_threads = _threads(threads)
+
+    def gather(c: str) -> pa.Array | pa.ChunkedArray:
+        return _take(src[c], safe, missing)
+
+    taken = _map(gather, list(names), n_threads if len(idx) >= 100_000 else 1)
+    return _with_columns(left, [names[c] for c in names], taken)
+
+
+def _output_names(left: pa.Table | pd.DataFrame, right: pa.Table | pd.DataFrame,
+                  lkey: str | None, rkey: str | None, left_time: str, right_time: str,
+                  columns: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """The right columns to add, ``{right_name: output_name}``, after checking that every
+    named column exists and that no output name is already a left column."""
     if isinstance(columns, Mapping):
         names = dict(columns)
     else:
@@ -175,25 +187,18 @@ def asof_join(
         raise ValueError(
             f"asof_join would add columns {clash} that the left side already has. Pass "
             "columns as a mapping {right_name: new_name} to rename them.")
-    idx = asof_indices(
-        _column(left, lkey) if lkey is not None else None, _column(left, left_time),
-        _column(right, rkey) if rkey is not None else None, _column(right, right_time),
-        threads=threads)
-    missing = idx < 0
-    safe = np.where(missing, 0, idx) if missing.any() else idx
-    src = {c: _arrow(_column(right, c)) for c in names}
-    n_threads = _threads(threads)
+    return names
 
-    def gather(c: str) -> pa.Array | pa.ChunkedArray:
-        return _take(src[c], safe, missing)
 
-    taken = _map(gather, list(names), n_threads if len(idx) >= 100_000 else 1)
+def _with_columns(left: Frame, names: list[str],
+                  taken: list[pa.Array | pa.ChunkedArray]) -> Frame:
+    """``left`` with the gathered columns added under ``names``, of ``left``'s type."""
     if isinstance(left, pa.Table):
         out = left
-        for c, arr in zip(names, taken, strict=True):
-            out = out.append_column(names[c], arr)
+        for name, arr in zip(names, taken, strict=True):
+            out = out.append_column(name, arr)
         return out
-    added = pa.table({names[c]: arr for c, arr in zip(names, taken, strict=True)}).to_pandas()
+    added = pa.table(dict(zip(names, taken, strict=True))).to_pandas()
     result = left.copy(deep=False)
     for name in added.columns:
         result[name] = added[name].array  # positional: the left index may repeat
@@ -201,6 +206,24 @@ def asof_join(
 
 
 # ------------------------------------------------------------------------ matching
+
+
+def _codes(left_keys: Any, right_keys: Any, lt: np.ndarray, rt: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both sides' key codes (all 0 without keys) and how many codes, after checking
+    one key per time on each side."""
+    if left_keys is None:
+        lk = np.zeros(len(lt), dtype=np.int64)
+        rk = np.zeros(len(rt), dtype=np.int64)
+        ncodes = 1
+    else:
+        lk, rk, ncodes = key_codes(left_keys, right_keys)
+    for side, k, t in (("left", lk, lt), ("right", rk, rt)):
+        if len(k) != len(t):
+            raise ValueError(
+                f"The {side} keys and times must have one value per row: got {len(k)} "
+                f"keys and {len(t)} times.")
+    return lk, rk, ncodes
 
 
 def _match(lk: np.ndarray, lt: np.ndarray, rk: np.ndarray, rt: np.ndarray, ncodes: int,
@@ -370,7 +393,7 @@ def _valid_bits(ch: pa.Array) -> np.ndarray:
 # ----------------------------------------------------------------------- keys, times
 
 
-def _key_codes(left: Any, right: Any) -> tuple[np.ndarray, np.ndarray, int]:
+def key_codes(left: Any, right: Any) -> tuple[np.ndarray, np.ndarray, int]:
     """Dense int64 codes of both sides' keys (-1 for null or, on the left, unknown)."""
     la, ra = _arrow(left), _arrow(right)
     if pa.types.is_dictionary(la.type):

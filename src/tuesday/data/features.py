@@ -9,6 +9,10 @@ calendar and holiday features of the target time, which are known in advance.
 tables. Training calls it on the label rows; the online store calls the same function on
 the points it will serve (``materialize.materialize``), so training and serving share one code
 path and cannot drift apart.
+
+Lag and window features run on the sorted source rows (``_Rows``, folded by
+``window_fold``) or, for what that path does not handle, in SQL (``_sql``); calendar and
+holiday features come from ``calendar_features``.
 """
 
 from __future__ import annotations
@@ -16,17 +20,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
 import duckdb
-import holidays as holidays_pkg
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tuesday.data.asof import _key_codes as asof_key_codes
 from tuesday.data.asof import asof_join
+from tuesday.data.asof import key_codes as asof_key_codes
+from tuesday.data.calendar_features import calendar_values, holiday_values
+from tuesday.data.window_fold import (
+    NAT,
+    NEVER,
+    Values,
+    fold_windows,
+    int_if_whole,
+    is_text,
+    micros_of,
+    number_values,
+    us_of,
+)
 from tuesday.project import Baseline, Feature, Model, Project, Source, duration, lag, window
 
 TARGET_TIME = "_target_time"
@@ -110,53 +124,68 @@ def feature_frame(
     out = pd.DataFrame(index=pd.RangeIndex(len(points)))
     con = duckdb.connect()
     try:
-        sql_ready = False
-        sorted_rows: dict[str, _Rows | None] = {}
-        for group, members in _groups(feats).items():
-            kind = group[0]
-            src = project.source(group[1])
-            if kind == "lookup" and _known(src) is not None:
-                _lookup(out, points, tables[src.name], src, members, model.entity.key)
-                continue
-            if kind in ("lag", "window") and _FAST_WINDOWS:
-                if src.name not in sorted_rows:
-                    sorted_rows[src.name] = _Rows.prepare(
-                        points, tables[src.name], src, model.entity.key,
-                        [f for f in feats if f.source == src.name])
-                rows = sorted_rows[src.name]
-                values = None if rows is None else (
-                    rows.windows(members, group) if kind == "window" else rows.lags(members))
-                if values is not None:
-                    for f in members:
-                        out[f.name] = values[f.name]
-                    continue
-            if not sql_ready:
-                _register(con, project, feats, points, tables)
-                sql_ready = True
-            sql = _sql(kind, src, members, model.entity.key, group)
-            res = con.execute(sql).df()
-            res = res.set_index(ROW).reindex(np.arange(len(points)))
-            for f in members:
-                out[f.name] = res[f.name].to_numpy()
-        t = points[TARGET_TIME]
-        for f in feats:
-            if f.kind == "calendar":
-                out[f.name] = calendar_values(f.part or "", t)
-            elif f.kind == "holiday":
-                out[f.name] = holiday_values(f.country or "", f.part or "", t)
-            elif f.kind == "request":
-                if request is not None and f.name in request.columns:
-                    out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
-                else:
-                    out[f.name] = np.nan
-        for f in feats:
-            if f.default is not None:
-                out[f.name] = out[f.name].fillna(f.default)
-            if out[f.name].dtype == object:
-                out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
+        _source_features(out, con, project, model, feats, points, tables)
     finally:
         con.close()
+    _known_in_advance(out, feats, points[TARGET_TIME], request)
+    for f in feats:
+        if f.default is not None:
+            out[f.name] = out[f.name].fillna(f.default)
+        if out[f.name].dtype == object:
+            out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
     return out[[f.name for f in feats]]
+
+
+def _source_features(out: pd.DataFrame, con: duckdb.DuckDBPyConnection, project: Project,
+                     model: Model, feats: tuple[Feature, ...], points: pd.DataFrame,
+                     tables: Mapping[str, pa.Table]) -> None:
+    """The features read from sources, one group at a time: lookups by an as-of join,
+    lags and windows on the sorted rows (``_Rows``) when it handles the source, the rest
+    (and what ``_Rows`` leaves) by the SQL of ``_sql``."""
+    sql_ready = False
+    sorted_rows: dict[str, _Rows | None] = {}
+    for group, members in _groups(feats).items():
+        kind = group[0]
+        src = project.source(group[1])
+        if kind == "lookup" and _known(src) is not None:
+            _lookup(out, points, tables[src.name], src, members, model.entity.key)
+            continue
+        if kind in ("lag", "window") and _FAST_WINDOWS:
+            if src.name not in sorted_rows:
+                sorted_rows[src.name] = _Rows.prepare(
+                    points, tables[src.name], src, model.entity.key,
+                    [f for f in feats if f.source == src.name])
+            rows = sorted_rows[src.name]
+            values = None if rows is None else (
+                rows.windows(members, group) if kind == "window" else rows.lags(members))
+            if values is not None:
+                for f in members:
+                    out[f.name] = values[f.name]
+                continue
+        if not sql_ready:
+            _register(con, project, feats, points, tables)
+            sql_ready = True
+        sql = _sql(kind, src, members, model.entity.key, group)
+        res = con.execute(sql).df()
+        res = res.set_index(ROW).reindex(np.arange(len(points)))
+        for f in members:
+            out[f.name] = res[f.name].to_numpy()
+
+
+def _known_in_advance(out: pd.DataFrame, feats: tuple[Feature, ...], t: pd.Series,
+                      request: pd.DataFrame | None) -> None:
+    """Calendar and holiday features of the target times ``t``, and the request-time
+    values sent with the points (NaN when not sent)."""
+    for f in feats:
+        if f.kind == "calendar":
+            out[f.name] = calendar_values(f.part or "", t)
+        elif f.kind == "holiday":
+            out[f.name] = holiday_values(f.country or "", f.part or "", t)
+        elif f.kind == "request":
+            if request is not None and f.name in request.columns:
+                out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
+            else:
+                out[f.name] = np.nan
 
 
 def _register(con: duckdb.DuckDBPyConnection, project: Project, feats: tuple[Feature, ...],
@@ -306,8 +335,6 @@ def _window_agg(f: Feature, src: Source, hi: str, order: str) -> str:
 # Column types this path does not handle (text values, timezone-aware times, non-text
 # keys...) and lags with several rows at one time fall back to the SQL.
 
-_NAT = np.iinfo(np.int64).min
-_NEVER = np.iinfo(np.int64).max
 _PER_POINT = 16  # fewer active points than this: finish each one on its own
 
 
@@ -344,42 +371,19 @@ class _Rows:
         """None when a column's type is not one this path handles (then the SQL runs):
         times must be dates or naive timestamps, values float64 or signed integers, the
         entity key text."""
-        names = table.column_names
-        tcol, acol = src.time or "", src.available_at
         feats = [f for f in feats if f.kind in ("lag", "window")]
-        cols = sorted({f.column for f in feats if f.column})
-        if not feats or tcol not in names or (acol and acol not in names) or any(
-                c not in names for c in cols):
+        columns = _read_columns(table, src, key, feats)
+        if columns is None:
             return None
-        if src.entity is not None and (key not in names or not _texty(table.column(key).type)):
-            return None
-        t = _micros(table.column(tcol))
-        avail = _micros(table.column(acol)) if acol else None
-        if t is None or (acol and avail is None):
-            return None
-        values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for c in cols:
-            got = _numbers(table.column(c))
-            if got is None:
-                return None
-            values[c] = got
+        t, avail, values = columns
         n = len(points)
         target = points[TARGET_TIME].to_numpy(dtype="datetime64[us]").view(np.int64)
-        ok_p = target != _NAT
+        ok_p = target != NAT
         target = np.where(ok_p, target, 0)  # no overflow below (those points have no rows)
         origin = None
-        if acol:
+        if src.available_at:
             origin = points[ORIGIN].to_numpy(dtype="datetime64[us]").view(np.int64)
-        # only the rows some point can reach: the cost stays flat as history grows
-        ok_s = t != _NAT
-        if ok_p.any():
-            lags = [_us_of(duration(f.lag, what="lag")) for f in feats]
-            reach = [_us_of(duration(f.lag, what="lag")) + (
-                _us_of(duration(f.window, what="window")) if f.kind == "window" else 1)
-                for f in feats]
-            ok_s &= (t > target[ok_p].min() - max(reach)) & (t <= target[ok_p].max() - min(lags))
-        else:
-            ok_s[:] = False
+        ok_s = _reachable(t, target, ok_p, feats)
         rows = np.flatnonzero(ok_s)
         if src.entity is not None:
             keys = table.column(key)
@@ -409,7 +413,7 @@ class _Rows:
         avail_s = None
         if avail is not None:
             a = avail[rows]
-            avail_s = np.where(a == _NAT, _NEVER, a)
+            avail_s = np.where(a == NAT, NEVER, a)
         vals = {c: (v[rows], None if valid is None else valid[rows])
                 for c, (v, valid) in values.items()}
         ints = frozenset(c for c, (v, _) in values.items() if v.dtype.kind == "i")
@@ -439,22 +443,22 @@ class _Rows:
                 ) -> dict[str, np.ndarray]:
         """Window features of one (lag, window) group: the rows with ``lo < time <= hi``
         (and available at the origin), as ``_sql`` selects them."""
-        lag_us = _us_of(duration(group[2], what="lag"))
+        lag_us = us_of(duration(group[2], what="lag"))
         hi = self.target - lag_us
         i1 = self.upto(lag_us)
-        i0 = self.upto(lag_us + _us_of(duration(group[3], what="window")))
+        i0 = self.upto(lag_us + us_of(duration(group[3], what="window")))
         lens = np.where(self.ok, np.maximum(i1 - i0, 0), 0)
-        out = _fold(members, lens, i0, self.times, self.values, self.avail, self.origin,
-                    hi, self.n)
+        out = fold_windows(members, lens, i0, self.times, self.values, self.avail,
+                           self.origin, hi, self.n, per_point=_PER_POINT)
         for f in members:
             if f.agg in ("min", "max", "last") and f.column in self.ints:
-                out[f.name] = _int_if_whole(out[f.name])
+                out[f.name] = int_if_whole(out[f.name])
         return out
 
     def lags(self, members: list[Feature]) -> dict[str, np.ndarray] | None:
         """Lag features of one lag: the row at exactly ``hi`` if available at the origin;
         None when some point has several rows at its ``hi`` (left to the SQL)."""
-        lag_us = _us_of(duration(members[0].lag, what="lag"))
+        lag_us = us_of(duration(members[0].lag, what="lag"))
         nrows = len(self.comb)
         if not nrows:
             return {f.name: np.full(self.n, np.nan) for f in members}
@@ -473,245 +477,47 @@ class _Rows:
             v, valid = self.values[f.column or ""]
             found = hit if valid is None else hit & valid[at]
             x = np.where(found, v[at], np.nan)
-            out[f.name] = _int_if_whole(x) if f.column in self.ints else x
+            out[f.name] = int_if_whole(x) if f.column in self.ints else x
         return out
 
 
-def _int_if_whole(x: np.ndarray) -> np.ndarray:
-    """Integer values without a gap as int64, as the SQL returns them (float with NaN
-    otherwise)."""
-    return x.astype(np.int64) if len(x) and not np.isnan(x).any() else x
-
-
-def _fold(members: list[Feature], lens: np.ndarray, i0: np.ndarray, times: np.ndarray,
-          vals: dict[str, tuple[np.ndarray, np.ndarray | None]],
-          avail: np.ndarray | None, origin: np.ndarray | None, hi: np.ndarray,
-          n: int) -> dict[str, np.ndarray]:
-    """Fold every member's aggregate over the slices [i0, i0 + lens) of the sorted rows:
-    step k adds row i0 + k of every point whose slice is longer than k."""
-    pts = np.argsort(-lens, kind="stable")  # longest first: the active points are a prefix
-    ln, st = lens[pts], i0[pts]
-    org = origin[pts] if origin is not None else None
-    longest = int(ln[0]) if n else 0
-    active = np.searchsorted(-ln, -np.arange(longest), side="left")  # points with len > k
-    cols = {f.column for f in members}
-    # per column (None: any row): count, and per aggregate its accumulator
-    count = {c: np.zeros(n, np.int64) for c in cols}
-    acc: dict[str, np.ndarray] = {}
-    last_t: dict[str | None, np.ndarray] = {}
-    for f in members:
-        if f.agg in ("sum", "mean"):
-            v = vals[f.column or ""][0]
-            acc[f.name] = np.zeros(n, v.dtype)
-        elif f.agg == "min":
-            acc[f.name] = np.full(n, np.nan)
-        elif f.agg == "max":
-            acc[f.name] = np.full(n, -np.inf)
-        elif f.agg == "last":
-            acc[f.name] = np.full(n, np.nan)
-        if f.agg in ("last", "time_since_last"):
-            last_t.setdefault(f.column, np.full(n, _NAT))
-
-    def masks(idx: np.ndarray, sel: slice) -> dict[str | None, np.ndarray | None]:
-        ok = avail[idx] <= org[sel] if avail is not None and org is not None else None
-        out: dict[str | None, np.ndarray | None] = {}
-        for c in cols:
-            valid = vals[c][1] if c else None
-            if valid is None:
-                out[c] = ok
-            else:
-                out[c] = valid[idx] if ok is None else valid[idx] & ok
-        return out
-
-    def step(sel: slice, idx: np.ndarray, per_point: bool) -> None:
-        mk = masks(idx, sel)
-        t = times[idx] if last_t else None
-        for c in cols:
-            mc = mk[c]
-            if per_point:
-                count[c][sel] += len(idx) if mc is None else int(mc.sum())
-            else:
-                count[c][sel] += 1 if mc is None else mc
-        for f in members:
-            if f.agg not in ("sum", "mean", "min", "max"):
-                continue
-            mc, a = mk[f.column], acc[f.name]
-            v = vals[f.column or ""][0][idx]
-            if f.agg in ("sum", "mean"):
-                x = v if mc is None else np.where(mc, v, v.dtype.type(0))
-                if per_point:  # a sequential fold, as the step-by-step one
-                    a[sel] = np.add.accumulate(np.concatenate((a[sel], x)))[-1]
-                else:
-                    a[sel] += x
-            elif f.agg == "min":  # NaN only when every value is NaN, as in SQL
-                x = v.astype(np.float64) if mc is None else np.where(mc, v, np.nan)
-                a[sel] = np.fmin.reduce(np.concatenate((a[sel], x))) if per_point \
-                    else np.fmin(a[sel], x)
-            elif f.agg == "max":  # NaN sorts above every number, as in SQL
-                x = v.astype(np.float64) if mc is None else np.where(mc, v, -np.inf)
-                a[sel] = np.maximum.reduce(np.concatenate((a[sel], x))) if per_point \
-                    else np.maximum(a[sel], x)
-        for c, lt in last_t.items():
-            mc = mk[c]
-            assert t is not None
-            lasts = [f for f in members if f.agg == "last" and f.column == c]
-            if per_point:
-                tt = t if mc is None else t[mc]
-                if not len(tt):
-                    continue
-                newest = tt[-1]
-                for f in lasts:
-                    v = vals[c or ""][0][idx]
-                    v = (v if mc is None else v[mc])[tt == newest].astype(np.float64)
-                    a = acc[f.name]
-                    prev = a[sel] if lt[sel][0] == newest else np.empty(0)
-                    a[sel] = np.maximum.reduce(np.concatenate((prev, v)))
-                lt[sel] = newest
-                continue
-            take = np.ones(len(idx), bool) if mc is None else mc
-            same = take & (t == lt[sel])  # ties at the latest time: the largest value
-            for f in lasts:
-                v = vals[c or ""][0][idx].astype(np.float64)
-                a = acc[f.name]
-                a[sel] = np.where(same, np.maximum(a[sel], v), np.where(take, v, a[sel]))
-            lt[sel] = np.where(take, t, lt[sel])
-
-    k = 0
-    while k < longest:
-        m = int(active[k])
-        if m < _PER_POINT:
-            break
-        step(slice(0, m), st[:m] + k, False)
-        k += 1
-    if k < longest:  # the few longest slices: the rest of each in one go
-        for j in range(int(active[k])):
-            idx = np.arange(st[j] + k, st[j] + ln[j])
-            step(slice(j, j + 1), idx, True)
-    inv = np.empty(n, np.int64)
-    inv[pts] = np.arange(n)
-    out: dict[str, np.ndarray] = {}
-    for f in members:
-        cnt = count[f.column][inv]
-        if f.agg == "count":
-            out[f.name] = cnt
-        elif f.agg == "time_since_last":
-            lt = last_t[f.column][inv]
-            out[f.name] = np.where(lt != _NAT, (hi - lt).astype(np.float64) / 1e6, np.nan)
-        else:
-            a = acc[f.name][inv]
-            if f.agg == "mean":
-                res = a.astype(np.float64) / np.maximum(cnt, 1)
-            else:
-                res = a.astype(np.float64)
-            out[f.name] = np.where(cnt > 0, res, np.nan)
-    return out
-
-
-def _us_of(td: pd.Timedelta) -> int:
-    return int(td // pd.Timedelta(microseconds=1))
-
-
-def _texty(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
-                or pa.types.is_string_view(t))
-
-
-def _micros(col: pa.ChunkedArray) -> np.ndarray | None:
-    """Naive timestamps or dates as int64 microseconds (null: INT64_MIN); None for other
-    types (timezone-aware, or nanoseconds that are not whole microseconds)."""
-    t = col.type
-    if pa.types.is_date(t):
-        col = col.cast(pa.timestamp("us"))
-    elif not pa.types.is_timestamp(t) or t.tz is not None:
+def _read_columns(table: pa.Table, src: Source, key: str, feats: list[Feature]
+                  ) -> tuple[np.ndarray, np.ndarray | None, Values] | None:
+    """The source's times, availability times and value columns as numpy; None when a
+    column's type is not one the numpy path handles: times must be dates or naive
+    timestamps, values float64 or signed integers, the entity key text."""
+    names = table.column_names
+    tcol, acol = src.time or "", src.available_at
+    cols = sorted({f.column for f in feats if f.column})
+    if not feats or tcol not in names or (acol and acol not in names) or any(
+            c not in names for c in cols):
         return None
-    unit = col.type.unit
-    v = col.cast(pa.int64()).fill_null(_NAT).to_numpy()
-    v = np.asarray(v, dtype=np.int64)
-    nat = v == _NAT
-    if unit == "ns":
-        if (v[~nat] % 1000).any():
+    if src.entity is not None and (key not in names or not is_text(table.column(key).type)):
+        return None
+    t = micros_of(table.column(tcol))
+    avail = micros_of(table.column(acol)) if acol else None
+    if t is None or (acol and avail is None):
+        return None
+    values: Values = {}
+    for c in cols:
+        got = number_values(table.column(c))
+        if got is None:
             return None
-        return np.where(nat, _NAT, v // 1000)
-    factor = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
-    return v if factor == 1 else np.where(nat, _NAT, v * factor)
+        values[c] = got
+    return t, avail, values
 
 
-def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """A float64 or signed integer column as numpy values and validity (None: no
-    nulls); None for other types."""
-    t = col.type
-    if pa.types.is_float64(t):
-        dtype: type = np.float64
-    elif pa.types.is_signed_integer(t):
-        dtype = np.int64
+def _reachable(t: np.ndarray, target: np.ndarray, ok_p: np.ndarray, feats: list[Feature]
+               ) -> np.ndarray:
+    """The source rows some point's lag or window can reach: the cost stays flat as
+    history grows."""
+    ok_s = t != NAT
+    if ok_p.any():
+        lags = [us_of(duration(f.lag, what="lag")) for f in feats]
+        reach = [us_of(duration(f.lag, what="lag")) + (
+            us_of(duration(f.window, what="window")) if f.kind == "window" else 1)
+            for f in feats]
+        ok_s &= (t > target[ok_p].min() - max(reach)) & (t <= target[ok_p].max() - min(lags))
     else:
-        return None
-    valid = None
-    if col.null_count:
-        valid = col.is_valid().to_numpy(zero_copy_only=False)
-        col = col.fill_null(0)
-    return np.asarray(col.to_numpy(), dtype=dtype), valid
-
-
-# ------------------------------------------------------------- known-in-advance
-
-
-def calendar_values(part: str, times: pd.Series) -> np.ndarray:
-    """A calendar part of each time (day_of_week: Monday=0).
-
-    Example:
-        >>> calendar_values("day_of_week", pd.Series(pd.to_datetime(["2024-01-01"])))
-        array([0.])
-    """
-    t = pd.to_datetime(times).dt
-    values = {
-        "day_of_week": lambda: t.day_of_week,
-        "month": lambda: t.month,
-        "day_of_year": lambda: t.day_of_year,
-        "day_of_month": lambda: t.day,
-        "week_of_year": lambda: t.isocalendar().week,
-        "year": lambda: t.year,
-    }[part]()
-    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float,
-                                                                        na_value=np.nan)
-
-
-@lru_cache(maxsize=32)
-def _holiday_days(country: str, first: int, last: int) -> np.ndarray:
-    days = holidays_pkg.country_holidays(country, years=range(first, last + 1))
-    return np.array(sorted(np.datetime64(d, "D") for d in days), dtype="datetime64[D]")
-
-
-def holiday_values(country: str, part: str, times: pd.Series) -> np.ndarray:
-    """Holiday features of each date: ``is_holiday`` (0/1), ``days_to_next`` and
-    ``days_since_last`` holiday (capped at 366).
-
-    Example:
-        >>> holiday_values("US", "is_holiday", pd.Series(pd.to_datetime(["2024-07-04"])))
-        array([1.])
-    """
-    t = pd.to_datetime(times)
-    out = np.full(len(t), np.nan)
-    valid = t.notna().to_numpy()
-    if not valid.any():
-        return out
-    days = t[valid].to_numpy().astype("datetime64[D]")
-    years = pd.DatetimeIndex(t[valid]).year
-    hol = _holiday_days(country, int(years.min()) - 1, int(years.max()) + 1)
-    if part == "is_holiday":
-        idx = np.searchsorted(hol, days)
-        hit = (idx < len(hol)) & (hol[np.minimum(idx, len(hol) - 1)] == days)
-        out[valid] = hit.astype(float)
-    elif part == "days_to_next":
-        idx = np.searchsorted(hol, days, side="left")
-        nxt = hol[np.minimum(idx, len(hol) - 1)]
-        diff = (nxt - days).astype(int).astype(float)
-        out[valid] = np.where(idx < len(hol), np.minimum(diff, 366), 366)
-    else:  # days_since_last
-        idx = np.searchsorted(hol, days, side="right") - 1
-        prev = hol[np.maximum(idx, 0)]
-        diff = (days - prev).astype(int).astype(float)
-        out[valid] = np.where(idx >= 0, np.minimum(diff, 366), 366)
-    return out
+        ok_s[:] = False
+    return ok_s
