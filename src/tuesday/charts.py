@@ -128,7 +128,8 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *,
     for m in marks:
         if xlo <= m.x <= xhi:
             out.append(_mark(m, sx(m.x), h))
-    out.append(_y_title(y_label, h))
+    if y_label:
+        out.append(_y_title(y_label, h))
     if x_label:
         out.append(_x_title(x_label, w, h))
     if diagonal:
