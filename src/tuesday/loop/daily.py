@@ -7,29 +7,28 @@ itself or waits for a person. :func:`tick` is one run of the daily job at an exp
 ``as_of``; it is idempotent: its outcome is recorded in the ``loop_ticks`` table and a
 second run of the same (model, as_of) returns that record without doing anything.
 
-Monitoring in the loop looks at a recent window, not at everything ever served: drift
-of the features served in the last ``drift_window`` against the production version's
-training reference, and accuracy on the predictions of the production version whose
-target lies in the last ``quality_window``. A shock therefore shows within days instead
-of being diluted by a year of normal traffic.
+Monitoring in the loop looks at the policy's recent windows, not at everything ever
+served (:mod:`tuesday.loop.recent`), so a shock shows within days.
 
 Nothing here reads the wall clock except :func:`run_scheduler`'s default clock, so the
-same ticks can be replayed day by day over history (``tuesday.replay``).
+same ticks can be replayed day by day over history (:mod:`tuesday.loop.replay`).
+
+The policy itself is declared with the model (:class:`tuesday.project.Policy`).
 
 Example:
-    >>> from tuesday.loop import Policy
+    >>> from tuesday.project import Policy
     >>> Policy(schedule="7d", drift_ticks=3, auto_promote=False).schedule_days
     7
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,13 @@ from tuesday import meta
 from tuesday.data import tables
 from tuesday.data.features import horizon
 from tuesday.data.materialize import materialize
-from tuesday.data.predictions import read_log
 from tuesday.errors import Conflict, GateFailed, TuesdayError
-from tuesday.project import LoadedProject, Model, duration
+from tuesday.loop.recent import monitor_summary, policy_for, recent_monitor
+from tuesday.project import LoadedProject, Model
 from tuesday.project.policy import Policy, check_policy
 from tuesday.release import registry
-from tuesday.train import evaluation, training
-from tuesday.watch import alerts, monitoring
-from tuesday.watch.drift import dataset_drift
+from tuesday.train import training
+from tuesday.watch import alerts
 from tuesday.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -56,11 +54,6 @@ log = logging.getLogger(__name__)
 #: what a tick's ``status`` can be
 TICK_STATUSES = ("ok", "promoted", "awaiting_approval", "retrain_failed", "no_production")
 ACTOR = "loop"
-
-
-def policy_for(model: Model) -> Policy:
-    """The model's declared policy, or the default one."""
-    return model.policy if model.policy is not None else Policy()
 
 
 # ------------------------------------------------------------------ recorded ticks
@@ -102,157 +95,23 @@ def _record(ws: Workspace, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# ------------------------------------------------------------------ recent monitor
-
-
-def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
-                   policy: Policy | None = None, *, write: bool = False) -> dict[str, Any]:
-    """Drift and accuracy of a model over the policy's recent windows, up to ``as_of``.
-
-    Drift is a change detector: the features served in ``(as_of - drift_window, as_of]``
-    against those served in the ``drift_reference`` before (Evidently's methods and
-    thresholds, as ``monitor``). Comparing two recent windows rather than a window with
-    a whole training year keeps the seasons (a January fortnight against a year of
-    temperatures) from reading as drift; ``tuesday monitor`` compares with the training
-    reference.
-
-    Quality: predictions whose target lies in ``(as_of - quality_window, as_of]``,
-    joined to the ground truth known at ``as_of``, against the baselines logged with
-    them: ``quality`` over every version served (what users got), ``production_quality``
-    over the production version's own predictions (what a retrain decision judges).
-    Either is degraded when it loses to its best baseline, or when its primary metric is
-    worse than the production version's backtest by more than ``max_degradation``.
-
-    With ``write`` the report is also written as JSON and HTML under ``reports/``.
-    """
-    model = loaded.project.model(model_name)
-    pol = policy or policy_for(model)
-    prod = registry.production(ws, model_name)
-    t = pd.Timestamp(as_of)
-    report: dict[str, Any] = {"model": model_name, "as_of": t.isoformat(),
-                              "production_version": prod["version"] if prod else None,
-                              "predictions_logged": 0, "drift": None, "quality": None,
-                              "production_quality": None, "expected": None}
-    if prod is None:
-        report["status"] = "no_production"
-        return report
-    metric = model.primary_metric
-    report["expected"] = {"metric": metric, "backtest": prod["metrics"]["model"][metric]}
-    logged = read_log(ws, model_name)
-    if len(logged):
-        logged = logged[(logged["served_at"] <= t) & (logged["variant"] != "shadow")]
-    dwin = duration(pol.drift_window, what="drift_window")
-    rwin = duration(pol.drift_reference, what="drift_reference")
-    recent = logged[logged["served_at"] > t - dwin]
-    before = logged[(logged["served_at"] > t - dwin - rwin) & (logged["served_at"] <= t - dwin)]
-    report["predictions_logged"] = len(recent)
-    report["drift"] = _drift(model, prod, recent, before)
-    when = logged["target_time"].where(logged["target_time"].notna(), logged["served_at"])
-    qwin = duration(pol.quality_window, what="quality_window")
-    window = logged[(when > t - qwin) & (when <= t)]
-    if len(window):
-        # the same computation as ``monitor``, over the window
-        report["quality"] = _judge(monitoring.live_quality(ws, loaded, model_name, window, as_of),
-                                   report["expected"], pol, metric)
-        ours = window[window["version"] == prod["version"]]
-        if len(ours):
-            report["production_quality"] = _judge(
-                monitoring.live_quality(ws, loaded, model_name, ours, as_of),
-                report["expected"], pol, metric)
-    report["status"] = _status(report)
-    if write:
-        stamp = t.strftime("%Y%m%dT%H%M%S")
-        base = ws.reports / f"loop-{model_name}-{stamp}"
-        base.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
-        base.with_suffix(".html").write_text(monitoring.render_html(report))
-        report["report_json"] = str(base.with_suffix(".json"))
-        report["report_html"] = str(base.with_suffix(".html"))
-    return report
-
-
-def _drift(model: Model, prod: dict[str, Any], recent: pd.DataFrame,
-           before: pd.DataFrame) -> dict[str, Any] | None:
-    n = monitoring.MIN_ROWS_FOR_DRIFT
-    if len(recent) < n or len(before) < 2 * n:
-        return None
-    fixed = {f.name for f in model.features if f.kind in ("calendar", "holiday")}
-    cur = pd.DataFrame([json.loads(s) for s in recent["features"]])
-    ref = pd.DataFrame([json.loads(s) for s in before["features"]])
-    cols = [c for c in prod["manifest"]["features"] if c not in fixed
-            and c in cur.columns and c in ref.columns
-            and cur[c].notna().sum() >= n and ref[c].notna().sum() >= n]
-    if not cols:
-        return None
-    return dataset_drift(ref[cols].astype(float), cur[cols].astype(float),
-                         columns=cols).to_dict()
-
-
-def _judge(q: dict[str, Any] | None, expected: dict[str, Any], pol: Policy,
-           metric: str) -> dict[str, Any] | None:
-    """Add ``degraded`` (and why) to a quality dict from ``monitoring.live_quality``."""
-    if q is None:
-        return None
-    q = dict(q)
-    q["degraded"] = False
-    if q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
-        return q
-    live = q["model"][metric]
-    why = []
-    if q.get("beats_baseline") is False:
-        best = q["best_baseline"]
-        why.append(f"worse than baseline {best!r} ({metric} {live:.4g} vs "
-                   f"{q['baselines'][best][metric]:.4g})")
-    lost = -evaluation.lift(metric, live, expected["backtest"])
-    if lost > pol.max_degradation:
-        why.append(f"{metric} {live:.4g} is {lost:.0%} worse than the backtest's "
-                   f"{expected['backtest']:.4g}")
-    q["degraded"] = bool(why)
-    q["why"] = "; ".join(why)
-    return q
-
-
-def _status(report: dict[str, Any]) -> str:
-    if not report["predictions_logged"] and not report.get("quality"):
-        return "no_traffic"
-    if (report.get("quality") or {}).get("degraded"):
-        return "degraded"
-    if report.get("drift") and report["drift"]["dataset_drifted"]:
-        return "drift"
-    return "ok"
-
-
-def _monitor_summary(report: dict[str, Any], metric: str) -> dict[str, Any]:
-    d = report.get("drift")
-    out: dict[str, Any] = {
-        "status": report["status"], "predictions": report.get("predictions_logged", 0),
-        "drifted": bool(d and d["dataset_drifted"]),
-        "drift_share": d["share_drifted"] if d else None,
-        "drifted_columns": [c["column"] for c in d["columns"] if c["drifted"]] if d else [],
-        "expected": report.get("expected"),
-    }
-    for name in ("quality", "production_quality"):
-        q = report.get(name) or {}
-        s: dict[str, Any] = {"rows": q.get("rows_with_ground_truth", 0),
-                             "rows_served": q.get("rows_served", 0),
-                             "degraded": bool(q.get("degraded")), "why": q.get("why")}
-        if q.get("model"):
-            best = q.get("best_baseline")
-            s.update(metric=metric, model=q["model"], best_baseline=best,
-                     baseline=q["baselines"].get(best) if best else None,
-                     beats_baseline=q.get("beats_baseline"))
-        out[name] = s
-    for k in ("report_json", "report_html"):
-        if k in report:
-            out[k] = report[k]
-    return out
-
-
 # ----------------------------------------------------------------------- the tick
 
 
-class _Timer:
-    def __init__(self) -> None:
+class StageTimer:
+    """Seconds spent per stage, summed over every time a stage runs.
+
+    Example:
+        >>> timer = StageTimer()
+        >>> with timer("train"):
+        ...     pass
+        >>> list(timer.seconds)
+        ['train']
+    """
+
+    def __init__(self, digits: int = 4) -> None:
         self.seconds: dict[str, float] = {}
+        self.digits = digits
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -260,8 +119,35 @@ class _Timer:
         try:
             yield
         finally:
-            self.seconds[stage] = round(self.seconds.get(stage, 0.0)
-                                        + time.perf_counter() - t0, 4)
+            self.add(stage, time.perf_counter() - t0)
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Add ``seconds`` to ``stage`` (rounded to ``digits``)."""
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, self.digits)
+
+
+@dataclass
+class _Tick:
+    """One tick under way: what every step reads, and the outcome the steps fill in."""
+
+    ws: Workspace
+    loaded: LoadedProject
+    model: Model
+    policy: Policy
+    as_of: datetime
+    out: dict[str, Any]
+    step: Callable[[str], None]
+    timer: StageTimer = field(default_factory=StageTimer)
+    raised: list[alerts.Alert] = field(default_factory=list)
+
+    def alert(self, kind: str, severity: str, title: str, details: Mapping[str, Any]) -> None:
+        """Raise (or repeat) the loop's alert of this kind for the model."""
+        name = self.model.name
+        with self.timer("alerts"):
+            self.raised.append(alerts.raise_alert(
+                self.ws, model=name, kind=kind, severity=severity, title=title,
+                details=details, as_of=self.as_of, routes=self.policy.routes,
+                dedup_key=f"{name}/loop/{kind}"))
 
 
 def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime, *,
@@ -291,10 +177,38 @@ def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
     """
     model = loaded.project.model(model_name)
     pol = policy or policy_for(model)
+    t = _naive(as_of)
+    done = _already_done(ws, model_name, pol, t)
+    if done is not None:
+        return done
+    run = _Tick(ws, loaded, model, pol, t, _new_outcome(model_name, pol, t),
+                progress or (lambda _m: None))
+    if ingest is not None:
+        run.step("ingesting")
+        with run.timer("ingest"):
+            run.out["ingested"] = ingest_folder(ws, loaded, ingest, t)
+    prod = registry.production(ws, model_name)
+    if prod is not None:
+        _monitor(run, prod, write_report)
+    if _decide(run, prod):
+        _retrain(run)
+    _materialize(run)
+    with run.timer("alerts"):
+        run.out["resolved_alerts"] = _resolve_cleared(ws, model_name, run.out, t)
+    run.out["alerts"] = [{"id": a.id, "kind": a.kind, "severity": a.severity,
+                          "title": a.title, "count": a.count, "status": a.status}
+                         for a in run.raised]
+    run.out["seconds"] = run.timer.seconds
+    return _record(ws, run.out)
+
+
+def _already_done(ws: Workspace, model_name: str, pol: Policy,
+                  t: datetime) -> dict[str, Any] | None:
+    """The recorded outcome when this tick already ran; raises when the policy is
+    invalid or a later tick is already recorded."""
     problems = check_policy(pol, f"Model {model_name!r}")
     if problems:
         raise TuesdayError(" ".join(problems), fix="Fix the policy declaration.")
-    t = _naive(as_of)
     done = get_tick(ws, model_name, t)
     if done is not None:
         return {**done, "repeated": True}
@@ -304,65 +218,62 @@ def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
                        f"{newer[0]['as_of']}; a tick as of {t.isoformat()} would decide "
                        "with a past that the later tick already acted on.",
                        fix="Run ticks in time order (pass a later --as-of).")
-    step = progress or (lambda _m: None)
-    timer = _Timer()
-    out: dict[str, Any] = {
+    return None
+
+
+def _new_outcome(model_name: str, pol: Policy, t: datetime) -> dict[str, Any]:
+    return {
         "model": model_name, "as_of": t.isoformat(), "status": "ok", "exit_code": 0,
         "policy": pol.to_dict(), "ingested": {}, "monitor": None, "drift_streak": 0,
         "reasons": [], "held": None, "retrained": None, "promoted": None,
         "awaiting_approval": None, "gates": None, "error": None, "materialized": None,
         "production_version": None, "alerts": [], "resolved_alerts": [], "seconds": {},
     }
-    raised: list[alerts.Alert] = []
 
-    def alert(kind: str, severity: str, title: str, details: Mapping[str, Any]) -> None:
-        with timer("alerts"):
-            raised.append(alerts.raise_alert(
-                ws, model=model_name, kind=kind, severity=severity, title=title,
-                details=details, as_of=t, routes=pol.routes,
-                dedup_key=f"{model_name}/loop/{kind}"))
 
-    if ingest is not None:
-        step("ingesting")
-        with timer("ingest"):
-            out["ingested"] = ingest_folder(ws, loaded, ingest, t)
-
-    prod = registry.production(ws, model_name)
-    metric = model.primary_metric
-    if prod is not None:
-        step("monitoring")
-        with timer("monitor"):
-            report = recent_monitor(ws, loaded, model_name, t, pol, write=write_report)
-        mon = _monitor_summary(report, metric)
-        out["monitor"] = mon
-        if mon["drifted"]:
-            out["drift_streak"] = 1 + _drift_streak(ws, model_name, t)
-        if out["drift_streak"] >= (pol.drift_ticks or 5):  # sustained, not one noisy tick
-            alert("drift", "warning",
-                  f"{model_name}: {len(mon['drifted_columns'])} served feature(s) drifted "
+def _monitor(run: _Tick, prod: dict[str, Any], write_report: bool) -> None:
+    """Monitor the recent windows; alert on sustained drift, degraded quality and
+    missing ground truth."""
+    name, pol, out = run.model.name, run.policy, run.out
+    metric = run.model.primary_metric
+    run.step("monitoring")
+    with run.timer("monitor"):
+        report = recent_monitor(run.ws, run.loaded, name, run.as_of, pol, write=write_report)
+    mon = monitor_summary(report, metric)
+    out["monitor"] = mon
+    if mon["drifted"]:
+        out["drift_streak"] = 1 + _drift_streak(run.ws, name, run.as_of)
+    if out["drift_streak"] >= (pol.drift_ticks or 5):  # sustained, not one noisy tick
+        run.alert("drift", "warning",
+                  f"{name}: {len(mon['drifted_columns'])} served feature(s) drifted "
                   f"over the last {pol.drift_window} ({mon['drift_share']:.0%}), "
                   f"{out['drift_streak']} ticks in a row",
                   {"drifted": mon["drifted_columns"], "share": mon["drift_share"],
                    "streak": out["drift_streak"], "window": pol.drift_window})
-        q = mon["quality"]
-        if q["degraded"]:
-            alert("quality", "critical",
-                  f"{model_name}: the served forecasts of the last {pol.quality_window} are "
+    q = mon["quality"]
+    if q["degraded"]:
+        run.alert("quality", "critical",
+                  f"{name}: the served forecasts of the last {pol.quality_window} are "
                   f"degraded on {q['rows']} rows of ground truth: {q['why']}",
                   {"version": prod["version"], "metric": metric, "why": q["why"],
                    "model": q.get("model"), "baseline": q.get("best_baseline"),
                    "baseline_metrics": q.get("baseline"), "rows": q["rows"],
                    "backtest": mon["expected"]["backtest"], "window": pol.quality_window})
-        if q["rows_served"] >= pol.min_rows and q["rows"] == 0:
-            alert("ground_truth", "warning",
-                  f"{model_name}: no ground truth for the {q['rows_served']} predictions "
+    if q["rows_served"] >= pol.min_rows and q["rows"] == 0:
+        run.alert("ground_truth", "warning",
+                  f"{name}: no ground truth for the {q['rows_served']} predictions "
                   f"whose target lies in the last {pol.quality_window}",
                   {"rows_served": q["rows_served"], "window": pol.quality_window})
 
-    # ------------------------------------------------------------------- decide
-    versions = registry.versions(ws, model_name)
+
+def _decide(run: _Tick, prod: dict[str, Any] | None) -> bool:
+    """Whether to retrain: the reasons (no production version, schedule, sustained
+    drift, degraded production quality), unless the newest version is too recent."""
+    pol, out = run.policy, run.out
+    versions = registry.versions(run.ws, run.model.name)
     newest = max((pd.Timestamp(v["created_at"]) for v in versions), default=None)
-    age = (pd.Timestamp(t) - newest) / pd.Timedelta(days=1) if newest is not None else None
+    age = ((pd.Timestamp(run.as_of) - newest) / pd.Timedelta(days=1)
+           if newest is not None else None)
     reasons = []
     if prod is None:
         reasons.append("no production version")
@@ -378,66 +289,64 @@ def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
         reasons.append(f"quality: production version {prod['version'] if prod else '?'} "
                        f"is degraded over the last {pol.quality_window}: {pq_['why']}")
     out["reasons"] = reasons
-    retrain = bool(reasons)
-    if retrain and age is not None and age < pol.min_days_between_retrains:
+    if reasons and age is not None and age < pol.min_days_between_retrains:
         out["held"] = (f"the newest version is {age:g} days old; the policy retrains at "
                        f"most every {pol.min_days_between_retrains} days")
-        retrain = False
+        return False
+    return bool(reasons)
 
-    # ------------------------------------------------------------ retrain, gates
-    if retrain:
-        step("retraining")
-        try:
-            with timer("train"):
-                res = training.train(ws, loaded, model_name, t)
-        except Exception as exc:  # a failed retrain is an alert, never a crash of the job
-            code = exc.exit_code if isinstance(exc, TuesdayError) else 1
-            msg = exc.message if isinstance(exc, TuesdayError) else f"{type(exc).__name__}: {exc}"
-            log.exception("retraining %s as of %s failed", model_name, t)
-            out.update(status="retrain_failed", exit_code=code, error=msg)
-            alert("retrain_failed", "critical", f"{model_name}: retraining failed: {msg}",
-                  {"error": msg, "reasons": reasons})
-        else:
-            out["retrained"] = {"version": res.version, "run_id": res.run_id,
-                                metric: res.metrics["model"][metric],
-                                "best_baseline": res.metrics["best_baseline"],
-                                "baseline": res.metrics["baselines"][
-                                    res.metrics["best_baseline"]][metric],
-                                "lift": res.metrics["lift"]}
-            step("promoting")
-            with timer("promote"):
-                _gate(ws, model, res.version, pol, t, out)
-            if out["awaiting_approval"] is not None:
-                gates = out["gates"] or []
-                failed = [g for g in gates if not g["passed"]]
-                alert("approval", "warning",
-                      f"{model_name} v{res.version} awaits approval: "
-                      + ("; ".join(f"{g['gate']} failed ({g['message']})" for g in failed)
-                         if failed else "the policy does not promote by itself"),
-                      {"version": res.version, "gates": [
-                          {"gate": g["gate"], "passed": g["passed"], "message": g["message"]}
-                          for g in gates],
-                       "command": f"tuesday promote {model_name} {res.version}"})
 
-    # -------------------------------------------------------------- materialize
-    prod = registry.production(ws, model_name)
-    if prod is not None:
-        out["production_version"] = prod["version"]
-        step("materializing")
-        with timer("materialize"):
-            m = materialize(ws, loaded.project, model, origin(model, t))
-        out["materialized"] = {k: m.get(k) for k in ("entities", "targets", "origin",
-                                                     "first_target", "last_target")}
-    elif out["status"] == "ok":
-        out["status"] = "no_production"
+def _retrain(run: _Tick) -> None:
+    """Train on the sliding window and put the new version through its gates; a
+    failed retrain is an alert, never a crash of the job."""
+    name, out, metric = run.model.name, run.out, run.model.primary_metric
+    run.step("retraining")
+    try:
+        with run.timer("train"):
+            res = training.train(run.ws, run.loaded, name, run.as_of)
+    except Exception as exc:  # a failed retrain is an alert, never a crash of the job
+        code = exc.exit_code if isinstance(exc, TuesdayError) else 1
+        msg = exc.message if isinstance(exc, TuesdayError) else f"{type(exc).__name__}: {exc}"
+        log.exception("retraining %s as of %s failed", name, run.as_of)
+        out.update(status="retrain_failed", exit_code=code, error=msg)
+        run.alert("retrain_failed", "critical", f"{name}: retraining failed: {msg}",
+                  {"error": msg, "reasons": out["reasons"]})
+        return
+    best = res.metrics["best_baseline"]
+    out["retrained"] = {"version": res.version, "run_id": res.run_id,
+                        metric: res.metrics["model"][metric], "best_baseline": best,
+                        "baseline": res.metrics["baselines"][best][metric],
+                        "lift": res.metrics["lift"]}
+    run.step("promoting")
+    with run.timer("promote"):
+        _gate(run.ws, run.model, res.version, run.policy, run.as_of, out)
+    if out["awaiting_approval"] is not None:
+        gates = out["gates"] or []
+        failed = [g for g in gates if not g["passed"]]
+        run.alert("approval", "warning",
+                  f"{name} v{res.version} awaits approval: "
+                  + ("; ".join(f"{g['gate']} failed ({g['message']})" for g in failed)
+                     if failed else "the policy does not promote by itself"),
+                  {"version": res.version, "gates": [
+                      {"gate": g["gate"], "passed": g["passed"], "message": g["message"]}
+                      for g in gates],
+                   "command": f"tuesday promote {name} {res.version}"})
 
-    # ------------------------------------------- resolve what is no longer true
-    with timer("alerts"):
-        out["resolved_alerts"] = _resolve_cleared(ws, model_name, out, t)
-    out["alerts"] = [{"id": a.id, "kind": a.kind, "severity": a.severity, "title": a.title,
-                      "count": a.count, "status": a.status} for a in raised]
-    out["seconds"] = timer.seconds
-    return _record(ws, out)
+
+def _materialize(run: _Tick) -> None:
+    """Materialize the online features of the production version at the tick's origin."""
+    prod = registry.production(run.ws, run.model.name)
+    out = run.out
+    if prod is None:
+        if out["status"] == "ok":
+            out["status"] = "no_production"
+        return
+    out["production_version"] = prod["version"]
+    run.step("materializing")
+    with run.timer("materialize"):
+        m = materialize(run.ws, run.loaded.project, run.model, origin(run.model, run.as_of))
+    out["materialized"] = {k: m.get(k) for k in ("entities", "targets", "origin",
+                                                 "first_target", "last_target")}
 
 
 def _gate(ws: Workspace, model: Model, version: int, pol: Policy, t: datetime,

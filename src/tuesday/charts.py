@@ -1,0 +1,335 @@
+"""Chart primitives: server-rendered inline SVG, no scripts, no network.
+
+Every page that draws a chart (the evaluation report, the replay timeline) uses these,
+so the charts look alike and are written once:
+
+- :func:`line_chart`: several series over a numeric x axis, with gaps where a value is
+  missing, vertical event marks (a label drawn at the top, or a tooltip), an optional
+  horizontal threshold and y = x diagonal;
+- :func:`histogram`: counts per bin, with a marker at zero;
+- :func:`nice_ticks`, :func:`date_ticks`, :func:`tick_label`: the tick helpers.
+
+The SVG carries no ``xmlns`` (it is meant to sit inside an HTML page), no script and no
+external reference. Text is escaped. Nothing here imports from the rest of tuesday.
+
+Example:
+    >>> svg = line_chart([0, 1, 2], [Series("rides", [3.0, None, 5.0], "#222")],
+    ...                  x_ticks=[(0, "Mon"), (2, "Wed")], title="Rides")
+    >>> svg.startswith("<svg") and svg.count("<polyline") == 2
+    True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: default chart size in pixels (width, height)
+SIZE = (900, 320)
+_ML, _MR, _MT, _MB = 60, 20, 30, 40
+_LEGEND_STEP = 170
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a line chart.
+
+    Attributes:
+        name: Shown in the legend.
+        values: One value per x; ``None`` or a non-finite value leaves a gap.
+        color: The stroke colour.
+        dash: An SVG ``stroke-dasharray`` (``"4 3"``), or ``""`` for a solid line.
+    """
+
+    name: str
+    values: Sequence[Any]
+    color: str
+    dash: str = ""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line at ``x`` marking an event (a fold start, an alert, a retrain).
+
+    Attributes:
+        x: Where, on the chart's x axis.
+        label: Text drawn at the top of the line (``""``: none).
+        color: The stroke colour.
+        dash: An SVG ``stroke-dasharray``, or ``""`` for a solid line.
+        note: A tooltip shown when the pointer is on the line (``""``: none).
+    """
+
+    x: float
+    label: str = ""
+    color: str = "#aaa"
+    dash: str = "1 3"
+    note: str = ""
+
+
+def line_chart(x: Sequence[float], series: Sequence[Series], *,
+               x_ticks: Sequence[tuple[float, str]], marks: Sequence[Mark] = (),
+               y_label: str = "", title: str, x_label: str = "", markers: bool = False,
+               x_range: tuple[float, float] | None = None,
+               y_range: tuple[float, float] | None = None, diagonal: bool = False,
+               threshold: float | None = None, size: tuple[int, int] = SIZE) -> str:
+    """An inline SVG line chart of ``series`` over ``x``, legend at the top.
+
+    Args:
+        x: The x value of each point (shared by every series).
+        series: The lines.
+        x_ticks: (x, label) of each tick on the x axis.
+        marks: Vertical event lines.
+        y_label: The y axis title.
+        title: The chart's accessible title.
+        x_label: The x axis title.
+        markers: Draw a dot on each point.
+        x_range: The x axis span (default: the span of ``x``).
+        y_range: The y axis span, widened to round ticks (default: the span of the
+            values). With a range, the chart is drawn even when no value is known.
+        diagonal: Draw the line y = x ("perfectly calibrated").
+        threshold: Draw a dashed horizontal line at this y.
+        size: (width, height) in pixels.
+
+    Returns:
+        The ``<svg>`` element, or ``""`` when there is nothing to draw.
+    """
+    values = [float(v) for s in series for v in s.values if finite(v)]
+    if not x or (not values and y_range is None):
+        return ""
+    w, h = size
+    ylo, yhi = y_range or (min(values), max(values))
+    yt = nice_ticks(ylo, yhi)
+    ylo, yhi = min(ylo, yt[0]), max(yhi, yt[-1])
+    xlo, xhi = x_range or (min(x), max(x))
+    if xhi <= xlo:
+        xlo, xhi = xlo - 1, xhi + 1
+    if yhi <= ylo:
+        ylo, yhi = ylo - 1, yhi + 1
+
+    def sx(v: float) -> float:
+        return _ML + (v - xlo) / (xhi - xlo) * (w - _ML - _MR)
+
+    def sy(v: float) -> float:
+        return h - _MB - (v - ylo) / (yhi - ylo) * (h - _MT - _MB)
+
+    out = [_open(title, w, h),
+           f'<rect x="{_ML}" y="{_MT}" width="{w - _ML - _MR}" '
+           f'height="{h - _MT - _MB}" fill="none" stroke="#ccc"/>']
+    out.extend(_y_grid(yt, sy, w))
+    for t, label in x_ticks:
+        if xlo <= t <= xhi:
+            out.append(_x_tick(sx(t), label, h))
+    for m in marks:
+        if xlo <= m.x <= xhi:
+            out.append(_mark(m, sx(m.x), h))
+    if y_label:
+        out.append(_y_title(y_label, h))
+    if x_label:
+        out.append(_x_title(x_label, w, h))
+    if diagonal:
+        a, b = max(xlo, ylo), min(xhi, yhi)
+        out.append(f'<line x1="{sx(a):.1f}" y1="{sy(a):.1f}" x2="{sx(b):.1f}" '
+                   f'y2="{sy(b):.1f}" stroke="#999" stroke-dasharray="4 3"/>'
+                   f'<line x1="{w - _MR - 200}" x2="{w - _MR - 176}" y1="{_MT - 12}" '
+                   f'y2="{_MT - 12}" stroke="#999" stroke-dasharray="4 3"/>'
+                   f'<text x="{w - _MR - 172}" y="{_MT - 8}">perfectly calibrated</text>')
+    if threshold is not None:
+        out.append(f'<line x1="{_ML}" x2="{w - _MR}" y1="{sy(threshold):.1f}" '
+                   f'y2="{sy(threshold):.1f}" stroke="#c0392b" stroke-dasharray="4 3"/>')
+    for i, s in enumerate(series):
+        out.extend(_series(s, i, x, sx, sy, markers))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def histogram(edges: Sequence[float], counts: Sequence[int], *, title: str,
+              x_label: str = "predicted - actual", size: tuple[int, int] = SIZE) -> str:
+    """An inline SVG histogram (one bar per bin, with its range and count as a tooltip)
+    with a dashed marker at zero when zero is in range.
+
+    Returns:
+        The ``<svg>`` element, or ``""`` when there are no bins.
+    """
+    if not counts:
+        return ""
+    w, h = size
+    lo, hi = float(edges[0]), float(edges[-1])
+    top = float(max(max(counts), 1))
+    yt = nice_ticks(0.0, top)
+    top = max(top, yt[-1])
+
+    def sx(v: float) -> float:
+        return _ML + (v - lo) / (hi - lo) * (w - _ML - _MR)
+
+    def sy(v: float) -> float:
+        return h - _MB - v / top * (h - _MT - _MB)
+
+    out = [_open(title, w, h)]
+    out.extend(_y_grid(yt, sy, w))
+    for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True):
+        out.append(f'<rect x="{sx(a):.1f}" y="{sy(c):.1f}" width="{max(sx(b) - sx(a) - 1, 1):.1f}" '
+                   f'height="{sy(0) - sy(c):.1f}" fill="#4c78a8"><title>{_number(a)} to '
+                   f"{_number(b)}: {int(c)} rows</title></rect>")
+    for t in nice_ticks(lo, hi):
+        if lo <= t <= hi:
+            out.append(_x_tick(sx(t), tick_label(t), h))
+    if lo < 0 < hi:
+        out.append(f'<line x1="{sx(0):.1f}" x2="{sx(0):.1f}" y1="{_MT}" y2="{h - _MB}" '
+                   f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{sx(0) + 3:.1f}" '
+                   f'y="{_MT + 10}" fill="#d62728">0</text>')
+    out.append(f'<line x1="{_ML}" x2="{w - _MR}" y1="{h - _MB}" y2="{h - _MB}" '
+               f'stroke="#555"/>')
+    out.append(_x_title(x_label, w, h))
+    out.append(_y_title("rows", h))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------- ticks
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten.
+
+    Example:
+        >>> nice_ticks(0.0, 1.0)
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0]
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / target
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    ticks: list[float] = []
+    t = first
+    while t < hi + step * 0.5 and len(ticks) < 50:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def date_ticks(days: pd.Series) -> list[tuple[float, str]]:
+    """(days since the first day, label) ticks for a sorted series of days: weekly
+    dates up to two months, months up to two years, else years; at most about 12.
+
+    Example:
+        >>> date_ticks(pd.Series(pd.to_datetime(["2015-01-05", "2015-01-20"])))
+        [(0.0, '2015-01-05'), (7.0, '2015-01-12'), (14.0, '2015-01-19')]
+    """
+    first, last = days.iloc[0], days.iloc[-1]
+    span = (last - first).days
+    if span <= 62:
+        freq, fmt = "7D", "%Y-%m-%d"
+    elif span <= 2 * 366:
+        freq, fmt = "MS", "%b %Y"
+    else:
+        freq, fmt = "YS", "%Y"
+    cands = list(pd.date_range(first, last, freq=freq))
+    every = max(1, math.ceil(len(cands) / 12))
+    return [(float((t - first) / pd.Timedelta(days=1)), t.strftime(fmt))
+            for t in cands[::every]]
+
+
+def tick_label(v: float) -> str:
+    """A tick value as text: up to six significant digits."""
+    return f"{v:.6g}"
+
+
+def finite(v: Any) -> bool:
+    """Whether ``v`` is a number that can be plotted: real, finite, not a bool."""
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool) and math.isfinite(float(v))
+
+
+# ------------------------------------------------------------------------ drawing
+
+
+def _open(title: str, w: int, h: int) -> str:
+    return (f'<svg viewBox="0 0 {w} {h}" '
+            f'width="{w}" height="{h}" role="img" aria-label="{_esc(title)}">\n'
+            f"<title>{_esc(title)}</title>")
+
+
+def _y_grid(ticks: Sequence[float], sy: Any, w: int) -> list[str]:
+    return [f'<line x1="{_ML}" x2="{w - _MR}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
+            f'stroke="#eee"/><text x="{_ML - 4}" y="{sy(t) + 4:.1f}" '
+            f'text-anchor="end">{_esc(tick_label(t))}</text>' for t in ticks]
+
+
+def _x_tick(px: float, label: str, h: int) -> str:
+    return (f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{h - _MB}" '
+            f'y2="{h - _MB + 4}" stroke="#555"/><text x="{px:.1f}" '
+            f'y="{h - _MB + 16}" text-anchor="middle">{_esc(label)}</text>')
+
+
+def _mark(m: Mark, px: float, h: int) -> str:
+    dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
+    line = f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{_MT}" y2="{h - _MB}" stroke="{m.color}"{dash}'
+    line += f"><title>{_esc(m.note)}</title></line>" if m.note else "/>"
+    if m.label:
+        line += (f'<text x="{px + 2:.1f}" y="{_MT + 10}" fill="#888">'
+                 f"{_esc(m.label)}</text>")
+    return line
+
+
+def _x_title(text: str, w: int, h: int) -> str:
+    return (f'<text x="{(w + _ML) / 2:.0f}" y="{h - 6}" text-anchor="middle">'
+            f"{_esc(text)}</text>")
+
+
+def _y_title(text: str, h: int) -> str:
+    return (f'<text x="14" y="{(h - _MB + _MT) / 2:.0f}" text-anchor="middle" '
+            f'transform="rotate(-90 14 {(h - _MB + _MT) / 2:.0f})">{_esc(text)}</text>')
+
+
+def _series(s: Series, i: int, x: Sequence[float], sx: Any, sy: Any,
+            markers: bool) -> list[str]:
+    """The polylines of one series (one per run of known points) and its legend entry."""
+    out = []
+    dash_attr = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+    for seg in _segments(x, s.values):
+        pts = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in seg)
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{s.color}" '
+                   f'stroke-width="1.4"{dash_attr}/>')
+        if markers:
+            out.extend(f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="3" '
+                       f'fill="{s.color}"/>' for a, b in seg)
+    lx = _ML + 10 + i * _LEGEND_STEP
+    out.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{_MT - 12}" y2="{_MT - 12}" '
+               f'stroke="{s.color}" stroke-width="2"{dash_attr}/><text x="{lx + 28}" '
+               f'y="{_MT - 8}">{_esc(s.name)}</text>')
+    return out
+
+
+def _segments(x: Sequence[float], vals: Sequence[Any]) -> list[list[tuple[float, float]]]:
+    """Runs of consecutive known points (a missing value breaks the line)."""
+    out: list[list[tuple[float, float]]] = []
+    cur: list[tuple[float, float]] = []
+    for a, b in zip(x, vals, strict=True):
+        if finite(b):
+            cur.append((float(a), float(b)))
+        elif cur:
+            out.append(cur)
+            cur = []
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _number(v: float) -> str:
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    return f"{float(v):.4g}"
+
+
+def _esc(v: Any) -> str:
+    return html.escape("" if v is None else str(v))
