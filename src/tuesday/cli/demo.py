@@ -9,6 +9,10 @@
    rows, refresh the online features.
 6. Let the remaining actuals arrive, stop the server (it flushes its prediction log),
    and monitor drift and real accuracy against the baselines.
+
+:func:`run_demo` runs these steps; :func:`server` runs ``tuesday serve`` in a child
+process. The ``tuesday demo`` command (:mod:`tuesday.cli.loop`) imports this module only
+when it runs, since it loads every stage of the loop.
 """
 
 from __future__ import annotations
@@ -29,16 +33,17 @@ from typing import Any
 import httpx
 import pandas as pd
 from rich.console import Console
+from rich.status import Status
 
 from tuesday.data import tables
 from tuesday.data.materialize import materialize
 from tuesday.errors import TuesdayError
-from tuesday.project import load_project
+from tuesday.project import LoadedProject, load_project
 from tuesday.release import registry
 from tuesday.report.evaluation import write_evaluation_report
 from tuesday.train import training
 from tuesday.watch import monitoring
-from tuesday.workspace import open_workspace
+from tuesday.workspace import Workspace, open_workspace
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "ridership" / "project.py"
 MODEL = "ridership_14d"
@@ -96,42 +101,62 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
     root = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="tuesday-demo-"))
     ws = open_workspace(root)
     loaded = load_project(EXAMPLE)
-    project = loaded.project
-    model = project.model(MODEL)
     frames = loaded.module.example_frames()
     counts = {"received": 0, "accepted": 0, "quarantined": 0}
-
-    def count(result: dict[str, Any] | tables.IngestResult) -> None:
-        r = result.report.to_dict() if isinstance(result, tables.IngestResult) else result
-        for k in counts:
-            counts[k] += int(r[k])
-
     with console.status("ingesting history") as status:
-        inbox = root / "inbox"
-        files = loaded.module.example_files(inbox, until=str(START.date()))
-        for name, path in files.items():
-            status.update(f"ingesting {name}")
-            count(tables.ingest_file(ws, project.source(name), path, as_of=START))
+        _ingest_history(ws, loaded, root / "inbox", counts, status)
         console.log(f"ingested history to {START.date()}: {counts['accepted']} rows accepted, "
                     f"{counts['quarantined']} quarantined")
-        status.update("training (point-in-time set, backtest, baselines)")
-        res = training.train(ws, loaded, MODEL, START.to_pydatetime(),
-                             progress=lambda m: status.update(m))
-        m = res.metrics
-        console.log(f"trained {MODEL} v{res.version}: backtest RMSE {m['model']['rmse']:.3f} "
-                    "vs " + ", ".join(f"{k} {v['rmse']:.3f}" for k, v in m["baselines"].items()))
-        status.update("writing the evaluation report")
-        _, evaluation_html = write_evaluation_report(ws, loaded, MODEL, res.version)
-        promoted = registry.promote(ws, model, res.version, as_of=START.to_pydatetime(),
-                                    actor="demo")
-        console.log(f"promoted v{res.version}: {promoted['gates'][0]['message']}")
-        materialize(ws, project, model, START.to_pydatetime())
-
-    port = free_port()
-    served = 0
-    known = loaded.module.known_rows
+        res, evaluation_html = _train_and_promote(ws, loaded, console, status)
     end = min(START + pd.Timedelta(days=days), LAST_DAY)
-    with server(loaded.path, root, port) as url, httpx.Client(base_url=url, timeout=30) as http:
+    served, last_day = _operate(ws, loaded, frames, root, end, counts, console)
+    console.log(f"served {served} predictions over HTTP; actuals fed up to {last_day.date()}")
+    report = monitoring.monitor(ws, loaded, MODEL, datetime.now())
+    summary = _summary(root, counts, res, evaluation_html, served, report,
+                       seconds=round(time.perf_counter() - started, 1))
+    if not quiet:
+        _print_summary(console, summary)
+    return summary
+
+
+def _ingest_history(ws: Workspace, loaded: LoadedProject, inbox: Path,
+                    counts: dict[str, int], status: Status) -> None:
+    """Step 1: write the example's files up to ``START`` to ``inbox`` and ingest them."""
+    files = loaded.module.example_files(inbox, until=str(START.date()))
+    for name, path in files.items():
+        status.update(f"ingesting {name}")
+        _count(counts, tables.ingest_file(ws, loaded.project.source(name), path, as_of=START))
+
+
+def _train_and_promote(ws: Workspace, loaded: LoadedProject, console: Console,
+                       status: Status) -> tuple[training.TrainResult, Path]:
+    """Steps 2 and 3: train, write the evaluation report, promote through the gate and
+    materialize the online features; returns the training result and the report."""
+    model = loaded.project.model(MODEL)
+    status.update("training (point-in-time set, backtest, baselines)")
+    res = training.train(ws, loaded, MODEL, START.to_pydatetime(),
+                         progress=lambda m: status.update(m))
+    m = res.metrics
+    console.log(f"trained {MODEL} v{res.version}: backtest RMSE {m['model']['rmse']:.3f} "
+                "vs " + ", ".join(f"{k} {v['rmse']:.3f}" for k, v in m["baselines"].items()))
+    status.update("writing the evaluation report")
+    _, evaluation_html = write_evaluation_report(ws, loaded, MODEL, res.version)
+    promoted = registry.promote(ws, model, res.version, as_of=START.to_pydatetime(),
+                                actor="demo")
+    console.log(f"promoted v{res.version}: {promoted['gates'][0]['message']}")
+    materialize(ws, loaded.project, model, START.to_pydatetime())
+    return res, evaluation_html
+
+
+def _operate(ws: Workspace, loaded: LoadedProject, frames: dict[str, pd.DataFrame],
+             root: Path, end: pd.Timestamp, counts: dict[str, int],
+             console: Console) -> tuple[int, pd.Timestamp]:
+    """Steps 4 and 5, then the actuals of 6: start the server, live operation day by day
+    to ``end``, actuals to ``LAST_DAY``. Returns the predictions served and the last day
+    whose actuals were fed."""
+    served = 0
+    with server(loaded.path, root, free_port()) as url, \
+            httpx.Client(base_url=url, timeout=30) as http:
         console.log(f"server answering on {url} (pid in {root / 'server.log'})")
         first = http.post(f"/v1/models/{MODEL}/predict", json={"rows": [
             {"station": "Clark_Lake", "date": str((START + pd.Timedelta(days=i)).date())}
@@ -143,27 +168,47 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
             while day < end:
                 day = day + pd.Timedelta(days=1)
                 status.update(f"live operation: {day.date()}")
-                target = day - pd.Timedelta(days=1) + pd.Timedelta(days=14)
-                r = http.post(f"/v1/models/{MODEL}/predict",
-                              json={"station": "Clark_Lake", "date": str(target.date())})
-                _check(r)
+                _live_day(ws, loaded, frames, http, day, counts)
                 served += 1
-                count(_post_actuals(http, frames["ridership"], day))
-                for name in ("weather", "games"):
-                    rows = known(frames[name], since=day - pd.Timedelta(days=1), until=day)
-                    if len(rows):
-                        count(tables.ingest_frame(ws, project.source(name), rows,
-                                                  as_of=day.to_pydatetime()))
-                materialize(ws, project, model, day.to_pydatetime())
             # labels keep arriving after the last forecast was made
             while day < LAST_DAY:
                 day = day + pd.Timedelta(days=1)
-                count(_post_actuals(http, frames["ridership"], day))
-    console.log(f"served {served} predictions over HTTP; actuals fed up to {day.date()}")
-    report = monitoring.monitor(ws, loaded, MODEL, datetime.now())
-    seconds = round(time.perf_counter() - started, 1)
+                _count(counts, _post_actuals(http, frames["ridership"], day))
+    return served, day
+
+
+def _live_day(ws: Workspace, loaded: LoadedProject, frames: dict[str, pd.DataFrame],
+              http: httpx.Client, day: pd.Timestamp, counts: dict[str, int]) -> None:
+    """One day of live operation: the forecast 14 days ahead, the day's actuals, the
+    day's weather and games, fresh online features."""
+    project = loaded.project
+    target = day - pd.Timedelta(days=1) + pd.Timedelta(days=14)
+    r = http.post(f"/v1/models/{MODEL}/predict",
+                  json={"station": "Clark_Lake", "date": str(target.date())})
+    _check(r)
+    _count(counts, _post_actuals(http, frames["ridership"], day))
+    for name in ("weather", "games"):
+        rows = loaded.module.known_rows(frames[name], since=day - pd.Timedelta(days=1),
+                                        until=day)
+        if len(rows):
+            _count(counts, tables.ingest_frame(ws, project.source(name), rows,
+                                               as_of=day.to_pydatetime()))
+    materialize(ws, project, project.model(MODEL), day.to_pydatetime())
+
+
+def _count(counts: dict[str, int], result: dict[str, Any] | tables.IngestResult) -> None:
+    """Add an ingest's (or a ground-truth post's) row counts to ``counts``."""
+    r = result.report.to_dict() if isinstance(result, tables.IngestResult) else result
+    for k in counts:
+        counts[k] += int(r[k])
+
+
+def _summary(root: Path, counts: dict[str, int], res: training.TrainResult,
+             evaluation_html: Path, served: int, report: dict[str, Any], *,
+             seconds: float) -> dict[str, Any]:
+    m = res.metrics
     q = report.get("quality") or {}
-    summary = {
+    return {
         "workspace": str(root),
         "rows_received": counts["received"],
         "rows_accepted": counts["accepted"],
@@ -181,9 +226,6 @@ def run_demo(workspace: str | None, *, days: int = 42, quiet: bool = False) -> d
                     "live_model": q.get("model"), "live_baselines": q.get("baselines")},
         "seconds": seconds,
     }
-    if not quiet:
-        _print_summary(console if not quiet else Console(stderr=True), summary)
-    return summary
 
 
 def _post_actuals(http: httpx.Client, rides: pd.DataFrame, day: pd.Timestamp

@@ -80,7 +80,8 @@ def _tuple_of(what: str, value: Any, kind: type | tuple[type, ...]) -> list[str]
             for i, v in enumerate(value) if not isinstance(v, kind)]
 
 
-def _type_problems(m: Model) -> list[str]:
+def _model_type_problems(m: Model) -> list[str]:
+    """The parts of a model that are not the declaration classes or types they must be."""
     where = f"Model {m.name!r}"
     out = []
     if not isinstance(m.entity, Entity):
@@ -111,19 +112,37 @@ def _type_problems(m: Model) -> list[str]:
         out.append(f"{where}: seed must be a whole number; got {m.seed!r}.")
     out.extend(rules.check(m.rules, where))
     if m.policy is not None:
-
         out.extend(check_policy(m.policy, where))
     return out
 
 
 def _check_source(s: Source) -> list[str]:
+    out = _source_type_problems(s)
+    if out:
+        return out
+    out.extend(_check_columns(s))
+    out.extend(_check_key_columns(s))
+    out.extend(_check_file_columns(s))
+    out.extend(_check_batch_checks(s))
+    for t in _taxonomies(s):
+        out.extend(_check_taxonomy(s, t))
+    return out
+
+
+def _taxonomies(s: Source) -> Any:
+    """The source's taxonomies as declared, one given alone in a tuple; checked by
+    :func:`_source_type_problems`, so anything else may come back."""
+    return (s.taxonomy,) if isinstance(s.taxonomy, Taxonomy) else s.taxonomy
+
+
+def _source_type_problems(s: Source) -> list[str]:
+    """The parts of a source that are not the declaration classes they must be."""
     if not isinstance(s.contract, Contract):
         return [f"Source {s.name!r}: contract must be a Contract; got "
                 f"{type(s.contract).__name__}."]
     c = s.contract
     out = _tuple_of(f"Source {s.name!r}: contract columns", c.columns, Column)
-    taxonomies = (s.taxonomy,) if isinstance(s.taxonomy, Taxonomy) else s.taxonomy
-    out.extend(_tuple_of(f"Source {s.name!r}: taxonomy", taxonomies, Taxonomy))
+    out.extend(_tuple_of(f"Source {s.name!r}: taxonomy", _taxonomies(s), Taxonomy))
     for what, value, kind in (("freshness", c.freshness, Freshness),
                               ("volume", c.volume, Volume),
                               ("min_history", c.min_history, MinHistory)):
@@ -133,12 +152,16 @@ def _check_source(s: Source) -> list[str]:
     if not isinstance(c.rename, Mapping):
         out.append(f"Source {s.name!r}: contract rename must be a dict like "
                    f"{{'name_in_file': 'declared_name'}}; got {c.rename!r}.")
-    if out:
-        return out
-    cols = c.names
+    return out
+
+
+def _check_columns(s: Source) -> list[str]:
+    """Each declared column: unique name, known dtype, a valid format, allowed values."""
+    out = []
+    cols = s.contract.names
     for dup in sorted({n for n in cols if cols.count(n) > 1}):
         out.append(f"Column {dup!r} is declared more than once in source {s.name!r}.")
-    for col in c.columns:
+    for col in s.contract.columns:
         where = f"Column {col.name!r} of source {s.name!r}"
         if col.dtype not in DTYPES:
             out.append(f"{where} has dtype {col.dtype!r}; expected one of {', '.join(DTYPES)}.")
@@ -156,14 +179,28 @@ def _check_source(s: Source) -> list[str]:
                            f"regular expression: {e}.")
         if col.allowed is not None and not isinstance(col.allowed, tuple | list):
             out.append(f"{where}: allowed must be a tuple of values; got {col.allowed!r}.")
+    return out
+
+
+def _check_key_columns(s: Source) -> list[str]:
+    """The time, available-at, entity key and unique columns are declared columns."""
+    out = []
+    cols = s.contract.names
     for what, name in (("time", s.time), ("available_at", s.available_at),
                        ("entity key", s.entity.key if s.entity else None)):
         if name and name not in cols:
             out.append(f"The {what} column {name!r} of source {s.name!r} is not in its "
                        f"contract (columns: {', '.join(cols)}).")
-    for name in c.unique:
+    for name in s.contract.unique:
         if name not in cols:
             out.append(f"Unique column {name!r} of source {s.name!r} is not in its contract.")
+    return out
+
+
+def _check_file_columns(s: Source) -> list[str]:
+    """How a file's columns meet the contract: extra columns, renames, missing columns."""
+    c, out = s.contract, []
+    cols = c.names
     policies = ("reject", "warn", "drop", "map")
     if c.extra_columns not in policies:
         out.append(f"extra_columns of source {s.name!r} must be one of "
@@ -187,9 +224,6 @@ def _check_source(s: Source) -> list[str]:
     if c.missing_columns not in ("fill", "reject"):
         out.append(f"missing_columns of source {s.name!r} must be 'fill' or 'reject'; got "
                    f"{c.missing_columns!r}.")
-    out.extend(_check_batch_checks(s))
-    for t in taxonomies:
-        out.extend(_check_taxonomy(s, t))
     return out
 
 
@@ -271,7 +305,7 @@ def _check_taxonomy(s: Source, t: Taxonomy) -> list[str]:
 
 
 def _check_model(project: Project, m: Model) -> list[str]:
-    out: list[str] = _type_problems(m)
+    out: list[str] = _model_type_problems(m)
     if out:
         return out
     where = f"Model {m.name!r}"
@@ -281,6 +315,20 @@ def _check_model(project: Project, m: Model) -> list[str]:
     except TuesdayError as e:
         out.append(str(e))
         horizon = pd.Timedelta(0)
+    label = srcs.get(m.label_source)
+    out.extend(_check_task_and_learner(where, m))
+    out.extend(_check_label_source(where, m, label, horizon))
+    out.extend(_check_baselines(where, m))
+    out.extend(_check_metrics(where, m))
+    out.extend(_check_features(where, m, srcs, horizon))
+    out.extend(_check_slices(where, m, label))
+    out.extend(_check_gates(where, m))
+    out.extend(_check_window_and_evaluation(where, m))
+    return out
+
+
+def _check_task_and_learner(where: str, m: Model) -> list[str]:
+    out = []
     if m.task not in TASKS:
         out.append(f"{where}: task must be one of {', '.join(TASKS)}; got {m.task!r}.")
     if m.learner.kind not in LEARNERS:
@@ -289,25 +337,36 @@ def _check_model(project: Project, m: Model) -> list[str]:
     if m.learner.kind == "sklearn" and not hasattr(m.learner.estimator, "fit"):
         out.append(f"{where}: Learner('sklearn') needs estimator=, a scikit-learn estimator; "
                    f"got {m.learner.estimator!r}.")
-    label = srcs.get(m.label_source)
+    return out
+
+
+def _check_label_source(where: str, m: Model, label: Source | None,
+                        horizon: pd.Timedelta) -> list[str]:
+    """The label source is declared and carries the target, the entity key, the `where`
+    columns, and a time column when the model forecasts or is backtested."""
     if label is None:
-        out.append(f"{where}: label source {m.label_source!r} is not declared.")
-    else:
-        if m.target not in label.contract.names:
-            out.append(f"{where}: target {m.target!r} is not a column of source "
-                       f"{m.label_source!r} (columns: {', '.join(label.contract.names)}).")
-        if label.entity is None or label.entity.key != m.entity.key:
-            out.append(f"{where}: label source {m.label_source!r} must carry the entity key "
-                       f"{m.entity.key!r}.")
-        for col in m.where:
-            if col not in label.contract.names:
-                out.append(f"{where}: `where` column {col!r} is not in source "
-                           f"{m.label_source!r}.")
-        if horizon > pd.Timedelta(0) and label.time is None:
-            out.append(f"{where}: a horizon needs a label source with a time column.")
-        if isinstance(m.evaluation, Backtest) and label.time is None:
-            out.append(f"{where}: a Backtest needs a label source with a time column; "
-                       "use CrossValidation for timeless data.")
+        return [f"{where}: label source {m.label_source!r} is not declared."]
+    out = []
+    if m.target not in label.contract.names:
+        out.append(f"{where}: target {m.target!r} is not a column of source "
+                   f"{m.label_source!r} (columns: {', '.join(label.contract.names)}).")
+    if label.entity is None or label.entity.key != m.entity.key:
+        out.append(f"{where}: label source {m.label_source!r} must carry the entity key "
+                   f"{m.entity.key!r}.")
+    for col in m.where:
+        if col not in label.contract.names:
+            out.append(f"{where}: `where` column {col!r} is not in source "
+                       f"{m.label_source!r}.")
+    if horizon > pd.Timedelta(0) and label.time is None:
+        out.append(f"{where}: a horizon needs a label source with a time column.")
+    if isinstance(m.evaluation, Backtest) and label.time is None:
+        out.append(f"{where}: a Backtest needs a label source with a time column; "
+                   "use CrossValidation for timeless data.")
+    return out
+
+
+def _check_baselines(where: str, m: Model) -> list[str]:
+    out = []
     if not m.baselines:
         out.append(f"{where} declares no baseline; every model needs at least one "
                    "(e.g. Baseline('seasonal_naive', 'seasonal_naive')).")
@@ -319,6 +378,11 @@ def _check_model(project: Project, m: Model) -> list[str]:
             out.append(f"{where}: rule baseline {b.name!r} needs fn=.")
         if b.kind in SERIES_BASELINES and m.task != "regression":
             out.append(f"{where}: baseline {b.name!r} ({b.kind}) needs a regression task.")
+    return out
+
+
+def _check_metrics(where: str, m: Model) -> list[str]:
+    out = []
     allowed_metrics = REGRESSION_METRICS if m.task == "regression" else BINARY_METRICS
     for met in m.metrics:
         if isinstance(met, Metric):
@@ -333,16 +397,30 @@ def _check_model(project: Project, m: Model) -> list[str]:
                        f"expected one of {', '.join(allowed_metrics)}.")
     if not m.metrics:
         out.append(f"{where} declares no metric.")
+    return out
+
+
+def _check_features(where: str, m: Model, srcs: Mapping[str, Source],
+                    horizon: pd.Timedelta) -> list[str]:
+    out = []
     names = [f.name for f in m.features]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         out.append(f"{where}: feature name {dup!r} is used twice.")
     for f in m.features:
         out.extend(_check_feature(where, f, srcs, horizon, m))
+    return out
+
+
+def _check_slices(where: str, m: Model, label: Source | None) -> list[str]:
+    features = m.feature_names
     label_cols = label.contract.names if label else ()
-    for s in m.slices:
-        if s not in names and s not in label_cols and s not in DERIVED_SLICES:
-            out.append(f"{where}: slice {s!r} is neither a feature nor a column of "
-                       f"{m.label_source!r}.")
+    return [f"{where}: slice {s!r} is neither a feature nor a column of "
+            f"{m.label_source!r}." for s in m.slices
+            if s not in features and s not in label_cols and s not in DERIVED_SLICES]
+
+
+def _check_gates(where: str, m: Model) -> list[str]:
+    out = []
     for g in m.gates:
         if g.kind not in GATE_KINDS:
             out.append(f"{where}: gate kind {g.kind!r} is unknown; expected one of "
@@ -354,6 +432,12 @@ def _check_model(project: Project, m: Model) -> list[str]:
                 out.append(f"{where}: gate {g.kind!r} {attr} must be a "
                            f"{'positive' if attr.startswith('max') else 'non-negative'} "
                            f"number; got {v!r}.")
+    return out
+
+
+def _check_window_and_evaluation(where: str, m: Model) -> list[str]:
+    """The training window, the backtest step and the number of folds."""
+    out = []
     if m.window is not None:
         try:
             if duration(m.window, what=f"window of model {m.name!r}") <= pd.Timedelta(0):
@@ -382,50 +466,75 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         src = srcs.get(f.source or "")
         if src is None:
             return [f"{label} reads source {f.source!r}, which is not declared."]
-        if f.column is None and f.kind == "window" and f.agg == "time_since_last":
-            pass  # the time of any row of the source
-        elif f.column not in src.contract.names:
-            out.append(f"{label} reads column {f.column!r}, which is not in source "
-                       f"{src.name!r} (columns: {', '.join(src.contract.names)}).")
-        if src.entity is not None and src.entity.key != m.entity.key:
-            out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
-                       f"but the model's entity key is {m.entity.key!r}.")
-        col = src.contract.column(f.column or "")
-        if col is not None and col.dtype not in ("float", "int", "bool"):
-            out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
-                       "must be numbers (float, int or bool). Encode the column as numbers "
-                       "in the source (e.g. 0/1 for yes/no).")
-        if f.kind in ("lag", "window", "scheduled") and src.time is None:
-            out.append(f"{label} ({f.kind}) needs a source with a time column.")
-        if f.kind in ("lag", "window"):
-            try:
-                gap = duration(f.lag, what=f"lag of feature {f.name!r}")
-                if f.kind == "window" and duration(
-                        f.window, what=f"window of feature {f.name!r}") <= pd.Timedelta(0):
-                    out.append(f"{label} has an empty window {f.window!r}.")
-            except TuesdayError as e:
-                out.append(f"{label}: {e.message}")
-                gap = horizon
-            if gap < horizon:
-                out.append(
-                    f"{label} uses the value {f.lag} before the target, but the model "
-                    f"forecasts {m.horizon} ahead, so that value is not known when the "
-                    f"forecast is made. Use a lag of at least {m.horizon}."
-                )
-        if f.kind == "window" and f.agg not in WINDOW_AGGS:
-            out.append(f"{label} has agg {f.agg!r}; expected one of {', '.join(WINDOW_AGGS)}.")
+        out.extend(_check_source_feature(label, f, src, horizon, m))
     if f.kind == "calendar" and f.part not in CALENDAR_PARTS:
         out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
     if f.kind == "holiday":
-        if f.part not in HOLIDAY_PARTS:
-            out.append(f"{label} has part {f.part!r}; expected one of "
-                       f"{', '.join(HOLIDAY_PARTS)}.")
-        import holidays as _holidays
-
-        if f.country not in _holidays.list_supported_countries():
-            out.append(f"{label} has country {f.country!r}, which the holidays package "
-                       "does not know; use an ISO code such as 'US'.")
+        out.extend(_check_holiday_feature(label, f))
     if f.default is not None and (not isinstance(f.default, int | float)
                                   or math.isnan(float(f.default))):
         out.append(f"{label} has default {f.default!r}; expected a number.")
+    return out
+
+
+def _check_source_feature(label: str, f: Feature, src: Source, horizon: pd.Timedelta,
+                          m: Model) -> list[str]:
+    """A feature read from a source (lag, window, lookup, scheduled): a numeric column of
+    it, the model's entity key, a time column, and no value not yet known at forecast
+    time."""
+    out = []
+    if f.column is None and f.kind == "window" and f.agg == "time_since_last":
+        pass  # the time of any row of the source
+    elif f.column not in src.contract.names:
+        out.append(f"{label} reads column {f.column!r}, which is not in source "
+                   f"{src.name!r} (columns: {', '.join(src.contract.names)}).")
+    if src.entity is not None and src.entity.key != m.entity.key:
+        out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
+                   f"but the model's entity key is {m.entity.key!r}.")
+    col = src.contract.column(f.column or "")
+    if col is not None and col.dtype not in ("float", "int", "bool"):
+        out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
+                   "must be numbers (float, int or bool). Encode the column as numbers "
+                   "in the source (e.g. 0/1 for yes/no).")
+    if f.kind in ("lag", "window", "scheduled") and src.time is None:
+        out.append(f"{label} ({f.kind}) needs a source with a time column.")
+    if f.kind in ("lag", "window"):
+        out.extend(_check_lag(label, f, horizon, m))
+    if f.kind == "window" and f.agg not in WINDOW_AGGS:
+        out.append(f"{label} has agg {f.agg!r}; expected one of {', '.join(WINDOW_AGGS)}.")
+    return out
+
+
+def _check_lag(label: str, f: Feature, horizon: pd.Timedelta, m: Model) -> list[str]:
+    """A lag or window feature: valid durations, and a lag of at least the horizon."""
+    out = []
+    try:
+        gap = duration(f.lag, what=f"lag of feature {f.name!r}")
+        if f.kind == "window" and duration(
+                f.window, what=f"window of feature {f.name!r}") <= pd.Timedelta(0):
+            out.append(f"{label} has an empty window {f.window!r}.")
+    except TuesdayError as e:
+        out.append(f"{label}: {e.message}")
+        gap = horizon
+    if gap < horizon:
+        out.append(
+            f"{label} uses the value {f.lag} before the target, but the model "
+            f"forecasts {m.horizon} ahead, so that value is not known when the "
+            f"forecast is made. Use a lag of at least {m.horizon}."
+        )
+    return out
+
+
+def _check_holiday_feature(label: str, f: Feature) -> list[str]:
+    # holidays is loaded here, lazily: importing it takes about 0.2 s, and this module
+    # is imported by every command (``tuesday --help`` too)
+    import holidays
+
+    out = []
+    if f.part not in HOLIDAY_PARTS:
+        out.append(f"{label} has part {f.part!r}; expected one of "
+                   f"{', '.join(HOLIDAY_PARTS)}.")
+    if f.country not in holidays.list_supported_countries():
+        out.append(f"{label} has country {f.country!r}, which the holidays package "
+                   "does not know; use an ISO code such as 'US'.")
     return out

@@ -278,25 +278,49 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     bt = run_backtest(model, ts, executor=executor)
     backtest_preds = bt.pop("predictions")
     step("fitting the final model")
-    frame = ts.frame
-    final = np.ones(len(frame), bool)
-    if ts.time is not None and model.window:
-        win = duration(model.window, what=f"window of model {model.name!r}")
-        final = (frame[ts.time] > pd.Timestamp(as_of) - win).to_numpy()
-    y = frame[ts.target].to_numpy(dtype=float)
+    final = _training_window(model, ts, as_of)
+    x = ts.frame.loc[final, list(ts.features)]
     fit_started = time.perf_counter()
-    fitted = fit(model, frame.loc[final, list(ts.features)], y[final])
+    fitted = fit(model, x, ts.frame[ts.target].to_numpy(dtype=float)[final])
     fit_seconds = time.perf_counter() - fit_started
     model_bytes = fitted.dumps()
     artifact = ws.put_artifact(model_bytes)
-    cost = _cost(fitted, frame.loc[final, list(ts.features)], fit_seconds, len(model_bytes))
-    reference = ws.put_artifact(_reference_bytes(frame.loc[final], ts, model))
-    evaluation_file = ws.put_artifact(_parquet_bytes(backtest_preds))
+    cost = _cost(fitted, x, fit_seconds, len(model_bytes))
+    stored = {
+        "artifact": {"format": fitted.format, "sha256": artifact, "bytes": len(model_bytes)},
+        "reference": {"format": "parquet",
+                      "sha256": ws.put_artifact(_reference_bytes(ts.frame.loc[final], ts,
+                                                                 model))},
+        "backtest_predictions": {"format": "parquet",
+                                 "sha256": ws.put_artifact(_parquet_bytes(backtest_preds))},
+    }
     run_id = uuid.uuid4().hex
     metrics = {**bt, "train_rows": int(final.sum()),
                "train_seconds": round(time.perf_counter() - started, 3), "cost": cost,
                "importance": fitted.importance()}
-    manifest = {
+    manifest = _manifest(ws, loaded, model, ts, as_of, run_id, stored)
+    if not register:
+        return TrainResult(run_id, 0, artifact, metrics, manifest)
+    version = versions.register(ws, model.name, run_id=run_id, artifact=artifact,
+                                manifest=manifest, metrics=metrics, as_of=as_of)
+    manifest["version"] = version
+    return TrainResult(run_id, version, artifact, metrics, manifest)
+
+
+def _training_window(model: Model, ts: TrainingSet, as_of: datetime) -> np.ndarray:
+    """Which rows of the training set the final model is fitted on: those within the
+    model's ``window`` before ``as_of`` (every row without a window or a time column)."""
+    if ts.time is None or not model.window:
+        return np.ones(len(ts.frame), bool)
+    win = duration(model.window, what=f"window of model {model.name!r}")
+    return (ts.frame[ts.time] > pd.Timestamp(as_of) - win).to_numpy()
+
+
+def _manifest(ws: Workspace, loaded: LoadedProject, model: Model, ts: TrainingSet,
+              as_of: datetime, run_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """Everything a run was made from (data versions, code, packages, platform) and the
+    artifacts it stored (``stored``: model file, drift reference, backtest predictions)."""
+    return {
         "model": model.name,
         "run_id": run_id,
         "as_of": pd.Timestamp(as_of).isoformat(),
@@ -313,17 +337,10 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
         "platform": {"python": platform.python_version(), "machine": platform.machine(),
                      "system": platform.system()},
         "learner": model.learner.kind,
-        "artifact": {"format": fitted.format, "sha256": artifact,
-                     "bytes": len(model_bytes)},
-        "reference": {"format": "parquet", "sha256": reference},
-        "backtest_predictions": {"format": "parquet", "sha256": evaluation_file},
+        "artifact": stored["artifact"],
+        "reference": stored["reference"],
+        "backtest_predictions": stored["backtest_predictions"],
     }
-    if not register:
-        return TrainResult(run_id, 0, artifact, metrics, manifest)
-    version = versions.register(ws, model.name, run_id=run_id, artifact=artifact,
-                                manifest=manifest, metrics=metrics, as_of=as_of)
-    manifest["version"] = version
-    return TrainResult(run_id, version, artifact, metrics, manifest)
 
 
 def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,

@@ -1,0 +1,99 @@
+"""The ``tuesday`` click group and what every command shares: the context (project and
+workspace, opened on first use), times given on the command line, printing a result
+(``--json`` or text), and turning a :class:`~tuesday.errors.TuesdayError` into its
+message, its fix and its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from tuesday.errors import TuesdayError
+from tuesday.project import LoadedProject, load_project
+from tuesday.project import parse_time as project_time
+from tuesday.workspace import Workspace, open_workspace
+
+console = Console(stderr=True)
+
+
+class Ctx:
+    """The global options of a command; the project is loaded, and the workspace opened,
+    only when a command first asks for them."""
+
+    def __init__(self, project: str | None, workspace: str | None) -> None:
+        self.project_arg = project
+        self.workspace_arg = workspace
+        self._loaded: LoadedProject | None = None
+
+    @property
+    def loaded(self) -> LoadedProject:
+        if self._loaded is None:
+            self._loaded = load_project(self.project_path)
+        return self._loaded
+
+    @property
+    def project_path(self) -> Path:
+        return Path(self.project_arg or os.environ.get("TUESDAY_PROJECT") or "project.py")
+
+    @property
+    def workspace(self) -> Workspace:
+        root = self.workspace_arg or os.environ.get("TUESDAY_WORKSPACE")
+        if not root:
+            root = str(self.project_path.resolve().parent / ".tuesday")
+        return open_workspace(root)
+
+
+def parse_time(value: str | None, *, what: str = "--as-of") -> datetime:
+    """A time given on the command line; the wall clock (UTC) when not given."""
+    if value is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    return project_time(value, what=what).to_pydatetime()
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    """Print ``data`` as JSON, or as the text ``human(data)``."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(human(data))
+
+
+def run(fn: Callable[[], None]) -> None:
+    """Call ``fn``; on a :class:`TuesdayError` print its message and fix, exit its code."""
+    try:
+        fn()
+    except TuesdayError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        if exc.fix:
+            console.print(f"[bold]fix:[/] {exc.fix}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+json_opt = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+as_of_opt = click.option("--as-of", help="Logical time of the operation (default: now, UTC).")
+actor_opt = click.option("--actor", default=lambda: os.environ.get("USER", "cli"),
+                         show_default="$USER")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", "project", metavar="PATH",
+              help="Project module (default: $TUESDAY_PROJECT or ./project.py).")
+@click.option("--workspace", "workspace", metavar="DIR",
+              help="Workspace folder (default: $TUESDAY_WORKSPACE or .tuesday/ next to the "
+                   "project).")
+@click.version_option(package_name="tuesday")
+@click.pass_context
+def main(ctx: click.Context, project: str | None, workspace: str | None) -> None:
+    """tuesday: from a notebook model to a production service that checks its data,
+    serves fast, watches itself and explains itself."""
+    ctx.obj = Ctx(project, workspace)

@@ -1,0 +1,153 @@
+"""``tuesday serve``, ``predict``, ``materialize`` and ``token create|list|revoke``:
+answering requests (online and in batch), the online features they read, and the API
+tokens the server accepts."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import click
+
+from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
+
+
+@click.group()
+def token() -> None:
+    """API tokens with a role (predict, read, admin) for the server."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["predict", "read", "admin"]), required=True)
+@pass_ctx
+def token_create(c: Ctx, name: str, role: str) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    from tuesday.serve import auth
+
+    def go() -> None:
+        click.echo(auth.create(c.workspace, name, role, as_of=parse_time(None)))
+
+    run(go)
+
+
+@token.command("list")
+@json_opt
+@pass_ctx
+def token_list(c: Ctx, as_json: bool) -> None:
+    """List token names and roles (never the tokens)."""
+    from tuesday.serve import auth
+
+    def go() -> None:
+        emit(auth.listing(c.workspace), as_json, lambda d: "\n".join(
+            f"{t['name']}  {t['role']}  created {t['created_at']}" for t in d) or "none")
+
+    run(go)
+
+
+@token.command("revoke")
+@click.argument("name")
+@pass_ctx
+def token_revoke(c: Ctx, name: str) -> None:
+    """Revoke a token by name; the server refuses it within a second."""
+    from tuesday.serve import auth
+
+    def go() -> None:
+        auth.revoke(c.workspace, name, as_of=parse_time(None))
+        click.echo(f"token {name!r} revoked")
+
+    run(go)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Rows to score (.parquet or .csv) with the entity key and target time.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the answers (.parquet or .csv).")
+@click.option("--chunk-rows", default=5000, show_default=True, type=click.IntRange(min=1))
+@json_opt
+@pass_ctx
+def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: int,
+            as_json: bool) -> None:
+    """Score a file of any size with the production version (and deployment), in chunks;
+    every prediction is logged. Rows that cannot be answered get an error column."""
+    from tuesday.serve.batch import predict_file
+
+    def go() -> None:
+        with console.status("scoring"):
+            res = predict_file(c.workspace, c.loaded, model, Path(input_path),
+                               Path(output_path), chunk_rows=chunk_rows)
+        emit(res.to_dict(), as_json, lambda d: f"{d['predicted']} of {d['rows']} rows "
+             f"predicted, {d['errors']} with an error; written to {d['output']}.")
+
+    run(go)
+
+
+@click.command()
+@click.argument("model")
+@as_of_opt
+@json_opt
+@pass_ctx
+def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
+    """Compute MODEL's online features for every entity as of --as-of (with daily data:
+    the last day whose data is in) and store them for serving."""
+    from tuesday.data.materialize import materialize as materialize_online
+
+    def go() -> None:
+        m = c.loaded.project.model(model)
+        with console.status("materializing"):
+            res = materialize_online(c.workspace, c.loaded.project, m, parse_time(as_of))
+        emit(res, as_json, lambda d: f"{d['entities']} entities x {d['targets']} target(s) "
+             f"stored for {model} (origin {d['origin']}).")
+
+    run(go)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes; each loads its models after it starts.")
+@click.option("--scheduler", is_flag=True,
+              help="Also run the daily loop tick of every model (see `tuesday loop run`).")
+@click.option("--at", default="06:00", show_default=True, metavar="HH:MM",
+              help="With --scheduler: the time of day (UTC) of the tick.")
+@pass_ctx
+def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str) -> None:
+    """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs);
+    with --scheduler the daily loop runs in the same (parent) process."""
+    import uvicorn
+
+    from tuesday.loop import daily as loop
+    from tuesday.serve import auth
+
+    def go() -> None:
+        c.loaded  # noqa: B018  (check the project before starting anything)
+        ws = c.workspace
+        if host not in ("127.0.0.1", "localhost", "::1") and not auth.active(ws):
+            console.print(f"[bold yellow]warning:[/] listening on {host} with no API "
+                          "tokens: anyone who reaches the port can predict and promote. "
+                          "Create one with `tuesday token create NAME --role admin`.")
+        os.environ["TUESDAY_WORKSPACE"] = str(ws.root)
+        os.environ["TUESDAY_PROJECT"] = str(c.project_path.resolve())
+        # an import string and a factory: uvicorn spawns fresh worker processes, and each
+        # builds its app (and loads LightGBM) after it started, never across a fork
+        stop = threading.Event()
+        if scheduler:  # one scheduler, in this process, whatever the number of workers
+            loop._parse_at(at)  # a bad --at fails now, not in the thread
+            threading.Thread(target=loop.run_scheduler, args=(ws, c.loaded),
+                             kwargs={"at": at, "stop": stop}, daemon=True,
+                             name="tuesday-scheduler").start()
+        try:
+            uvicorn.run("tuesday.serve.server:app_from_env", factory=True, host=host, port=port,
+                        workers=workers, log_level="warning", access_log=False,
+                        timeout_graceful_shutdown=10)
+        finally:
+            stop.set()
+
+    run(go)
+
+
+COMMANDS = (token, predict, materialize, serve)
