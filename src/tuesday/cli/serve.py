@@ -136,7 +136,7 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str) 
         # builds its app (and loads LightGBM) after it started, never across a fork
         stop = threading.Event()
         if scheduler:  # one scheduler, in this process, whatever the number of workers
-            loop._parse_at(at)  # a bad --at fails now, not in the thread
+            loop.parse_at(at)  # a bad --at fails now, not in the thread
             threading.Thread(target=loop.run_scheduler, args=(ws, c.loaded),
                              kwargs={"at": at, "stop": stop}, daemon=True,
                              name="tuesday-scheduler").start()

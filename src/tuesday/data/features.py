@@ -303,7 +303,7 @@ def _window_agg(f: Feature, src: Source, hi: str, order: str) -> str:
 
     ``last`` is the value at the latest time (the largest value if several rows share it);
     ``time_since_last`` is in seconds from the window's end ``hi``, computed on integer
-    microseconds so it equals the online value (``tuesday.events``) to the bit.
+    microseconds so it equals the online value (``tuesday.data.events``) to the bit.
     """
     t = f"s.{_q(src.time or '')}"
     if f.agg == "time_since_last":

@@ -48,7 +48,7 @@ def known_entities(project: Project, model: Model, tabs: dict[str, pa.Table]) ->
 def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) -> dict[str, Any]:
     """Compute and store the online features of every entity of ``model`` at ``as_of``.
 
-    A model scored at request time with event features (``tuesday.events``) gets the
+    A model scored at request time with event features (``tuesday.data.events``) gets the
     state of each event source rebuilt from its table; its other features (lookups,
     calendar...) are materialized as vectors, as for any model.
     """

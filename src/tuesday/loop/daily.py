@@ -484,7 +484,7 @@ def run_scheduler(ws: Workspace, loaded: LoadedProject, models: Sequence[str] = 
         >>> threading.Thread(target=run_scheduler, args=(ws, loaded),
         ...                  kwargs={"stop": stop}, daemon=True).start()  # doctest: +SKIP
     """
-    hour, minute = _parse_at(at)
+    hour, minute = parse_at(at)
     names = list(models) or [m.name for m in loaded.project.models]
     for n in names:
         loaded.project.model(n)
@@ -516,7 +516,7 @@ def run_scheduler(ws: Workspace, loaded: LoadedProject, models: Sequence[str] = 
     return outcomes
 
 
-def _parse_at(at: str) -> tuple[int, int]:
+def parse_at(at: str) -> tuple[int, int]:
     try:
         hh, mm = at.split(":")
         hour, minute = int(hh), int(mm)

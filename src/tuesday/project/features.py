@@ -60,7 +60,7 @@ def window(
     ``agg`` is one of ``WINDOW_AGGS``; ``last`` is the value of the latest row in the
     window (the largest if several share that time). Missing values are skipped; a
     window without rows gives ``default`` (``count`` gives 0). ``days`` may be hours
-    (``'1h'``), for event features (see ``tuesday.events``).
+    (``'1h'``), for event features (see ``tuesday.data.events``).
 
     Example:
         >>> window("ridership", "rides", "28d", lag="14d").name
@@ -78,7 +78,7 @@ def time_since_last(source: str, column: str | None = None, *, within: str | int
                     default: float | None = None) -> Feature:
     """Seconds from ``lag`` before the target time back to the latest row of ``source``
     (with ``column`` not missing, if given) in the ``within`` before it; ``default`` when
-    there is none. An event feature: see ``tuesday.events``.
+    there is none. An event feature: see ``tuesday.data.events``.
 
     Example:
         >>> time_since_last("transactions").name

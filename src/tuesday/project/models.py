@@ -137,8 +137,8 @@ class Model:
             ``{"station": ("Clark_Lake",)}``.
         positive: For ``binary``: the target value that counts as positive.
         seed: One seed for every library.
-        rules: Business rules applied after the model, in order (``tuesday.rules``).
-        policy: When the daily loop retrains and promotes it (``tuesday.loop.Policy``);
+        rules: Business rules applied after the model, in order (``tuesday.project.rules``).
+        policy: When the daily loop retrains and promotes it (``tuesday.project.Policy``);
             None means ``Policy()``.
     """
 

@@ -34,7 +34,7 @@ class Policy:
         auto_promote: Promote a retrained version by itself when it passes its gates;
             otherwise (or when a gate fails) it stays a candidate awaiting approval and
             an alert says so.
-        routes: Where the loop's alerts go (``tuesday.alerts`` routes).
+        routes: Where the loop's alerts go (``tuesday.project.routes``: Log, Webhook, Email).
         min_days_between_retrains: No trigger retrains sooner than this many days after
             the newest version was trained.
         drift_window: The recent served features checked for drift...
@@ -89,7 +89,7 @@ class Policy:
 def check_policy(p: Any, where: str) -> list[str]:
     """Every problem of a policy declaration, as sentences (empty if none)."""
     if not isinstance(p, Policy):
-        return [f"{where}: policy must be a tuesday.loop.Policy; got {type(p).__name__} {p!r}."]
+        return [f"{where}: policy must be a tuesday.project.Policy; got {type(p).__name__} {p!r}."]
     out = []
     for name in ("schedule",):
         v = getattr(p, name)

@@ -388,7 +388,7 @@ def get_alert(ws: Workspace, alert_id: int) -> Alert:
     found = _load(ws, meta.alerts.c.id == alert_id)
     if not found:
         raise NotFound(f"Alert {alert_id!r} does not exist.",
-                       fix="List the alerts with tuesday.alerts.list_alerts(ws) and use "
+                       fix="List the alerts with tuesday.watch.alerts.list_alerts(ws) and use "
                            "one of their ids.")
     return found[0]
 

@@ -196,7 +196,7 @@ def _reader(g: Group, model: str) -> Reader:
              "    vals = array(n * ncols, 'd').unpack_from(blob, vo)",
              *_body(g, ns, suffixes=False)]
     # generated from the plan's own values only (names as reprs, defaults by name)
-    exec(compile("\n".join(lines), f"<tuesday.events reader {g.spec.source}>", "exec"), ns)
+    exec(compile("\n".join(lines), f"<tuesday.data.events reader {g.spec.source}>", "exec"), ns)
     fn: Reader = ns["read"]
     fn.__doc__ = "\n".join(lines)  # the generated source, for debugging
     return fn

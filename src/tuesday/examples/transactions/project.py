@@ -22,7 +22,7 @@ Sources:
 
 The model ``fraud`` (binary, positive 1, horizon ``"0d"``) is scored at request time.
 Its event features are kept online from the events and computed for the request's time
-(``tuesday.events``); the same definitions compute the training rows point in time:
+(``tuesday.data.events``); the same definitions compute the training rows point in time:
 count and sum of amounts in the last hour and day, mean, max and last amount over 30 days,
 card-not-present purchases in the last day and seconds since the card's previous
 transaction (30 days when there is none). The transaction's own amount and hour are
