@@ -38,7 +38,8 @@ from tuesday.project import load_project
 from tuesday.serve import compiled
 from tuesday.serve.endpoints import admin, docs, ingest, predict, status
 from tuesday.serve.handling import crash_response, endpoint
-from tuesday.serve.predictor import LOG_MAX_ROWS, MAX_ROWS, PredictionLog, Predictor
+from tuesday.serve.prediction_log import LOG_MAX_ROWS, PredictionLog
+from tuesday.serve.predictor import MAX_ROWS, Predictor
 from tuesday.serve.state import MAX_INFLIGHT, Metrics, State, Tokens
 from tuesday.workspace import open_workspace
 
