@@ -27,7 +27,7 @@ import lightgbm as lgb
 import numpy as np
 
 from tuesday.serve import compiled
-from tuesday.serve.predictor import SingleRow
+from tuesday.serve.inference import SingleRow
 
 
 def per_row(fn: Callable[[np.ndarray], float], rows: np.ndarray, flush: bool) -> float:

@@ -521,7 +521,7 @@ def test_challenger_against_what_production_served(ws, ridership) -> None:
     same days (oracle: the metric recomputed by hand on the joined rows)."""
     import io
 
-    from tuesday.serve.predictor import PredictionLog
+    from tuesday.serve.prediction_log import PredictionLog
 
     model = replace(ridership.project.model("ridership_14d"),
                     gates=(Gate("beats_production", tolerance=0.0),))

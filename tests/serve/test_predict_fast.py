@@ -11,7 +11,7 @@ from tuesday.data import online
 from tuesday.data.materialize import materialize
 from tuesday.data.predictions import read_log
 from tuesday.release import registry
-from tuesday.serve.predictor import SingleRow
+from tuesday.serve.inference import SingleRow
 from tuesday.serve.server import app_from_env, create_app
 from tuesday.train import training
 
@@ -67,7 +67,7 @@ def test_two_logs_writing_the_same_table_lose_nothing(tmp_path) -> None:
     import uuid
     from datetime import datetime
 
-    from tuesday.serve.predictor import PredictionLog
+    from tuesday.serve.prediction_log import PredictionLog
     from tuesday.workspace import open_workspace
 
     ws = open_workspace(tmp_path / "ws")

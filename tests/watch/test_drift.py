@@ -20,7 +20,7 @@ from tuesday.watch.drift import (
     column_drift,
     dataset_drift,
 )
-from tuesday.watch.drift import _ks_statistic as ks_statistic
+from tuesday.watch.stattests import ks_statistic
 
 TOL = 1e-9
 

@@ -30,7 +30,7 @@ from tuesday.errors import TuesdayError
 from tuesday.loop import daily as loop
 from tuesday.project import Freshness, LoadedProject
 from tuesday.release import registry
-from tuesday.serve.predictor import PredictionLog
+from tuesday.serve.prediction_log import PredictionLog
 from tuesday.watch import alerts, health, monitoring, quality
 from tuesday.workspace import Workspace
 

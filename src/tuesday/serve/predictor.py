@@ -1,10 +1,10 @@
 """The predict path shared by the server and batch scoring.
 
 Online features (one store lookup per entity) plus request-time features -> the
-version(s) the model's deployment routes each row to -> business rules -> answer ->
-prediction log. The log is buffered with a bound and appended to the Delta table
-``_predictions`` in batches; when the buffer is full, predicting refuses with
-``Overloaded`` (HTTP 503) rather than growing memory or dropping log rows.
+version(s) the model's deployment routes each row to (``tuesday.serve.inference``) ->
+business rules -> answer -> prediction log (``tuesday.serve.prediction_log``: when its
+buffer is full, predicting refuses with ``Overloaded``, HTTP 503, rather than growing
+memory or dropping log rows).
 
 Routing follows the registry and the model's deployment, re-read at most once a
 second, so ``promote``, ``rollback`` and ``deploy`` take effect without a restart:
@@ -19,12 +19,9 @@ second, so ``promote``, ``rollback`` and ``deploy`` take effect without a restar
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
 import os
-import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -35,28 +32,28 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
-from deltalake import write_deltalake
-from deltalake.exceptions import CommitFailedError
 
 from tuesday.data import events, online
 from tuesday.data.features import baseline_features, horizon
-from tuesday.data.predictions import LOG_SCHEMA, PREDICTIONS
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.project import LoadedProject, Model, parse_time
 from tuesday.release import registry
 from tuesday.serve import compiled, rules
-from tuesday.serve.compiled import Compiled
+from tuesday.serve.inference import Loaded, Row, SingleRow
+from tuesday.serve.prediction_log import PredictionLog
 from tuesday.train.baselines import ONLINE as ONLINE_BASELINES
 from tuesday.train.training import baseline_predict, load_model
 from tuesday.workspace import Workspace
 
+__all__ = ["MAX_ROWS", "REGISTRY_TTL", "Overloaded", "Predictor", "Route", "Spec",
+           "parse_rows", "wall_clock"]
+
 log = logging.getLogger(__name__)
 
-LOG_NAMES = tuple(LOG_SCHEMA.names)
+#: rows one predict request may hold
 MAX_ROWS = 10_000
+#: seconds a model's routing is cached before the registry is read again
 REGISTRY_TTL = 1.0
-LOG_MAX_ROWS = 200_000
 
 
 class Overloaded(TuesdayError):
@@ -72,213 +69,11 @@ class Overloaded(TuesdayError):
 
 
 def wall_clock() -> datetime:
+    """Now, in UTC, as a naive datetime."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-# ------------------------------------------------------------------ prediction log
-
-
-class PredictionLog:
-    """Buffered, batched appends of served predictions to a Delta table.
-
-    Rows are tuples in the order of ``LOG_SCHEMA`` (dicts by column name are taken too).
-    ``add`` refuses (returns False) once ``max_rows`` are waiting; ``flush`` is safe to
-    call from another thread; a failed write keeps the rows for the next flush.
-    """
-
-    def __init__(self, ws: Workspace, *, max_rows: int = LOG_MAX_ROWS) -> None:
-        self.ws = ws
-        self.max_rows = max_rows
-        self.rows: list[tuple[Any, ...]] = []
-        self.written = 0
-        self.failures = 0
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._table: Any = None  # the open DeltaTable, once the log exists
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def add(self, rows: Sequence[tuple[Any, ...] | dict[str, Any]]) -> bool:
-        tuples: list[tuple[Any, ...]] = [
-            r if isinstance(r, tuple) else tuple(map(r.get, LOG_NAMES)) for r in rows]
-        with self._lock:
-            if len(self.rows) + len(tuples) > self.max_rows:
-                return False
-            self.rows.extend(tuples)
-            return True
-
-    def flush(self) -> int:
-        with self._write_lock:
-            with self._lock:
-                batch, self.rows = self.rows, []
-            if not batch:
-                return 0
-            try:
-                self._write(_to_table(batch))
-            except Exception:
-                self.failures += 1
-                with self._lock:  # keep them, oldest first, for the next attempt
-                    self.rows[:0] = batch
-                log.exception("writing %d prediction log rows failed; kept for retry",
-                              len(batch))
-                raise
-            self.written += len(batch)
-            return len(batch)
-
-    def _write(self, table: pa.Table) -> None:
-        """Append to the Delta table through the ``DeltaTable`` kept open since the last
-        write: opening it from its path replays the transaction log every time (a cost
-        that grows by about 0.3 ms per commit until the next checkpoint); the open table
-        moves on with its own commits, and a commit by another process (another server
-        worker) is found and appended after, as when opening it afresh."""
-        if self._table is not None:
-            try:
-                # a table that has the log's columns takes a plain append: "merge" adds a
-                # metadata action to every commit, and two writers' metadata actions
-                # conflict with each other
-                same = self._table.schema().to_arrow().names == LOG_SCHEMA.names
-                write_deltalake(self._table, table, mode="append",
-                                schema_mode=None if same else "merge")
-                return
-            except CommitFailedError:  # nothing was committed: write by path, below
-                self._table = None
-            except Exception:
-                self._table = None  # reopened from the path on the next flush
-                raise
-        path = str(self.ws.table_path(PREDICTIONS))
-        write_deltalake(path, table, mode="append", schema_mode="merge")
-        try:
-            from deltalake import DeltaTable
-
-            self._table = DeltaTable(path)
-        except Exception:  # the next flush writes by path again
-            log.debug("reopening the prediction log failed", exc_info=True)
-
-
-#: rows converted to Arrow per slice when writing the log, with a pause between slices so
-#: that the server's event loop gets the GIL (one conversion of thousands of rows would
-#: stall it for milliseconds)
-LOG_SLICE = 256
-
-
-def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
-    parts = []
-    for i in range(0, len(batch), LOG_SLICE):
-        columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
-        parts.append(pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(columns, LOG_SCHEMA, strict=True)],
-            schema=LOG_SCHEMA))
-        time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
-    return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]
-
-
 # ------------------------------------------------------------------------- routing
-
-
-@dataclass
-class Loaded:
-    """A model version ready to predict."""
-
-    version: int
-    booster: Any
-    names: tuple[str, ...]
-    single: SingleRow | None = None
-    #: the compiled trees (``tuesday.compiled``), set once built and checked identical
-    compiled: Compiled | None = None
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw predictions of the rows of ``x``: through the compiled trees once they are
-        ready, else one row through LightGBM's single-row C API when it could be set up;
-        the same numbers as ``Booster.predict`` either way, in a half or a third of the
-        time."""
-        if self.compiled is not None:
-            return self.compiled.predict(x)
-        if self.single is not None and x.shape[0] == 1:
-            return self.single.predict(x)
-        return np.asarray(self.booster.predict(x, num_threads=1), dtype=float)
-
-    def predict_rows(self, ready: Sequence[Row]) -> np.ndarray:
-        """Raw predictions of assembled rows (one row skips the numpy matrix when the
-        compiled trees are ready)."""
-        c = self.compiled
-        if c is not None and len(ready) == 1:
-            values = ready[0].values
-            try:
-                return np.array([c.predict_one(
-                    [np.nan if v is None else v for v in map(values.get, self.names)])])
-            except TypeError:  # a value ctypes does not take as a double: the matrix path
-                pass
-        return self.predict(_matrix(self, ready))
-
-
-class SingleRow:
-    """LightGBM's ``LGBM_BoosterPredictForMatSingleRowFast`` for one booster.
-
-    ``Booster.predict`` re-parses its parameters and sets up a predictor on every call
-    (about 40 us for one row); the fast C API does that once, here, and then costs the
-    tree walk plus a ctypes call (about 13 us). It runs the same C++ predictor with the
-    same settings (normal prediction, all iterations, one thread), so answers are
-    identical to ``Booster.predict(x, num_threads=1)``; the tests compare them. Calls
-    are serialised by a lock (they share one input and one output buffer).
-    """
-
-    def __init__(self, booster: Any) -> None:
-        from lightgbm.basic import _LIB, _safe_call
-
-        self._lib, self._check = _LIB, _safe_call
-        self.ncol = int(booster.num_feature())
-        self._booster = booster  # keeps the handle alive as long as the config
-        self._config = ctypes.c_void_p()
-        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-            booster._handle, ctypes.c_int(0),  # C_API_PREDICT_NORMAL
-            ctypes.c_int(0), ctypes.c_int(-1),  # start iteration, all iterations
-            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
-            ctypes.c_int32(self.ncol), ctypes.c_char_p(b"num_threads=1"),
-            ctypes.byref(self._config)))
-        # called through PyDLL, which keeps the GIL: releasing and re-taking it around a
-        # 10 us call costs more than it gives, and waits behind any other busy thread
-        # (the prediction log's writer)
-        lib = ctypes.PyDLL(_LIB._name, handle=_LIB._handle)
-        self._fn = lib.LGBM_BoosterPredictForMatSingleRowFast
-        # buffers and their addresses made once (``ndarray.ctypes`` costs microseconds)
-        self._in = np.empty(self.ncol, dtype=np.float64)
-        self._out = np.empty(1, dtype=np.float64)
-        self._len = ctypes.c_int64(0)
-        self._args = (ctypes.c_void_p(self._in.ctypes.data), ctypes.byref(self._len),
-                      ctypes.c_void_p(self._out.ctypes.data))
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, fitted: Any) -> SingleRow | None:
-        """The fast path of a fitted LightGBM model; None for other learners, multi-class
-        models or when this LightGBM build does not have the API."""
-        model = getattr(fitted, "model", None)
-        if getattr(fitted, "kind", None) != "lightgbm" or model is None:
-            return None
-        try:
-            if int(model.num_model_per_iteration()) != 1:
-                return None
-            return cls(model)
-        except Exception:  # an older or unusual build: Booster.predict still works
-            log.debug("LightGBM single-row API unavailable", exc_info=True)
-            return None
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The prediction of the one row of ``x`` (shape (1, ncol)), as an array."""
-        if x.shape != (1, self.ncol):
-            raise ValueError(f"expected one row of {self.ncol} features, got {x.shape}")
-        with self._lock:
-            self._in[:] = x[0]
-            self._check(self._fn(self._config, *self._args))
-            return self._out.copy()
-
-    def __del__(self) -> None:
-        with_config = getattr(self, "_config", None)
-        if with_config is not None and with_config.value:
-            with contextlib.suppress(Exception):
-                self._lib.LGBM_FastConfigFree(with_config)
-            with_config.value = None
 
 
 @dataclass
@@ -301,16 +96,6 @@ class Route:
         h = zlib.crc32(f"{self.model.name}\x00{entity}".encode()) % 10_000
         return "b" if h < self.percent * 100 else "a"
 
-
-@dataclass
-class Row:
-    """One request row with its features assembled."""
-
-    index: int
-    entity: str
-    target: pd.Timestamp | None
-    values: dict[str, Any]
-    request: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -345,6 +130,35 @@ class Spec:
 _UNUSED_RNG = np.random.default_rng(0)
 
 
+def _draws(route: Route, model_rules: tuple[Any, ...], request_id: str
+           ) -> tuple[np.random.Generator, float]:
+    """The request's random generator and its draw for the canary split: seeded by the
+    request id, and only made when something draws from it (a canary, an exploration
+    rule)."""
+    if route.mode == "canary" or any(r.kind in rules.EXPLORATION for r in model_rules):
+        rng = np.random.default_rng(int(request_id[:16], 16))
+        return rng, float(rng.random())
+    return _UNUSED_RNG, 0.0
+
+
+def _split_predict(route: Route, ready: list[Row], draw: float
+                   ) -> tuple[list[str], list[int], np.ndarray]:
+    """The variant, the version and the raw prediction of each row: each version
+    predicts the rows the route sends it."""
+    prod = route.production
+    ch = route.challenger
+    if ch is None:
+        return ["primary"] * len(ready), [prod.version] * len(ready), prod.predict_rows(ready)
+    variants = [route.variant_of(r.entity, draw) for r in ready]
+    use_challenger = np.array([v in ("canary", "b") for v in variants])
+    raw = np.empty(len(ready))
+    for lm, mask in ((prod, ~use_challenger), (ch, use_challenger)):
+        if not mask.any():
+            continue
+        raw[mask] = lm.predict_rows([r for r, m in zip(ready, mask, strict=True) if m])
+    return variants, [ch.version if c else prod.version for c in use_challenger], raw
+
+
 class Predictor:
     """Everything needed to answer predict requests for one workspace and project.
 
@@ -353,7 +167,7 @@ class Predictor:
     the same.
 
     With ``compile_models=True`` each LightGBM version loaded is also compiled to C in
-    the background (``tuesday.compiled``); once built and checked bit-identical, it
+    the background (``tuesday.serve.compiled``); once built and checked bit-identical, it
     answers instead of LightGBM's C API. Until then, or when no C compiler is found,
     LightGBM answers: the numbers are the same either way.
     """
@@ -544,41 +358,17 @@ class Predictor:
                 counts: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
         """Answers by row index; appends the log rows (when logging) and the (version,
         variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
-        model = route.model
         model_rules = sp.rules if slate else sp.rules_unrelated
         key, tcol = sp.key, sp.tcol
-        # the request's random draws (canary split, exploration) come from a generator
-        # seeded by the request id; it is only made when something draws from it
-        explores = any(r.kind in rules.EXPLORATION for r in model_rules)
-        if route.mode == "canary" or explores:
-            rng = np.random.default_rng(int(request_id[:16], 16))
-            draw = float(rng.random())
-        else:
-            rng, draw = _UNUSED_RNG, 0.0
-        if route.challenger is None:
-            variants = ["primary"] * len(ready)
-            use_challenger = None
-            raw = route.production.predict_rows(ready)
-        else:
-            variants = [route.variant_of(r.entity, draw) for r in ready]
-            use_challenger = np.array([v in ("canary", "b") for v in variants])
-            raw = np.empty(len(ready))
-            for lm, mask in ((route.production, ~use_challenger),
-                             (route.challenger, use_challenger)):
-                if lm is None or not mask.any():
-                    continue
-                raw[mask] = lm.predict_rows([r for r, m in zip(ready, mask, strict=True)
-                                             if m])
+        rng, draw = _draws(route, model_rules, request_id)
+        variants, versions, raw = _split_predict(route, ready, draw)
         requests = [r.request for r in ready]
         final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
             rules.Applied(raw, [None] * len(ready), range(len(ready)),  # type: ignore[arg-type]
                           None, False)  # what apply gives, without copies
         logging_on = self.log_predictions
         bl = self._baselines(sp, ready) if logging_on else {}
-        prod_v = route.production.version
-        versions = [prod_v] * len(ready) if use_challenger is None else [
-            route.challenger.version if c and route.challenger else prod_v
-            for c in use_challenger]
+        name = route.model.name
         answers: dict[int, dict[str, Any]] = {}
         rank = {int(j): k for k, j in enumerate(final.order)} if final.explored else {}
         show_version = route.mode in ("canary", "ab")
@@ -599,21 +389,28 @@ class Predictor:
             answers[r.index] = ans
             counts.append((int(versions[j]), variants[j]))
             if logging_on:
-                log_rows.append(self._log_row(request_id, model.name, versions[j],
-                                              variants[j], r, served, p, raw[j], final, j,
-                                              bl, route))
+                log_rows.append(self._log_row(request_id, name, versions[j], variants[j], r,
+                                              served, p, raw[j], final, j, bl, route))
         if route.mode == "shadow" and route.challenger is not None:
-            sh = route.challenger
-            sraw = sh.predict_rows(ready)
-            sfinal = rules.apply(model_rules, requests, sraw, rng)
-            for j, r in enumerate(ready):
-                counts.append((int(sh.version), "shadow"))
-                if logging_on:
-                    log_rows.append(self._log_row(request_id, model.name, sh.version,
-                                                  "shadow", r, served, sfinal.predictions[j],
-                                                  sraw[j], sfinal, j, bl, route,
-                                                  names=sh.names))
+            self._shadow(route, route.challenger, model_rules, ready, requests, rng,
+                         request_id, served, bl, log_rows, counts)
         return answers
+
+    def _shadow(self, route: Route, sh: Loaded, model_rules: tuple[Any, ...],
+                ready: list[Row], requests: list[dict[str, Any]], rng: np.random.Generator,
+                request_id: str, served: datetime, bl: dict[str, np.ndarray],
+                log_rows: list[tuple[Any, ...]], counts: list[tuple[int, str]]) -> None:
+        """The shadow version's predictions of the same rows, through the same rules:
+        counted and logged with variant ``shadow``, never answered."""
+        sraw = sh.predict_rows(ready)
+        sfinal = rules.apply(model_rules, requests, sraw, rng)
+        name = route.model.name
+        for j, r in enumerate(ready):
+            counts.append((int(sh.version), "shadow"))
+            if self.log_predictions:
+                log_rows.append(self._log_row(request_id, name, sh.version, "shadow", r,
+                                              served, sfinal.predictions[j], sraw[j], sfinal,
+                                              j, bl, route, names=sh.names))
 
     def _baselines(self, sp: Spec, ready: list[Row]) -> dict[str, np.ndarray]:
         if not sp.online_baselines:
@@ -653,13 +450,6 @@ def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
         if v is not None and (v.__class__ is not float or v != v):
             return orjson.dumps({n: _num(values.get(n)) for n in names}).decode()
     return orjson.dumps(dict(zip(names, vals, strict=True))).decode()
-
-
-def _matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
-    names = lm.names
-    nan = np.nan
-    return np.asarray([[nan if v is None else v for v in map(r.values.get, names)]
-                       for r in ready], dtype=float).reshape(len(ready), len(names))
 
 
 def _num(v: Any) -> float | None:

@@ -173,16 +173,7 @@ def raise_alert(ws: Workspace, *, model: str, kind: str, severity: str, title: s
         ... # doctest: +SKIP
     """
     severity = check_severity(severity, "'severity' of an alert")
-    for name, value in (("model", model), ("kind", kind), ("title", title)):
-        if not isinstance(value, str) or not value.strip():
-            raise TuesdayError(f"The {name!r} of an alert must be a non-empty string. "
-                               f"Got {value!r}.", fix=f"Pass {name}='...'.")
-    if not isinstance(as_of, datetime):
-        raise TuesdayError(f"The 'as_of' of an alert must be a datetime. Got {as_of!r}.",
-                           fix="Pass the loop's time, e.g. as_of=datetime(2016, 7, 1).")
-    if details is not None and not isinstance(details, Mapping):
-        raise TuesdayError(f"The 'details' of an alert must be a dict. Got "
-                           f"{type(details).__name__}.", fix="Pass details={'name': value}.")
+    _check_fields(model=model, kind=kind, title=title, as_of=as_of, details=details)
     route_list = _check_routes(routes)
     key = dedup_key if dedup_key is not None else \
         "/".join(p for p in (model, kind, subject) if p)
@@ -200,17 +191,36 @@ def raise_alert(ws: Workspace, *, model: str, kind: str, severity: str, title: s
     alert = get_alert(ws, alert_id)
     if status != "open":
         return alert
+    return _notify(ws, alert, route_list, as_of)
+
+
+def _check_fields(*, model: Any, kind: Any, title: Any, as_of: Any, details: Any) -> None:
+    for name, value in (("model", model), ("kind", kind), ("title", title)):
+        if not isinstance(value, str) or not value.strip():
+            raise TuesdayError(f"The {name!r} of an alert must be a non-empty string. "
+                               f"Got {value!r}.", fix=f"Pass {name}='...'.")
+    if not isinstance(as_of, datetime):
+        raise TuesdayError(f"The 'as_of' of an alert must be a datetime. Got {as_of!r}.",
+                           fix="Pass the loop's time, e.g. as_of=datetime(2016, 7, 1).")
+    if details is not None and not isinstance(details, Mapping):
+        raise TuesdayError(f"The 'details' of an alert must be a dict. Got "
+                           f"{type(details).__name__}.", fix="Pass details={'name': value}.")
+
+
+def _notify(ws: Workspace, alert: Alert, routes: list[Route], as_of: datetime) -> Alert:
+    """Deliver an open alert to the routes whose ``min_severity`` it reaches and that
+    have not had it yet; record every attempt. The alert after that."""
     done = {d.route for d in alert.deliveries if d.ok}
-    due = [r for r in route_list
+    due = [r for r in routes
            if SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[r.min_severity] and r.key not in done]
     if not due:
         return alert
     attempts = [_deliver(route, alert) for route in due]
     with ws.engine().begin() as conn:
         conn.execute(meta.alert_deliveries.insert(), [
-            {"alert_id": alert_id, "route": route.key, "ok": error is None, "error": error,
+            {"alert_id": alert.id, "route": route.key, "ok": error is None, "error": error,
              "at": as_of} for route, error in zip(due, attempts, strict=True)])
-    return get_alert(ws, alert_id)
+    return get_alert(ws, alert.id)
 
 
 def _check_routes(routes: Iterable[Route]) -> list[Route]:

@@ -40,8 +40,9 @@ Definitions:
 Everything is computed with numpy: each sample sorted once, the two merged (a stable
 ``argsort`` of the two sorted runs) with cumulative counts for the CDFs of ``ks`` and
 ``wasserstein`` and the distinct values; ``pandas.factorize`` of each sample (Arrow strings
-coded by Arrow) and ``bincount`` for category counts. scipy is used only for distribution
-tail functions and the exact small-sample KS p-value.
+coded by Arrow) and ``bincount`` for category counts (the statistics themselves are in
+``tuesday.watch.stattests``). scipy is used only for distribution tail functions and the
+exact small-sample KS p-value.
 
 Example:
     >>> import numpy as np
@@ -54,15 +55,30 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
-from tuesday.errors import TuesdayError
+from tuesday.watch.drift_samples import (
+    DriftInputError,
+    as_series,
+    categorical_codes,
+    is_numeric_dtype,
+    sorted_samples,
+    union_counts,
+)
+from tuesday.watch.stattests import (
+    KS_EXACT_MAX_ROWS,
+    Merged,
+    chi2_pvalue,
+    distance,
+    ks_pvalue,
+    n_distinct_sorted,
+    z_pvalue,
+)
 
 __all__ = [
     "DEFAULT_DRIFT_SHARE",
@@ -110,21 +126,8 @@ HISTOGRAM_MIN_VALUES = 20
 WASSERSTEIN_MIN_STD = 0.001
 """Floor of the reference standard deviation that normalises the Wasserstein distance."""
 
-_KS_EXACT_MAX_ROWS = 10_000  # scipy.stats.ks_2samp(method="auto") goes asymptotic above
 _P_VALUE_METHODS = frozenset({"ks", "chi2", "z"})
 _NUMERIC_ONLY = frozenset({"ks", "wasserstein"})
-_NUMERIC_INFERRED = frozenset(
-    {"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"}
-)
-
-
-class DriftInputError(TuesdayError, ValueError):
-    """Drift was asked of inputs it cannot be computed on (also a ``ValueError``)."""
-
-    kind = "invalid"
-
-    def __init__(self, message: str, *, fix: str = "", details: Any = None) -> None:
-        TuesdayError.__init__(self, message, fix=fix, details=details)
 
 
 @dataclass(frozen=True)
@@ -238,42 +241,16 @@ def column_drift(
         >>> column_drift(np.array(["a", "b"] * 50), np.array(["a"] * 100), name="c").method
         'z'
     """
-    if kind is not None and kind not in KINDS:
-        raise DriftInputError(
-            f"Column '{name}': unknown kind {kind!r}. Allowed kinds: {', '.join(KINDS)}.",
-            fix="Pass kind='numeric' or kind='categorical', or leave it out to infer it.",
-        )
-    if method is not None and method not in METHODS:
-        raise DriftInputError(
-            f"Column '{name}': unknown drift method {method!r}. "
-            f"Allowed methods: {', '.join(METHODS)}.",
-            fix="Use one of the allowed methods, or leave it out to choose as Evidently does.",
-        )
-    if threshold is not None:
-        _check_threshold(name, threshold)
-
-    ref_s = _as_series(reference, name, "reference")
-    cur_s = _as_series(current, name, "current")
-    if kind is None:
-        kind = "numeric" if _is_numeric_dtype(ref_s.dtype) else "categorical"
-    if method is not None and method in _NUMERIC_ONLY and kind != "numeric":
-        raise DriftInputError(
-            f"Column '{name}': method {method!r} needs a numeric column, but the column is {kind}.",
-            fix="Use chi2, z, jensenshannon or psi for a categorical column.",
-        )
-
+    _check_column_options(name, kind, method, threshold)
+    ref_s = as_series(reference, name, "reference")
+    cur_s = as_series(current, name, "current")
+    kind = _column_kind(name, ref_s, kind, method)
     if kind == "numeric":
-        ref = _finite_numeric(ref_s, name, "reference")
-        cur = _finite_numeric(cur_s, name, "current")
-        # one new buffer for both samples, each half sorted in place (never the caller's data)
-        both = np.concatenate((ref, cur))
-        n_ref = ref.size
-        both[:n_ref].sort()
-        both[n_ref:].sort()
+        both, n_ref = sorted_samples(ref_s, cur_s, name)
         return _numeric_drift(both, n_ref, name=name, method=method, threshold=threshold)
-    ref_codes, ref_uniques = _categorical_codes(ref_s, name, "reference")
-    cur_codes, cur_uniques = _categorical_codes(cur_s, name, "current")
-    ref_counts, cur_counts, uniques = _union_counts(
+    ref_codes, ref_uniques = categorical_codes(ref_s, name, "reference")
+    cur_codes, cur_uniques = categorical_codes(cur_s, name, "current")
+    ref_counts, cur_counts, uniques = union_counts(
         ref_codes, ref_uniques, cur_codes, cur_uniques
     )
     return _categorical_drift(
@@ -315,48 +292,12 @@ def dataset_drift(
         >>> dataset_drift(ref, ref).dataset_drifted
         False
     """
-    if (
-        isinstance(drift_share, bool)
-        or not isinstance(drift_share, (int, float))
-        or not (0.0 <= float(drift_share) <= 1.0)
-    ):
-        raise DriftInputError(
-            f"drift_share must be a number from 0 to 1, got {drift_share!r}.",
-            fix="Pass e.g. drift_share=0.5 (Evidently's default).",
-        )
-    cols = list(reference.columns) if columns is None else list(columns)
-    if not cols:
-        raise DriftInputError(
-            "No columns to compare: got an empty column list.",
-            fix="Pass at least one column, or leave `columns` out to compare all of them.",
-        )
-    seen: set[Any] = set()
-    for col in cols:
-        if col in seen:
-            raise DriftInputError(
-                f"Column '{col}' is listed more than once in `columns`.",
-                fix="List each column once.",
-            )
-        seen.add(col)
-        for frame, label in ((reference, "reference"), (current, "current")):
-            if col not in frame.columns:
-                raise DriftInputError(
-                    f"Column '{col}' is not in the {label} data; it has columns "
-                    f"{[str(c) for c in frame.columns]}.",
-                    fix="Compare only columns present in both datasets.",
-                )
+    _check_drift_share(drift_share)
+    cols = _checked_columns(reference, current, columns)
     methods = dict(methods or {})
     thresholds = dict(thresholds or {})
     kinds = dict(kinds or {})
-    for label, mapping in (("methods", methods), ("thresholds", thresholds), ("kinds", kinds)):
-        unknown = [k for k in mapping if k not in seen]
-        if unknown:
-            raise DriftInputError(
-                f"`{label}` names columns that are not compared: {[str(k) for k in unknown]}; "
-                f"compared columns are {[str(c) for c in cols]}.",
-                fix=f"Remove them from `{label}` or add them to `columns`.",
-            )
-
+    _check_mappings(cols, methods=methods, thresholds=thresholds, kinds=kinds)
     results = tuple(
         column_drift(
             reference[col],
@@ -380,6 +321,93 @@ def dataset_drift(
 # --------------------------------------------------------------------------- input handling
 
 
+def _check_column_options(
+    name: str, kind: str | None, method: str | None, threshold: float | None
+) -> None:
+    """Refuse an unknown kind or method, or a bad threshold, of one column."""
+    if kind is not None and kind not in KINDS:
+        raise DriftInputError(
+            f"Column '{name}': unknown kind {kind!r}. Allowed kinds: {', '.join(KINDS)}.",
+            fix="Pass kind='numeric' or kind='categorical', or leave it out to infer it.",
+        )
+    if method is not None and method not in METHODS:
+        raise DriftInputError(
+            f"Column '{name}': unknown drift method {method!r}. "
+            f"Allowed methods: {', '.join(METHODS)}.",
+            fix="Use one of the allowed methods, or leave it out to choose as Evidently does.",
+        )
+    if threshold is not None:
+        _check_threshold(name, threshold)
+
+
+def _column_kind(name: str, ref_s: pd.Series, kind: str | None, method: str | None) -> str:
+    """The column's kind (inferred from the reference's dtype when not given), checked
+    against a numeric-only method."""
+    if kind is None:
+        kind = "numeric" if is_numeric_dtype(ref_s.dtype) else "categorical"
+    if method is not None and method in _NUMERIC_ONLY and kind != "numeric":
+        raise DriftInputError(
+            f"Column '{name}': method {method!r} needs a numeric column, but the column is {kind}.",
+            fix="Use chi2, z, jensenshannon or psi for a categorical column.",
+        )
+    return kind
+
+
+def _check_drift_share(drift_share: Any) -> None:
+    if (
+        isinstance(drift_share, bool)
+        or not isinstance(drift_share, (int, float))
+        or not (0.0 <= float(drift_share) <= 1.0)
+    ):
+        raise DriftInputError(
+            f"drift_share must be a number from 0 to 1, got {drift_share!r}.",
+            fix="Pass e.g. drift_share=0.5 (Evidently's default).",
+        )
+
+
+def _checked_columns(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str] | None
+) -> list[Any]:
+    """The columns to compare (all of the reference's by default): at least one, each
+    once, each in both datasets."""
+    cols = list(reference.columns) if columns is None else list(columns)
+    if not cols:
+        raise DriftInputError(
+            "No columns to compare: got an empty column list.",
+            fix="Pass at least one column, or leave `columns` out to compare all of them.",
+        )
+    seen: set[Any] = set()
+    for col in cols:
+        if col in seen:
+            raise DriftInputError(
+                f"Column '{col}' is listed more than once in `columns`.",
+                fix="List each column once.",
+            )
+        seen.add(col)
+        for frame, label in ((reference, "reference"), (current, "current")):
+            if col not in frame.columns:
+                raise DriftInputError(
+                    f"Column '{col}' is not in the {label} data; it has columns "
+                    f"{[str(c) for c in frame.columns]}.",
+                    fix="Compare only columns present in both datasets.",
+                )
+    return cols
+
+
+def _check_mappings(cols: list[Any], **mappings: Mapping[Any, Any]) -> None:
+    """Refuse a per-column mapping (``methods``, ``thresholds``, ``kinds``) that names a
+    column not compared."""
+    compared = set(cols)
+    for label, mapping in mappings.items():
+        unknown = [k for k in mapping if k not in compared]
+        if unknown:
+            raise DriftInputError(
+                f"`{label}` names columns that are not compared: {[str(k) for k in unknown]}; "
+                f"compared columns are {[str(c) for c in cols]}.",
+                fix=f"Remove them from `{label}` or add them to `columns`.",
+            )
+
+
 def _check_threshold(name: str, threshold: Any) -> None:
     ok = (
         isinstance(threshold, (int, float, np.floating, np.integer))
@@ -392,97 +420,6 @@ def _check_threshold(name: str, threshold: Any) -> None:
             f"Column '{name}': threshold must be a finite number >= 0, got {threshold!r}.",
             fix="Pass a p-value level (e.g. 0.05) or a distance (e.g. 0.1).",
         )
-
-
-def _as_series(values: Any, name: str, label: str) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DriftInputError(
-            f"Column '{name}': the {label} sample must be 1-D, got shape {arr.shape}.",
-            fix="Pass one column (a Series or a 1-D array).",
-        )
-    return pd.Series(arr, copy=False)
-
-
-def _is_numeric_dtype(dtype: Any) -> bool:
-    return bool(pd.api.types.is_numeric_dtype(dtype)) and not pd.api.types.is_bool_dtype(dtype)
-
-
-def _empty_error(name: str, label: str, received: int) -> DriftInputError:
-    what = (
-        "an empty sample (0 rows)"
-        if received == 0
-        else f"{received} rows, all of them null or infinite"
-    )
-    return DriftInputError(
-        f"Column '{name}': the {label} sample has no values to compare after dropping nulls; "
-        f"received {what}.",
-        fix=f"Pass a {label} sample with at least one non-null value, or leave the column out.",
-    )
-
-
-def _finite_numeric(s: pd.Series, name: str, label: str) -> np.ndarray:
-    """The finite values of ``s`` as float64 (possibly a view of the caller's data)."""
-    if not pd.api.types.is_numeric_dtype(s.dtype):
-        if pd.api.types.infer_dtype(s, skipna=True) not in _NUMERIC_INFERRED:
-            bad = next(
-                (v for v in s if not pd.isna(v) and not isinstance(v, (int, float, np.number))),
-                None,
-            )
-            raise DriftInputError(
-                f"Column '{name}' is numeric, but the {label} sample holds non-numeric values "
-                f"(dtype {s.dtype}, e.g. {bad!r}).",
-                fix="Clean the values, or pass kind='categorical' for this column.",
-            )
-        s = pd.to_numeric(s)
-    arr: np.ndarray = np.asarray(s.to_numpy(dtype=np.float64, na_value=np.nan))
-    finite = np.isfinite(arr)
-    out: np.ndarray = arr if finite.all() else arr[finite]
-    if out.size == 0:
-        raise _empty_error(name, label, len(s))
-    return out
-
-
-def _categorical_codes(s: pd.Series, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (``pandas.factorize``) of the non-null values of ``s``, and the values coded.
-
-    Nulls (and ``±inf`` in float or object columns) are left out. String, categorical,
-    integer and boolean columns are coded as they are (Arrow strings by Arrow itself),
-    without making an array of Python objects first.
-    """
-    kept = s
-    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
-        kept = s[s.notna()]
-        kept = kept[~kept.isin([np.inf, -np.inf])]
-    codes, uniques = pd.factorize(kept)
-    if codes.size and codes.min() < 0:  # -1: a null pandas.factorize left out
-        codes = codes[codes >= 0]
-    if codes.size == 0:
-        raise _empty_error(name, label, len(s))
-    return np.asarray(codes), np.asarray(uniques)
-
-
-def _union_counts(
-    ref_codes: np.ndarray, ref_uniques: np.ndarray, cur_codes: np.ndarray, cur_uniques: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts of every value of either sample, in order of first appearance in reference
-    then current (the order ``pandas.factorize`` gives the two samples concatenated)."""
-    union_codes, uniques = pd.factorize(np.concatenate((ref_uniques, cur_uniques)))
-    k = len(uniques)
-    n_ref_values = len(ref_uniques)
-    ref_counts = np.zeros(k, dtype=np.int64)
-    cur_counts = np.zeros(k, dtype=np.int64)
-    np.add.at(
-        ref_counts, union_codes[:n_ref_values], np.bincount(ref_codes, minlength=n_ref_values)
-    )
-    np.add.at(
-        cur_counts,
-        union_codes[n_ref_values:],
-        np.bincount(cur_codes, minlength=len(cur_uniques)),
-    )
-    return ref_counts, cur_counts, np.asarray(uniques)
 
 
 # --------------------------------------------------------------------------- method choice
@@ -529,80 +466,6 @@ def _result(
 # --------------------------------------------------------------------------- numeric
 
 
-def _n_distinct_sorted(sorted_values: np.ndarray) -> int:
-    return int(np.count_nonzero(np.diff(sorted_values))) + 1
-
-
-_CHUNK = 1 << 16  # values per block when walking the merged samples (temporaries stay small)
-
-
-class _Merged:
-    """Both sorted samples merged in one sorted order, with the two empirical CDFs.
-
-    ``both`` holds the sorted reference values followed by the sorted current values. The
-    merge is a stable ``argsort`` of these two sorted runs (one linear merge in numpy's
-    timsort); which sample each merged value came from gives the CDFs by a cumulative
-    count, instead of two binary searches per value. Inside a run of equal values the
-    counts are not yet the CDFs (``searchsorted(side="right")``), but there the gap to the
-    next value is 0; at the last value of the run they are exact.
-
-    The CDF differences are computed block by block, so their temporaries stay small
-    (fewer fresh pages to fault in than whole-length temporaries).
-    """
-
-    def __init__(self, both: np.ndarray, n_ref: int) -> None:
-        self.both = both
-        self.n_ref, self.n_cur = n_ref, both.size - n_ref
-        self.order = np.argsort(both, kind="stable")
-        self.gaps = np.diff(both[self.order])  # merged[i + 1] - merged[i]
-
-    @property
-    def n_distinct(self) -> int:
-        return int(np.count_nonzero(self.gaps)) + 1
-
-    def _cdf_gaps(self) -> Iterator[tuple[slice, np.ndarray]]:
-        """Blocks of ``|F_ref - F_cur|`` just after ``merged[i]``, ``i < size - 1``; exact
-        where ``gaps[i] != 0``, meaningless (but finite) inside a run of equal values."""
-        size = self.gaps.size
-        ref_before = 0
-        for start in range(0, size, _CHUNK):
-            stop = min(start + _CHUNK, size)
-            ref_count: np.ndarray = np.cumsum(self.order[start:stop] < self.n_ref, dtype=np.int64)
-            ref_count += ref_before
-            ref_before = int(ref_count[-1])
-            cur_count = np.arange(start + 1, stop + 1)
-            cur_count -= ref_count
-            gap = ref_count / self.n_ref  # as scipy: integer count / sample size
-            gap -= cur_count / self.n_cur
-            yield slice(start, stop), np.abs(gap, out=gap)
-
-    def wasserstein(self) -> float:
-        """``scipy.stats.wasserstein_distance`` of the two samples: the same terms, summed
-        as scipy does (one ``np.sum`` over all of them)."""
-        terms = np.empty_like(self.gaps)
-        for block, gap in self._cdf_gaps():
-            np.multiply(gap, self.gaps[block], out=terms[block])
-        return float(np.sum(terms))
-
-    def ks_statistic(self) -> float:
-        """``max |F_ref - F_cur|``: over the last value of each run of equal values (the
-        CDFs are both 1 after the largest value)."""
-        d = 0.0
-        for block, gap in self._cdf_gaps():
-            exact = gap[self.gaps[block] != 0]
-            if exact.size:
-                d = max(d, float(exact.max()))
-        return d
-
-    def distinct_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The distinct values, sorted, and how often each occurs in each sample."""
-        last = np.flatnonzero(np.r_[self.gaps != 0, True])  # last index of each run
-        values = self.both[self.order[last]]
-        ref_count = np.cumsum(self.order < self.n_ref)[last]
-        cur_count = last + 1 - ref_count
-        return values, np.diff(ref_count, prepend=0), np.diff(cur_count, prepend=0)
-
-
 def _numeric_drift(
     both: np.ndarray,
     n_ref: int,
@@ -615,26 +478,26 @@ def _numeric_drift(
     then the finite current values, sorted."""
     ref, cur = both[:n_ref], both[n_ref:]
     n_cur = cur.size
-    small_ks = method == "ks" and max(n_ref, n_cur) <= _KS_EXACT_MAX_ROWS
-    merged = None if small_ks else _Merged(both, n_ref)
+    small_ks = method == "ks" and max(n_ref, n_cur) <= KS_EXACT_MAX_ROWS
+    merged = None if small_ks else Merged(both, n_ref)
     if method is None:
         assert merged is not None
         method = _auto_method("numeric", n_ref, merged.n_distinct)
 
     stat: float
     if method == "ks":
-        stat = _ks_pvalue(ref, cur, merged)
+        stat = ks_pvalue(ref, cur, merged)
     elif method == "wasserstein":
         assert merged is not None
         norm = max(float(np.std(ref)), WASSERSTEIN_MIN_STD)
         stat = merged.wasserstein() / norm
-    elif method in ("jensenshannon", "psi") and _n_distinct_sorted(ref) > (
+    elif method in ("jensenshannon", "psi") and n_distinct_sorted(ref) > (
         HISTOGRAM_MIN_VALUES
     ):
         edges = np.histogram_bin_edges(both, bins="sturges")
         ref_share = np.histogram(ref, edges)[0] / n_ref
         cur_share = np.histogram(cur, edges)[0] / n_cur
-        stat = _distance(method, ref_share, cur_share)
+        stat = distance(method, ref_share, cur_share)
     else:  # chi2, z, or JS/PSI over few distinct values: compare as categories
         assert merged is not None
         values, ref_counts, cur_counts = merged.distinct_counts()
@@ -648,29 +511,6 @@ def _numeric_drift(
             kind="numeric",
         )
     return _result(name, "numeric", method, stat, threshold, n_ref, n_cur)
-
-
-def _ks_statistic(
-    ref_sorted: np.ndarray, cur_sorted: np.ndarray, merged: _Merged | None = None
-) -> float:
-    """Two-sided KS statistic ``max |F_ref - F_cur|`` over both samples' values."""
-    if merged is None:
-        merged = _Merged(np.concatenate((ref_sorted, cur_sorted)), ref_sorted.size)
-    return merged.ks_statistic()
-
-
-def _ks_pvalue(
-    ref_sorted: np.ndarray, cur_sorted: np.ndarray, merged: _Merged | None = None
-) -> float:
-    """Two-sided KS p-value with ``scipy.stats.ks_2samp(method="auto")`` semantics."""
-    n1, n2 = ref_sorted.size, cur_sorted.size
-    if max(n1, n2) <= _KS_EXACT_MAX_ROWS:
-        # Exact distribution (scipy falls back to asymptotic on its own if it must).
-        return float(stats.ks_2samp(ref_sorted, cur_sorted, method="auto").pvalue)
-    d = _ks_statistic(ref_sorted, cur_sorted, merged)
-    m, n = sorted((float(n1), float(n2)), reverse=True)
-    en = m * n / (m + n)
-    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
 # --------------------------------------------------------------------------- categorical
@@ -693,75 +533,11 @@ def _categorical_drift(
 
     stat: float
     if method == "chi2":
-        stat = _chi2_pvalue(ref_counts, cur_counts)
+        stat = chi2_pvalue(ref_counts, cur_counts)
     elif method == "z":
-        stat = _z_pvalue(ref_counts, cur_counts, uniques)
+        stat = z_pvalue(ref_counts, cur_counts, uniques)
     elif method in ("jensenshannon", "psi"):
-        stat = _distance(method, ref_counts / n_ref, cur_counts / n_cur)
+        stat = distance(method, ref_counts / n_ref, cur_counts / n_cur)
     else:  # ks / wasserstein never reach here: rejected for categorical, numeric handled
         raise AssertionError(method)
     return _result(name, kind, method, stat, threshold, n_ref, n_cur)
-
-
-def _chi2_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """``scipy.stats.chisquare(cur_counts, ref_counts * n_cur / n_ref).pvalue``."""
-    f_exp = ref_counts * (cur_counts.sum() / ref_counts.sum())
-    f_obs = cur_counts.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (f_obs - f_exp) ** 2 / f_exp
-    statistic = float(terms.sum())
-    dof = ref_counts.size - 1
-    if dof < 1:
-        return math.nan  # one category only: scipy's p-value is NaN too
-    return float(special.chdtrc(dof, statistic))
-
-
-def _z_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray, uniques: Any) -> float:
-    """Evidently's two-proportion Z-test: smallest value vs the rest, two-sided."""
-    if ref_counts.size == 1:
-        return 1.0  # both samples hold the same single value
-    values = list(uniques)
-    try:
-        first = min(range(len(values)), key=values.__getitem__)
-    except TypeError:  # values of mixed, unorderable types
-        first = min(range(len(values)), key=lambda i: (type(values[i]).__name__, str(values[i])))
-    n1 = float(ref_counts.sum())
-    n2 = float(cur_counts.sum())
-    p1 = (n1 - float(ref_counts[first])) / n1
-    p2 = (n2 - float(cur_counts[first])) / n2
-    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
-    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(2 * (1 - special.ndtr(abs(z))))
-
-
-def _distance(method: str, ref_share: np.ndarray, cur_share: np.ndarray) -> float:
-    if method == "jensenshannon":
-        return _jensenshannon(ref_share, cur_share)
-    return _psi(ref_share, cur_share)
-
-
-def _rel_entr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, x * np.log(x / y), 0.0)
-
-
-def _jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
-    """``scipy.spatial.distance.jensenshannon(p, q)`` (natural log)."""
-    p = p / np.sum(p)
-    q = q / np.sum(q)
-    m = (p + q) / 2.0
-    js = float(np.sum(_rel_entr(p, m)) + np.sum(_rel_entr(q, m)))
-    return math.sqrt(max(js, 0.0) / 2.0)
-
-
-def _fill_empty(share: np.ndarray) -> np.ndarray:
-    smallest = float(share[share != 0].min())
-    fill = smallest / 10**6 if smallest <= 0.0001 else 0.0001
-    return np.where(share == 0, fill, share)
-
-
-def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
-    """Evidently's population stability index over shares (empty shares filled)."""
-    r = _fill_empty(ref_share)
-    c = _fill_empty(cur_share)
-    return float(np.sum((r - c) * np.log(r / c)))

@@ -6,7 +6,8 @@ health of the data and of the service, and the alerts all of that calls for.
 ``monitor`` reads the prediction log, joins it to the label source on (entity, target
 time), compares the served feature values with the reference sample stored at training
 time, and writes a JSON and an HTML report (self-contained: no script, no network).
-The computations live in :mod:`tuesday.quality` and :mod:`tuesday.health`.
+The computations live in :mod:`tuesday.watch.quality`, :mod:`tuesday.watch.health` and
+:mod:`tuesday.watch.drift`.
 """
 
 from __future__ import annotations
@@ -79,12 +80,8 @@ def monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: dateti
         >>> r["windows"][0]["model"]["wape"]  # doctest: +SKIP
         0.061
     """
-    project = loaded.project
-    model = project.model(model_name)
-    prod = registry.production(ws, model_name)
-    if prod is None:
-        raise NotFound(f"Model {model_name!r} has no production version to monitor.",
-                       fix=f"Promote one with `tuesday promote {model_name} VERSION`.")
+    model = loaded.project.model(model_name)
+    prod = _production(ws, model_name)
     log = read_log(ws, model_name)
     log = log[log["served_at"] <= pd.Timestamp(as_of)] if len(log) else log
     # shadow answers were never returned: what users got is every other variant
@@ -97,18 +94,8 @@ def monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: dateti
     ref = pq.read_table(io.BytesIO(ws.get_artifact(
         prod["manifest"]["reference"]["sha256"]))).to_pandas()
     report.update(_drift(model, prod, ref, users, drift_methods, drift_thresholds))
-    labels = quality.labels_as_of(ws, loaded, model_name, as_of)
-    report["quality"] = live_quality(ws, loaded, model_name, users, as_of, labels=labels)
-    joined = quality.attach(model, labels, users)[0] if len(users) else pd.DataFrame()
-    report["windows"] = quality.windows(model, joined, period) if len(joined) else []
-    report["slices"] = quality.slices(model, joined, labels) if len(joined) else []
-    report["variants"] = quality.variants(model, labels, log)
-    report["performance_estimate"] = quality.performance_estimate(
-        model, labels, users, period=period,
-        calibration=_calibration(ws, model, prod) if model.task == "binary" else None)
-    sources = [model.label_source, *sorted({f.source for f in model.features
-                                            if f.source and f.source != model.label_source})]
-    report["data_health"] = health.data_health(ws, project, as_of, sources)
+    report.update(_accuracy(ws, loaded, model, prod, log, users, as_of, period))
+    report["data_health"] = health.data_health(ws, loaded.project, as_of, _sources(model))
     report["service_health"] = health.service_health(metrics_text) \
         if metrics_text is not None else None
     report["status"] = _status(report)
@@ -120,15 +107,53 @@ def monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: dateti
                               max_error_rate=max_error_rate)
         report["alerts"] = [a.to_dict() for a in raised]
     if write:
-        stamp = pd.Timestamp(as_of).strftime("%Y%m%dT%H%M%S")
-        base = ws.reports / f"monitor-{model_name}-{stamp}"
-        json_path = base.with_suffix(".json")
-        html_path = base.with_suffix(".html")
-        json_path.write_text(json.dumps(_clean(report), indent=2, default=str))
-        html_path.write_text(render_html(report))
-        report["report_json"] = str(json_path)
-        report["report_html"] = str(html_path)
+        report.update(_write(ws, report, model_name, as_of))
     return report
+
+
+def _production(ws: Workspace, model_name: str) -> dict[str, Any]:
+    prod = registry.production(ws, model_name)
+    if prod is None:
+        raise NotFound(f"Model {model_name!r} has no production version to monitor.",
+                       fix=f"Promote one with `tuesday promote {model_name} VERSION`.")
+    return prod
+
+
+def _accuracy(ws: Workspace, loaded: LoadedProject, model: Model, prod: dict[str, Any],
+              log: pd.DataFrame, users: pd.DataFrame, as_of: datetime, period: str
+              ) -> dict[str, Any]:
+    """The report's ``quality``, ``windows``, ``slices``, ``variants`` and
+    ``performance_estimate``: what users were served against the labels known by then
+    (the variants from the whole log, shadow included)."""
+    labels = quality.labels_as_of(ws, loaded, model.name, as_of)
+    out: dict[str, Any] = {
+        "quality": live_quality(ws, loaded, model.name, users, as_of, labels=labels)}
+    joined = quality.attach(model, labels, users)[0] if len(users) else pd.DataFrame()
+    out["windows"] = quality.windows(model, joined, period) if len(joined) else []
+    out["slices"] = quality.slices(model, joined, labels) if len(joined) else []
+    out["variants"] = quality.variants(model, labels, log)
+    out["performance_estimate"] = quality.performance_estimate(
+        model, labels, users, period=period,
+        calibration=_calibration(ws, model, prod) if model.task == "binary" else None)
+    return out
+
+
+def _sources(model: Model) -> list[str]:
+    """The label source, then the other sources of the model's features, by name."""
+    return [model.label_source, *sorted({f.source for f in model.features
+                                         if f.source and f.source != model.label_source})]
+
+
+def _write(ws: Workspace, report: dict[str, Any], model_name: str, as_of: datetime
+           ) -> dict[str, str]:
+    """Write the report as JSON and HTML under the workspace's ``reports/``; their paths."""
+    stamp = pd.Timestamp(as_of).strftime("%Y%m%dT%H%M%S")
+    base = ws.reports / f"monitor-{model_name}-{stamp}"
+    json_path = base.with_suffix(".json")
+    html_path = base.with_suffix(".html")
+    json_path.write_text(json.dumps(_clean(report), indent=2, default=str))
+    html_path.write_text(render_html(report))
+    return {"report_json": str(json_path), "report_html": str(html_path)}
 
 
 def _drift(model: Model, prod: dict[str, Any], ref: pd.DataFrame, log: pd.DataFrame,
@@ -211,61 +236,90 @@ def alerts_for(report: dict[str, Any], *, max_error_rate: float = MAX_ERROR_RATE
         []
     """
     name = report["model"]
-    out: list[dict[str, Any]] = []
+    return [_alert(name, *a) for a in (
+        *_drift_alerts(report), *_quality_alerts(report), *_variant_alerts(report),
+        *_data_alerts(report), *_service_alerts(report, max_error_rate))]
 
-    def add(kind: str, severity: str, title: str, subject: str,
-            details: dict[str, Any]) -> None:
-        out.append({"model": name, "kind": kind, "severity": severity, "title": title,
-                    "subject": subject, "details": details,
-                    "dedup_key": f"{name}/monitor/{kind}/{subject}"})
 
+#: an alert a report calls for: kind, severity, title, subject, details
+_Found = tuple[str, str, str, str, dict[str, Any]]
+
+
+def _alert(name: str, kind: str, severity: str, title: str, subject: str,
+           details: dict[str, Any]) -> dict[str, Any]:
+    return {"model": name, "kind": kind, "severity": severity, "title": title,
+            "subject": subject, "details": details,
+            "dedup_key": f"{name}/monitor/{kind}/{subject}"}
+
+
+def _drift_alerts(report: dict[str, Any]) -> list[_Found]:
+    out: list[_Found] = []
     d = report.get("drift")
     if d and d["dataset_drifted"]:
         cols = [c["column"] for c in d["columns"] if c["drifted"]]
-        add("drift", "warning", f"{len(cols)} of {len(d['columns'])} features drifted "
-            f"({', '.join(cols)})", "features",
-            {"share_drifted": d["share_drifted"], "drifted": cols})
+        out.append(("drift", "warning", f"{len(cols)} of {len(d['columns'])} features drifted "
+                    f"({', '.join(cols)})", "features",
+                    {"share_drifted": d["share_drifted"], "drifted": cols}))
     pdrift = report.get("prediction_drift")
     if pdrift and pdrift.get("drifted"):
-        add("drift", "warning", f"the predictions drifted ({pdrift['method']} "
-            f"{pdrift['statistic']:.4g}, threshold {pdrift['threshold']:.4g})", "prediction",
-            {k: pdrift[k] for k in ("method", "statistic", "threshold")})
+        out.append(("drift", "warning", f"the predictions drifted ({pdrift['method']} "
+                    f"{pdrift['statistic']:.4g}, threshold {pdrift['threshold']:.4g})",
+                    "prediction", {k: pdrift[k] for k in ("method", "statistic", "threshold")}))
+    return out
+
+
+def _quality_alerts(report: dict[str, Any]) -> list[_Found]:
     q = report.get("quality") or {}
-    if q.get("beats_baseline") is False \
-            and q.get("rows_with_ground_truth", 0) >= MIN_ROWS_FOR_QUALITY:
-        m, best = report.get("primary_metric") or next(iter(q["model"])), q["best_baseline"]
-        add("quality", "critical", f"{m} {q['model'][m]:.4g} is worse than baseline "
-            f"{best!r} ({q['baselines'][best][m]:.4g}) on {q['rows_with_ground_truth']} "
-            "rows with ground truth", "baseline",
-            {"metric": m, "model": q["model"][m], "baseline": best,
-             "baseline_value": q["baselines"][best][m],
-             "rows": q["rows_with_ground_truth"]})
+    if q.get("beats_baseline") is not False \
+            or q.get("rows_with_ground_truth", 0) < MIN_ROWS_FOR_QUALITY:
+        return []
+    m, best = report.get("primary_metric") or next(iter(q["model"])), q["best_baseline"]
+    return [("quality", "critical", f"{m} {q['model'][m]:.4g} is worse than baseline "
+             f"{best!r} ({q['baselines'][best][m]:.4g}) on {q['rows_with_ground_truth']} "
+             "rows with ground truth", "baseline",
+             {"metric": m, "model": q["model"][m], "baseline": best,
+              "baseline_value": q["baselines"][best][m],
+              "rows": q["rows_with_ground_truth"]})]
+
+
+def _variant_alerts(report: dict[str, Any]) -> list[_Found]:
+    out: list[_Found] = []
     for c in (report.get("variants") or {}).get("comparisons", []):
         if c["significant"] and c["better"] == "reference":
             ch = c["challenger"]
-            add("variant", "warning", f"{c['kind']} v{ch['version']} ({ch['variant']}) is "
-                f"significantly worse than v{c['reference']['version']}: {c['note']}",
-                f"{c['kind']}/{ch['version']}", {k: c[k] for k in (
-                    "metric", "reference_value", "challenger_value", "difference", "ci95")})
+            out.append(("variant", "warning", f"{c['kind']} v{ch['version']} ({ch['variant']}) "
+                        f"is significantly worse than v{c['reference']['version']}: "
+                        f"{c['note']}", f"{c['kind']}/{ch['version']}", {k: c[k] for k in (
+                            "metric", "reference_value", "challenger_value", "difference",
+                            "ci95")}))
+    return out
+
+
+def _data_alerts(report: dict[str, Any]) -> list[_Found]:
+    out: list[_Found] = []
     for h in report.get("data_health") or []:
         v, f = h.get("volume") or {}, h.get("freshness") or {}
         if v.get("ok") is False:
-            add("data", "warning", f"source {h['source']!r}: the latest ingest received "
-                f"{v['received']} rows, {v['ratio']:.2f}x the recent median",
-                f"{h['source']}/volume", v)
+            out.append(("data", "warning", f"source {h['source']!r}: the latest ingest "
+                        f"received {v['received']} rows, {v['ratio']:.2f}x the recent median",
+                        f"{h['source']}/volume", v))
         if f.get("ok") is False:
-            add("data", "warning", f"source {h['source']!r} is stale: newest "
-                f"{f['column'] or 'ingest'} {f['newest']} is {f['age_hours']:.1f} h old "
-                f"(allowed {f['within']})", f"{h['source']}/freshness", f)
+            out.append(("data", "warning", f"source {h['source']!r} is stale: newest "
+                        f"{f['column'] or 'ingest'} {f['newest']} is {f['age_hours']:.1f} h "
+                        f"old (allowed {f['within']})", f"{h['source']}/freshness", f))
         if not h.get("ingests"):
-            add("data", "warning", f"source {h['source']!r} has no ingest",
-                f"{h['source']}/missing", {})
-    s = report.get("service_health")
-    if s and s.get("error_rate") is not None and s["error_rate"] > max_error_rate:
-        add("service", "critical", f"{s['error_rate']:.1%} of {s['requests']} requests "
-            f"failed (5xx; allowed {max_error_rate:.1%})", "errors",
-            {k: s[k] for k in ("requests", "errors", "error_rate")})
+            out.append(("data", "warning", f"source {h['source']!r} has no ingest",
+                        f"{h['source']}/missing", {}))
     return out
+
+
+def _service_alerts(report: dict[str, Any], max_error_rate: float) -> list[_Found]:
+    s = report.get("service_health")
+    if not (s and s.get("error_rate") is not None and s["error_rate"] > max_error_rate):
+        return []
+    return [("service", "critical", f"{s['error_rate']:.1%} of {s['requests']} requests "
+             f"failed (5xx; allowed {max_error_rate:.1%})", "errors",
+             {k: s[k] for k in ("requests", "errors", "error_rate")})]
 
 
 def raise_alerts(ws: Workspace, loaded: LoadedProject, report: dict[str, Any],

@@ -272,10 +272,31 @@ def variants(model: Model, labels: Labels, log: pd.DataFrame, *,
     Each gives both values, the difference, a 95% bootstrap interval of the difference
     (``resamples`` resamples, fixed ``seed``), and whether the interval excludes zero.
     """
+    if log.empty:
+        return {"variants": [], "comparisons": []}
+    per, joined_by = _per_variant(model, labels, log)
+    comps: list[dict[str, Any]] = []
+    primary = [v for k, v in joined_by.items() if k[1] == "primary"]
+    ref_all = pd.concat(primary) if primary else None
+    for (version, variant), ch in joined_by.items():
+        if ch.empty:
+            continue
+        if variant == "shadow" and ref_all is not None:
+            got = _shadow_comparison(model, labels, ref_all, version, ch, resamples, seed)
+        elif variant in ("canary", "b"):
+            got = _split_comparison(model, joined_by, version, variant, ch, resamples, seed)
+        else:
+            got = None
+        if got is not None:
+            comps.append(got)
+    return {"variants": per, "comparisons": comps}
+
+
+def _per_variant(model: Model, labels: Labels, log: pd.DataFrame
+                 ) -> tuple[list[dict[str, Any]], dict[tuple[int, str], pd.DataFrame]]:
+    """The metrics of each (version, variant) served, and its rows joined to the labels."""
     per: list[dict[str, Any]] = []
     joined_by: dict[tuple[int, str], pd.DataFrame] = {}
-    if log.empty:
-        return {"variants": per, "comparisons": []}
     for (version, variant), g in log.groupby(["version", "variant"], sort=True):
         joined, n_served = attach(model, labels, g)
         joined_by[(int(version), str(variant))] = joined
@@ -284,43 +305,47 @@ def variants(model: Model, labels: Labels, log: pd.DataFrame, *,
         row["model"] = evaluation.score(model.metrics, joined["y"].to_numpy(float),
                                         joined["prediction"].to_numpy(float))
         per.append(row)
-    comps: list[dict[str, Any]] = []
-    primary = {k: v for k, v in joined_by.items() if k[1] == "primary"}
-    ref_all = pd.concat(primary.values()) if primary else None
+    return per, joined_by
+
+
+def _shadow_comparison(model: Model, labels: Labels, ref_all: pd.DataFrame, version: int,
+                       ch: pd.DataFrame, resamples: int, seed: int) -> dict[str, Any] | None:
+    """The shadow version against the primary answers of the same requests (paired)."""
     pair_on = ["request_id", *labels.on]
-    for (version, variant), ch in joined_by.items():
-        if ch.empty:
-            continue
-        if variant == "shadow" and ref_all is not None:
-            both = ch.merge(ref_all[[*pair_on, "prediction", "version"]], on=pair_on,
-                            suffixes=("", "_ref"))
-            if both.empty:
-                continue
-            ref_version = int(both["version_ref"].mode().iloc[0])
-            comps.append(_compare(
-                model, "shadow", (ref_version, "primary"), (version, variant),
-                both["y"].to_numpy(float), both["prediction_ref"].to_numpy(float),
-                both["y"].to_numpy(float), both["prediction"].to_numpy(float),
-                paired=True, resamples=resamples, seed=seed))
-        elif variant in ("canary", "b"):
-            ref_variant = "primary" if variant == "canary" else "a"
-            refs = [(k, v) for k, v in joined_by.items() if k[1] == ref_variant and len(v)]
-            if not refs:
-                continue
-            ref = pd.concat([v for _k, v in refs])
-            if variant == "canary":  # the primary rows served while the canary ran
-                ref = ref[(ref["served_at"] >= ch["served_at"].min())
-                          & (ref["served_at"] <= ch["served_at"].max())]
-                if ref.empty:
-                    continue
-            ref_version = int(ref["version"].mode().iloc[0])
-            comps.append(_compare(
-                model, "canary" if variant == "canary" else "ab",
-                (ref_version, ref_variant), (version, variant),
-                ref["y"].to_numpy(float), ref["prediction"].to_numpy(float),
-                ch["y"].to_numpy(float), ch["prediction"].to_numpy(float),
-                paired=False, resamples=resamples, seed=seed))
-    return {"variants": per, "comparisons": comps}
+    both = ch.merge(ref_all[[*pair_on, "prediction", "version"]], on=pair_on,
+                    suffixes=("", "_ref"))
+    if both.empty:
+        return None
+    ref_version = int(both["version_ref"].mode().iloc[0])
+    return _compare(
+        model, "shadow", (ref_version, "primary"), (version, "shadow"),
+        both["y"].to_numpy(float), both["prediction_ref"].to_numpy(float),
+        both["y"].to_numpy(float), both["prediction"].to_numpy(float),
+        paired=True, resamples=resamples, seed=seed)
+
+
+def _split_comparison(model: Model, joined_by: dict[tuple[int, str], pd.DataFrame],
+                      version: int, variant: str, ch: pd.DataFrame, resamples: int,
+                      seed: int) -> dict[str, Any] | None:
+    """Canary rows against the primary rows served over the same period, or variant
+    ``b`` against variant ``a`` (unpaired)."""
+    ref_variant = "primary" if variant == "canary" else "a"
+    refs = [v for k, v in joined_by.items() if k[1] == ref_variant and len(v)]
+    if not refs:
+        return None
+    ref = pd.concat(refs)
+    if variant == "canary":  # the primary rows served while the canary ran
+        ref = ref[(ref["served_at"] >= ch["served_at"].min())
+                  & (ref["served_at"] <= ch["served_at"].max())]
+        if ref.empty:
+            return None
+    ref_version = int(ref["version"].mode().iloc[0])
+    return _compare(
+        model, "canary" if variant == "canary" else "ab",
+        (ref_version, ref_variant), (version, variant),
+        ref["y"].to_numpy(float), ref["prediction"].to_numpy(float),
+        ch["y"].to_numpy(float), ch["prediction"].to_numpy(float),
+        paired=False, resamples=resamples, seed=seed)
 
 
 def _metric_of(model: Model, name: str) -> str | Metric:

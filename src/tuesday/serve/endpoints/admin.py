@@ -1,0 +1,100 @@
+"""Registry endpoints: the model versions (``GET /v1/models``, role ``read``) and the
+admin changes of a model's serving (role ``admin``): promote, rollback, and its
+deployment (``GET`` with role ``read``, ``PUT`` to change mode, version and percent).
+Each change is refreshed in the predictor at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tuesday.errors import TuesdayError
+from tuesday.release import registry
+from tuesday.serve.handling import json_body
+from tuesday.serve.predictor import wall_clock
+from tuesday.serve.state import State
+
+__all__ = ["admin_body", "get_deployment", "models", "promote", "put_deployment", "rollback",
+           "version_of"]
+
+
+def _plain(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+async def models(state: State, _request: Request, _actor: str | None) -> Response:
+    """GET /v1/models: every registered version of every model."""
+    return JSONResponse({"models": [{k: _plain(v) for k, v in r.items()}
+                                    for r in registry.versions(state.ws)]})
+
+
+async def admin_body(request: Request) -> dict[str, Any]:
+    """The JSON object of an admin request (an empty body is ``{}``)."""
+    raw = await request.body()
+    body = await json_body(request) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise TuesdayError("The request body must be a JSON object.",
+                           fix='Send for example {"version": 2, "reason": "..."}.')
+    return body
+
+
+def version_of(body: dict[str, Any]) -> int:
+    """The body's ``version``, a whole number."""
+    v = body.get("version")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TuesdayError(f"'version' must be a whole number; got {v!r}.",
+                           fix='Send {"version": 2}.')
+    return v
+
+
+async def promote(state: State, request: Request, actor: str | None) -> Response:
+    """POST /v1/models/NAME/promote: make a version production (through its gates)."""
+    body = await admin_body(request)
+    model = state.loaded.project.model(request.path_params["model"])
+    reason = body.get("override_reason")
+    res = await asyncio.to_thread(registry.promote, state.ws, model, version_of(body),
+                                  as_of=wall_clock(), actor=actor or "http",
+                                  override_reason=reason)
+    state.predictor.refresh(model.name)
+    return JSONResponse(res)
+
+
+async def rollback(state: State, request: Request, actor: str | None) -> Response:
+    """POST /v1/models/NAME/rollback: production goes back to the previous version."""
+    body = await admin_body(request)
+    name = state.loaded.project.model(request.path_params["model"]).name
+    res = await asyncio.to_thread(registry.rollback, state.ws, name, as_of=wall_clock(),
+                                  actor=actor or "http",
+                                  reason=str(body.get("reason") or "rollback"))
+    state.predictor.refresh(name)
+    return JSONResponse(res)
+
+
+async def get_deployment(state: State, request: Request, _actor: str | None) -> Response:
+    """GET /v1/models/NAME/deployment: the model's deployment."""
+    name = state.loaded.project.model(request.path_params["model"]).name
+    return JSONResponse({k: _plain(v)
+                         for k, v in registry.deployment(state.ws, name).items()})
+
+
+async def put_deployment(state: State, request: Request, actor: str | None) -> Response:
+    """PUT /v1/models/NAME/deployment: change the mode, challenger version or percent."""
+    body = await admin_body(request)
+    name = state.loaded.project.model(request.path_params["model"]).name
+    mode = body.get("mode")
+    version = body.get("version")
+    pct = body.get("percent")
+    if version is not None:
+        version = version_of(body)
+    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, int | float)):
+        raise TuesdayError(f"'percent' must be a number; got {pct!r}.",
+                           fix='Send {"mode": "canary", "version": 2, "percent": 10}.')
+    res = registry.deploy(state.ws, name, str(mode), version, percent=pct, as_of=wall_clock(),
+                          actor=actor or "http", reason=str(body.get("reason") or ""))
+    state.predictor.refresh(name)
+    return JSONResponse({k: _plain(v) for k, v in res.items()})
