@@ -10,8 +10,10 @@ around their own work in ``tuesday.serve.handling``. This module builds the app:
   ``admin`` for promote, rollback and deployments;
 * load shedding: beyond ``max_inflight`` requests at once, or when the prediction log is
   full, the answer is 503 with ``Retry-After`` instead of a growing queue;
-* the prediction log is written by a background task every ``flush_seconds`` and
-  flushed on shutdown, so a graceful stop loses nothing;
+* every answered row is in this process's spool before the answer is sent; the
+  prediction log is written from it by a background task every ``flush_seconds`` and
+  flushed on shutdown, and a process that starts commits the spools of dead ones, so
+  neither a stop nor a kill loses an answered row;
 * every error is JSON with ``error``, ``message`` and ``fix`` and the right status.
 """
 
@@ -161,8 +163,12 @@ class _ByPathParam:
 
 @contextlib.asynccontextmanager
 async def _lifespan(state: State, _app: Starlette) -> AsyncIterator[None]:
-    """Write the prediction log in the background while the app runs; on shutdown,
-    write what is left and close the predictor."""
+    """Commit the spools of dead processes first; write the prediction log in the
+    background while the app runs; on shutdown, write what is left, close the log's
+    spool and the predictor."""
+    loop = asyncio.get_running_loop()
+    if state.predictor.log_predictions:
+        await loop.run_in_executor(state.writer, state.predictor.log.recover)
     task = asyncio.create_task(_flush_log(state))
     try:
         yield
@@ -171,7 +177,7 @@ async def _lifespan(state: State, _app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         state.writer.shutdown(wait=True)
-        state.predictor.log.flush()
+        state.predictor.log.close()
         state.predictor.close()
 
 
