@@ -7,6 +7,7 @@ Layout::
       online.sqlite        online feature store
       tables/NAME/         Delta Lake tables, one per source, plus _predictions
       quarantine/NAME/     rows that failed their contract, with reasons
+      spool/               each server process's log rows not yet in _predictions
       artifacts/sha256/    content-addressed files
       reports/             HTML and JSON reports
 

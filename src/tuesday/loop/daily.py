@@ -37,7 +37,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tuesday import meta
-from tuesday.data import tables
+from tuesday.data import tables, upkeep
 from tuesday.data.features import horizon
 from tuesday.data.materialize import materialize
 from tuesday.errors import Conflict, GateFailed, TuesdayError
@@ -160,7 +160,8 @@ def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
     ``SOURCE.parquet`` per source), monitor the recent windows, decide (schedule, drift
     for ``drift_ticks`` ticks, degraded quality), retrain on the sliding window,
     promote through the gates (or leave a candidate awaiting approval), materialize the
-    online features for the production version, raise and resolve alerts.
+    online features for the production version, compact and vacuum the prediction log
+    and the model's source tables (``tuesday.data.upkeep``), raise and resolve alerts.
 
     Idempotent: the outcome is recorded in ``loop_ticks``; running the same
     (model, as_of) again returns it (with ``"repeated": true``) and changes nothing.
@@ -193,6 +194,8 @@ def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
     if _decide(run, prod):
         _retrain(run)
     _materialize(run)
+    with run.timer("upkeep"):  # the small files of the log and of the model's sources
+        upkeep.tidy_workspace(ws, tables.sources_used(loaded.project, model))
     with run.timer("alerts"):
         run.out["resolved_alerts"] = _resolve_cleared(ws, model_name, run.out, t)
     run.out["alerts"] = [{"id": a.id, "kind": a.kind, "severity": a.severity,

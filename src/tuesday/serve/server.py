@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import os
 import sys
 import threading
@@ -35,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tuesday.data import upkeep
 from tuesday.data.predictions import PREDICTIONS, read_log
 from tuesday.project import load_project
 from tuesday.serve import compiled
@@ -42,10 +44,12 @@ from tuesday.serve.endpoints import admin, docs, ingest, predict, status
 from tuesday.serve.handling import crash_response, endpoint
 from tuesday.serve.prediction_log import LOG_MAX_ROWS, PredictionLog
 from tuesday.serve.predictor import MAX_ROWS, Predictor
-from tuesday.serve.state import MAX_INFLIGHT, Metrics, State, Tokens
+from tuesday.serve.state import MAX_INFLIGHT, TIDY_SECONDS, Metrics, State, Tokens
 from tuesday.workspace import open_workspace
 
 __all__ = ["MAX_ROWS", "PREDICTIONS", "App", "app_from_env", "create_app", "read_log"]
+
+_log = logging.getLogger(__name__)
 
 #: the nice value of the prediction log's writer thread
 LOG_WRITER_NICE = 10
@@ -75,8 +79,8 @@ class App:
 
 def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: float = 0.5,
                max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS,
-               log_predictions: bool = True, compile_models: bool | None = None
-               ) -> App:
+               log_predictions: bool = True, compile_models: bool | None = None,
+               tidy_seconds: float = TIDY_SECONDS) -> App:
     """The ASGI app for one workspace and project.
 
     ``log_predictions=False`` turns the prediction log off: answers are the same, but
@@ -88,6 +92,9 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
     LightGBM version served to C in the background and answers with it once it is
     checked bit-identical to LightGBM (``tuesday.serve.compiled``); the answers do not
     change.
+
+    Every ``tidy_seconds`` the server compacts the prediction log's small files and
+    vacuums the replaced ones (``tuesday.data.upkeep``).
     """
     ws = open_workspace(workspace)
     loaded = load_project(project)
@@ -101,7 +108,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
     writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tuesday-log",
                                                    initializer=_lower_priority)
     state = State(ws, loaded, predictor, Metrics(predictor), Tokens(ws), writer,
-                  flush_seconds, max_inflight)
+                  flush_seconds, max_inflight, tidy_seconds)
     app = Starlette(routes=routes(state), lifespan=functools.partial(_lifespan, state))
     app.state.tuesday = state
     app.add_exception_handler(404, _not_found)
@@ -183,9 +190,12 @@ async def _lifespan(state: State, _app: Starlette) -> AsyncIterator[None]:
 
 async def _flush_log(state: State) -> None:
     """Every ``flush_seconds``: the served counts into the metrics, the prediction log's
-    waiting rows to its table (on the writer thread)."""
+    waiting rows to its table (on the writer thread); every ``tidy_seconds``, on the same
+    thread, the log's compaction and vacuum (``tuesday.data.upkeep``: skipped while
+    another process of the workspace does it)."""
     loop = asyncio.get_running_loop()
     log = state.predictor.log
+    tidied = loop.time()
     while True:
         await asyncio.sleep(state.flush_seconds)
         state.metrics.count_served()
@@ -194,6 +204,12 @@ async def _flush_log(state: State) -> None:
                 await loop.run_in_executor(state.writer, log.flush)
             except Exception:  # kept in the buffer; logged by the log itself
                 await asyncio.sleep(state.flush_seconds)
+        if state.predictor.log_predictions and loop.time() - tidied >= state.tidy_seconds:
+            tidied = loop.time()
+            try:
+                await loop.run_in_executor(state.writer, upkeep.tidy_workspace, state.ws)
+            except Exception:  # tried again next time
+                _log.exception("compacting the prediction log failed")
 
 
 def _lower_priority() -> None:

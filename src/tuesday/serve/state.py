@@ -20,12 +20,14 @@ from tuesday.serve import auth
 from tuesday.serve.predictor import Predictor
 from tuesday.workspace import Workspace
 
-__all__ = ["MAX_INFLIGHT", "TOKENS_TTL", "Metrics", "State", "Tokens"]
+__all__ = ["MAX_INFLIGHT", "TIDY_SECONDS", "TOKENS_TTL", "Metrics", "State", "Tokens"]
 
 #: requests handled at once beyond which the server answers 503
 MAX_INFLIGHT = 256
 #: seconds the active API tokens are cached before they are read again
 TOKENS_TTL = 1.0
+#: seconds between compactions of the prediction log by the server
+TIDY_SECONDS = 600.0
 
 
 class Metrics:
@@ -108,6 +110,7 @@ class State:
         writer: The one thread that writes the prediction log, at a lower priority.
         flush_seconds: Seconds between writes of the prediction log.
         max_inflight: Requests at once beyond which the server sheds load (503).
+        tidy_seconds: Seconds between compactions and vacuums of the prediction log.
         inflight: Requests being handled now (the only field that changes).
     """
 
@@ -119,4 +122,5 @@ class State:
     writer: concurrent.futures.ThreadPoolExecutor
     flush_seconds: float
     max_inflight: int = MAX_INFLIGHT
+    tidy_seconds: float = TIDY_SECONDS
     inflight: int = field(default=0)
