@@ -173,3 +173,18 @@ def test_the_ridership_model_explains_a_real_forecast(trained_ws: Workspace,
     e = explain(model, c, 0)
     assert e.sentence.startswith("Forecast ") and " rides" in e.sentence
     assert {r.feature for r in e.reasons} == set(fitted.features)
+
+
+def test_one_row_through_the_fast_api_equals_the_batch() -> None:
+    from tuesday.train.contributions import RowContributions
+
+    learner, task, y, _ = LEARNERS["lightgbm-poisson"]
+    fitted = fit(learner, task, X, y, seed=3)
+    rows = X.to_numpy(dtype=float)[:40]
+    batch = contributions(fitted, rows)
+    one = RowContributions(fitted)
+    for i, r in enumerate(rows):
+        c = one(r)
+        np.testing.assert_array_equal(c.values[0], batch.values[i])
+        assert c.expected[0] == batch.expected[i]
+        assert c.raw[0] == pytest.approx(batch.raw[i], abs=1e-9)

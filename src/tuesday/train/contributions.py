@@ -154,3 +154,56 @@ def _sklearn(fitted: Fitted, a: np.ndarray) -> Contributions:
     raw = a @ w + b
     return Contributions(fitted.features, values, np.full(len(a), b), raw, link_of(fitted),
                          a)
+
+
+class RowContributions:
+    """One row's LightGBM contributions through ``LGBM_BoosterPredictForMatSingleRowFast``
+    (``C_API_PREDICT_CONTRIB``): the predictor set up once, then TreeSHAP on the one row,
+    without ``Booster.predict``'s per-call parameter parsing (the same numbers: tests
+    compare them). Calls are serialised by a lock (one input and one output buffer)."""
+
+    def __init__(self, fitted: Fitted) -> None:
+        import ctypes
+        import threading
+
+        from lightgbm.basic import _LIB, _safe_call
+
+        if fitted.kind != "lightgbm":
+            raise TuesdayError(f"Fast row contributions need a LightGBM model; this one is "
+                               f"{fitted.kind!r}.", fix="Use contributions() instead.")
+        booster = fitted.model
+        self.fitted, self.link = fitted, link_of(fitted)
+        self.ncol = int(booster.num_feature())
+        self._config = ctypes.c_void_p()
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(3),  # C_API_PREDICT_CONTRIB
+            ctypes.c_int(0), ctypes.c_int(-1), ctypes.c_int(1),  # all iterations, float64
+            ctypes.c_int32(self.ncol), ctypes.c_char_p(b"num_threads=1"),
+            ctypes.byref(self._config)))
+        self._fn = ctypes.PyDLL(_LIB._name, handle=_LIB._handle
+                                ).LGBM_BoosterPredictForMatSingleRowFast
+        self._free = _LIB.LGBM_FastConfigFree
+        self._in = np.empty(self.ncol, dtype=np.float64)
+        self._out = np.empty(self.ncol + 1, dtype=np.float64)
+        self._len = ctypes.c_int64(0)
+        self._args = (ctypes.c_void_p(self._in.ctypes.data), ctypes.byref(self._len),
+                      ctypes.c_void_p(self._out.ctypes.data))
+        self._check = _safe_call
+        self._lock = threading.Lock()
+
+    def __call__(self, row: np.ndarray) -> Contributions:
+        """The contributions of one row (``ncol`` values)."""
+        with self._lock:
+            self._in[:] = row
+            self._check(self._fn(self._config, *self._args))
+            out = self._out.copy()
+        values = out[None, :-1]
+        expected = out[-1:]
+        return Contributions(self.fitted.features, values, expected,
+                             np.array([expected[0] + values.sum()]), self.link,
+                             self._in.copy()[None, :])
+
+    def __del__(self) -> None:
+        config = getattr(self, "_config", None)
+        if config is not None and config.value:
+            self._free(config)
