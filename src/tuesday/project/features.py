@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from tuesday.project.times import norm_days as _norm_days
 
@@ -11,6 +12,8 @@ FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", 
 WINDOW_AGGS = ("mean", "sum", "min", "max", "count", "last", "time_since_last")
 CALENDAR_PARTS = ("day_of_week", "month", "day_of_year", "day_of_month", "week_of_year", "year")
 HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last")
+#: how explanations describe a feature (see ``Feature.describe``)
+Describe = str | Callable[[float | None], str] | None
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,13 @@ class Feature:
     country: str | None = None
     dtype: str = "float"
     default: float | None = None
+    #: how explanations describe the feature: a template with ``{value}`` ("{value} rides
+    #: two weeks earlier") or a function of the value (None when missing) returning a phrase
+    describe: Describe = field(default=None, compare=False)
 
 
-def lag(source: str, column: str, days: str | int, *, name: str | None = None) -> Feature:
+def lag(source: str, column: str, days: str | int, *, name: str | None = None,
+        describe: Describe = None) -> Feature:
     """The value of ``column`` exactly ``days`` before the target time.
 
     Example:
@@ -42,7 +49,8 @@ def lag(source: str, column: str, days: str | int, *, name: str | None = None) -
         'rides_lag_14d'
     """
     d = _norm_days(days)
-    return Feature(name or f"{column}_lag_{d}", "lag", source, column, lag=d)
+    return Feature(name or f"{column}_lag_{d}", "lag", source, column, lag=d,
+                   describe=describe)
 
 
 def window(
@@ -54,6 +62,7 @@ def window(
     agg: str = "mean",
     name: str | None = None,
     default: float | None = None,
+    describe: Describe = None,
 ) -> Feature:
     """An aggregate of ``column`` over ``days`` ending ``lag`` before the target time.
 
@@ -70,12 +79,12 @@ def window(
     """
     w, g = _norm_days(days), _norm_days(lag)
     return Feature(name or f"{column}_{agg}_{w}_lag_{g}", "window", source, column,
-                   lag=g, window=w, agg=agg, default=default)
+                   lag=g, window=w, agg=agg, default=default, describe=describe)
 
 
 def time_since_last(source: str, column: str | None = None, *, within: str | int = "365d",
                     lag: str | int = "0d", name: str | None = None,
-                    default: float | None = None) -> Feature:
+                    default: float | None = None, describe: Describe = None) -> Feature:
     """Seconds from ``lag`` before the target time back to the latest row of ``source``
     (with ``column`` not missing, if given) in the ``within`` before it; ``default`` when
     there is none. An event feature: see ``tuesday.data.events``.
@@ -89,34 +98,40 @@ def time_since_last(source: str, column: str | None = None, *, within: str | int
     w, g = _norm_days(within), _norm_days(lag)
     base = f"{column or source}_seconds_since_last" + ("" if g == "0d" else f"_lag_{g}")
     return Feature(name or base, "window", source, column, lag=g, window=w,
-                   agg="time_since_last", default=default)
+                   agg="time_since_last", default=default, describe=describe)
 
 
 def lookup(source: str, column: str, *, name: str | None = None,
-           default: float | None = None, dtype: str = "float") -> Feature:
+           default: float | None = None, dtype: str = "float",
+           describe: Describe = None) -> Feature:
     """The latest value of ``column`` for the entity as known at the forecast origin."""
-    return Feature(name or column, "lookup", source, column, dtype=dtype, default=default)
+    return Feature(name or column, "lookup", source, column, dtype=dtype, default=default,
+                   describe=describe)
 
 
 def scheduled(source: str, column: str, *, name: str | None = None,
-              default: float | None = None) -> Feature:
+              default: float | None = None, describe: Describe = None) -> Feature:
     """A value known in advance for the target time itself (a game schedule, a promotion
     plan), used only if it was available at the forecast origin."""
-    return Feature(name or column, "scheduled", source, column, default=default)
+    return Feature(name or column, "scheduled", source, column, default=default,
+                   describe=describe)
 
 
-def calendar(part: str, *, name: str | None = None) -> Feature:
+def calendar(part: str, *, name: str | None = None, describe: Describe = None) -> Feature:
     """A calendar part of the target time (``day_of_week``, ``month``...)."""
-    return Feature(name or part, "calendar", part=part)
+    return Feature(name or part, "calendar", part=part, describe=describe)
 
 
-def holiday(country: str, part: str = "is_holiday", *, name: str | None = None) -> Feature:
+def holiday(country: str, part: str = "is_holiday", *, name: str | None = None,
+            describe: Describe = None) -> Feature:
     """Holiday features of the target date from the ``holidays`` package."""
-    return Feature(name or f"holiday_{part}", "holiday", part=part, country=country)
+    return Feature(name or f"holiday_{part}", "holiday", part=part, country=country,
+                   describe=describe)
 
 
-def request(name: str, dtype: str = "float", *, default: float | None = None) -> Feature:
+def request(name: str, dtype: str = "float", *, default: float | None = None,
+            describe: Describe = None) -> Feature:
     """A value the caller sends with the prediction request."""
-    return Feature(name, "request", dtype=dtype, default=default)
+    return Feature(name, "request", dtype=dtype, default=default, describe=describe)
 
 
