@@ -265,18 +265,16 @@ class Predictor:
                 raw_t = row.get(tcol or "")
                 try:
                     target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-                except TuesdayError:
-                    problems[i] = (f"row {i}: field {tcol!r} must be the target date as an "
-                                   f"ISO string like '2016-07-10'; got {raw_t!r}.")
+                except TuesdayError as exc:
+                    problems[i] = exc.message
                     continue
             elif live.features:  # the time to compute event features at; now by default
                 raw_t = row.get(tcol or "")
                 try:
                     target = pd.Timestamp(self.clock()) if raw_t is None \
                         else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-                except TuesdayError:
-                    problems[i] = (f"row {i}: field {tcol!r} must be the time to score at "
-                                   f"as an ISO string like '2024-03-01T12:00'; got {raw_t!r}.")
+                except TuesdayError as exc:
+                    problems[i] = exc.message
                     continue
             bad = [f for f in request_feats if not _is_number(row.get(f))]
             if bad:
