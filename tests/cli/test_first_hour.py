@@ -79,3 +79,28 @@ def test_ground_truth_date_that_is_not_iso_is_refused(client: TestClient, value:
     assert r.status_code != 500, r.text
     assert r.status_code in (400, 422), r.text
     assert value in r.text and "ISO" in r.text, r.text
+
+
+# ====================================================================== no project
+
+
+@pytest.mark.parametrize("args", [["models"], ["runs", "list"], ["alerts", "list"],
+                                  ["token", "list"], ["quarantine", "ridership"]])
+def test_a_command_without_a_project_fails_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUESDAY_PROJECT", raising=False)
+    monkeypatch.delenv("TUESDAY_WORKSPACE", raising=False)
+    r = cli(*args)
+    assert_cli_error(r, 2, str(tmp_path / "project.py"), "$TUESDAY_PROJECT")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_missing_project_names_the_environment_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUESDAY_PROJECT", str(tmp_path / "elsewhere.py"))
+    monkeypatch.delenv("TUESDAY_WORKSPACE", raising=False)
+    r = cli("models")
+    assert_cli_error(r, 2, "elsewhere.py", "$TUESDAY_PROJECT=")
+    assert list(tmp_path.iterdir()) == []

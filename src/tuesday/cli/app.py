@@ -37,8 +37,23 @@ class Ctx:
     @property
     def loaded(self) -> LoadedProject:
         if self._loaded is None:
-            self._loaded = load_project(self.project_path)
+            path = self.project_path
+            if not path.exists():
+                raise TuesdayError(
+                    f"Project file {str(path)!r} does not exist (looked at "
+                    f"{str(path.resolve())!r}: {self._project_source()}).",
+                    fix="Pass --project path/to/project.py, set $TUESDAY_PROJECT, or run "
+                        "from a folder holding project.py (`tuesday example ridership DIR` "
+                        "writes one).")
+            self._loaded = load_project(path)
         return self._loaded
+
+    def _project_source(self) -> str:
+        if self.project_arg:
+            return "from --project"
+        env = os.environ.get("TUESDAY_PROJECT")
+        return f"from $TUESDAY_PROJECT={env}" if env else \
+            "the default ./project.py; --project and $TUESDAY_PROJECT are not set"
 
     @property
     def project_path(self) -> Path:
@@ -47,8 +62,8 @@ class Ctx:
     @property
     def workspace(self) -> Workspace:
         root = self.workspace_arg or os.environ.get("TUESDAY_WORKSPACE")
-        if not root:
-            root = str(self.project_path.resolve().parent / ".tuesday")
+        if not root:  # next to the project: there must be one, or nothing is created
+            root = str(self.loaded.path.parent / ".tuesday")
         return open_workspace(root)
 
 
