@@ -104,3 +104,94 @@ def test_the_missing_project_names_the_environment_variable(
     r = cli("models")
     assert_cli_error(r, 2, "elsewhere.py", "$TUESDAY_PROJECT=")
     assert list(tmp_path.iterdir()) == []
+
+
+# ====================================================================== missing features
+
+
+def _null_features(ws: Path, target: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """Set the entity's stored features for ``target`` to null, except ``keep``; the
+    names nulled."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(ws / "online.sqlite")) as conn:
+        payload = json.loads(conn.execute(
+            "SELECT payload FROM online_features WHERE model = ? AND entity = ?",
+            (MODEL, ENTITY)).fetchone()[0])
+        key = next(k for k in payload["vectors"] if k.startswith(target))
+        payload["vectors"][key] = [v if n in keep else None
+                                   for n, v in zip(payload["names"], payload["vectors"][key],
+                                                   strict=True)]
+        conn.execute("UPDATE online_features SET payload = ? WHERE model = ? AND entity = ?",
+                     (json.dumps(payload), MODEL, ENTITY))
+        conn.commit()
+    return [n for n in payload["names"] if n not in keep]
+
+
+def _flagging_project(tmp_path: Path) -> Path:
+    path = tmp_path / "flagging.py"
+    path.write_text(
+        "import dataclasses\n"
+        "from tuesday.examples.ridership.project import clark_lake, games, ridership, "
+        "weather\n"
+        "from tuesday.project import Project\n"
+        "m = dataclasses.replace(clark_lake, missing_features='flag')\n"
+        "project = Project('ridership', sources=(ridership, weather, games), models=(m,))\n")
+    return path
+
+
+def test_a_row_with_missing_features_is_refused_by_default(ws: Path, target: str) -> None:
+    from tuesday.serve.server import create_app
+
+    nulled = _null_features(ws, target)
+    with TestClient(create_app(ws, EXAMPLE), raise_server_exceptions=False) as c:
+        r = c.post(PREDICT, json={"station": ENTITY, "date": target})
+        body = assert_http_error(r, 422, "missing", ENTITY, nulled[0])
+        assert "missing_features='flag'" in body["fix"]
+        ok = c.post(PREDICT, json={"rows": [{"station": ENTITY, "date": target}]})
+        assert ok.status_code == 422, ok.text
+        metrics = c.get("/metrics").text
+    assert ('tuesday_missing_features_rows_total{model="ridership_14d",outcome="refused"} 2.0'
+            in metrics), metrics
+    from tuesday.data.predictions import read_log
+    from tuesday.workspace import open_workspace
+    assert len(read_log(open_workspace(ws), MODEL)) == 0  # nothing answered, nothing logged
+
+
+def test_a_model_that_flags_answers_with_the_missing_names_and_null_baselines(
+        ws: Path, target: str, tmp_path: Path) -> None:
+    from tuesday.data.predictions import read_log
+    from tuesday.serve.server import create_app
+    from tuesday.workspace import open_workspace
+
+    nulled = _null_features(ws, target)
+    with TestClient(create_app(ws, _flagging_project(tmp_path)),
+                    raise_server_exceptions=False) as c:
+        r = c.post(PREDICT, json={"rows": [{"station": ENTITY, "date": target}]})
+        assert r.status_code == 200, r.text
+        answer = r.json()["predictions"][0]
+        assert set(answer["missing_features"]) <= set(nulled) and answer["missing_features"]
+        metrics = c.get("/metrics").text
+    assert ('tuesday_missing_features_rows_total{model="ridership_14d",outcome="flagged"} 1.0'
+            in metrics), metrics
+    log = read_log(open_workspace(ws), MODEL)
+    baselines = json.loads(log["baselines"].iloc[0])
+    assert baselines and all(v is None for v in baselines.values()), baselines
+
+
+def test_a_complete_row_has_no_flag(ws: Path, target: str, tmp_path: Path) -> None:
+    from tuesday.serve.server import create_app
+
+    with TestClient(create_app(ws, _flagging_project(tmp_path)),
+                    raise_server_exceptions=False) as c:
+        r = c.post(PREDICT, json={"rows": [{"station": ENTITY, "date": target}]})
+    assert r.status_code == 200 and "missing_features" not in r.json()["predictions"][0]
+
+
+def test_missing_features_must_be_refuse_or_flag(tmp_path: Path) -> None:
+    from tests.cli.test_bad_input import tiny_project
+
+    path = tiny_project(tmp_path, model_kw="missing_features='ignore'")
+    r = cli("--project", path, "--workspace", tmp_path / "ws", "models", "m")
+    assert_cli_error(r, 2, "missing_features", "refuse, flag", "'ignore'")

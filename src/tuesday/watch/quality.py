@@ -127,9 +127,15 @@ def _scored(model: Model, y: np.ndarray, p: np.ndarray, bl: pd.DataFrame) -> dic
     best = _best(model, out["baselines"])
     out["best_baseline"] = best
     if best is not None:
+        # on the rows where the baseline is known (one logged null has no inputs)
+        known = ~np.isnan(bl[best].to_numpy(float))
+        mine = out["model"] if known.all() else \
+            evaluation.score(model.metrics, y[known], p[known])
+        if not known.all():
+            out["baseline_rows"] = int(known.sum())
         way = evaluation.direction(model).get(model.primary_metric)
         out["beats_baseline"] = evaluation.better(
-            model.primary_metric, out["model"][model.primary_metric],
+            model.primary_metric, mine[model.primary_metric],
             out["baselines"][best][model.primary_metric], way)
     else:
         out["beats_baseline"] = None
