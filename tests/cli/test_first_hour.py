@@ -77,8 +77,10 @@ def test_ground_truth_date_that_is_not_iso_is_refused(client: TestClient, value:
     r = client.post("/v1/ground-truth/ridership",
                     json={"rows": [{"station": ENTITY, "date": value, "rides": 10.0}]})
     assert r.status_code != 500, r.text
-    assert r.status_code in (400, 422), r.text
-    assert value in r.text and "ISO" in r.text, r.text
+    body = r.json()  # the row is quarantined with its reason, never read another way
+    assert body["accepted"] == 0 and body["quarantined"] == 1, body
+    assert "ISO 8601, e.g. 2016-08-09" in body["problems"][0]["message"], body
+    assert body["problems"][0]["examples"][0]["value"] == value
 
 
 # ====================================================================== no project
@@ -195,3 +197,111 @@ def test_missing_features_must_be_refuse_or_flag(tmp_path: Path) -> None:
     path = tiny_project(tmp_path, model_kw="missing_features='ignore'")
     r = cli("--project", path, "--workspace", tmp_path / "ws", "models", "m")
     assert_cli_error(r, 2, "missing_features", "refuse, flag", "'ignore'")
+
+
+# ====================================================================== batch files
+
+
+def test_a_batch_file_without_the_date_column_fails_naming_it(ws: Path, tmp_path: Path
+                                                               ) -> None:
+    f = tmp_path / "rows.csv"
+    f.write_text(f"station\n{ENTITY}\n{ENTITY}\n")
+    r = cli("--project", EXAMPLE, "--workspace", ws, "predict", MODEL, "--input", f,
+            "--output", tmp_path / "out.csv")
+    assert_cli_error(r, 2, "'date'", "rows.csv")
+
+
+def test_a_batch_where_no_row_can_be_answered_exits_non_zero(ws: Path, tmp_path: Path
+                                                              ) -> None:
+    f = tmp_path / "rows.csv"
+    f.write_text(f"station,date\n{ENTITY},1999-01-01\n{ENTITY},1999-01-02\n")
+    r = cli("--project", EXAMPLE, "--workspace", ws, "predict", MODEL, "--input", f,
+            "--output", tmp_path / "out.csv")
+    assert_cli_error(r, 7, "None of the 2 rows", "1999-01-01")
+
+
+def test_a_batch_where_some_rows_fail_says_how_many(ws: Path, tmp_path: Path,
+                                                    target: str) -> None:
+    f = tmp_path / "rows.csv"
+    f.write_text(f"station,date\n{ENTITY},{target}\n{ENTITY},1999-01-02\n")
+    r = cli("--project", EXAMPLE, "--workspace", ws, "predict", MODEL, "--input", f,
+            "--output", tmp_path / "out.csv")
+    assert r.exit_code == 0, r.output
+    assert "1 of 2 rows could not be answered" in r.stderr.replace("\n", " ")
+
+
+# ====================================================================== monitor time
+
+
+def test_monitor_windows_follow_the_target_time_not_the_wall_clock(ws: Path) -> None:
+    """Served today (wall clock) for days of 2016: monitor --as-of 2016 still sees them."""
+    from tests.cli.test_bad_input import _targets
+    from tests.conftest import AS_OF
+    from tuesday.loop.recent import recent_monitor
+    from tuesday.project import load_project
+    from tuesday.serve.server import create_app
+    from tuesday.watch.monitoring import monitor
+    from tuesday.workspace import open_workspace
+
+    targets = _targets(ws)
+    with TestClient(create_app(ws, EXAMPLE), raise_server_exceptions=False) as c:
+        r = c.post(PREDICT, json={"rows": [{"station": ENTITY, "date": t} for t in targets]})
+        assert r.status_code == 200, r.text
+    w, loaded = open_workspace(ws), load_project(EXAMPLE)
+    report = monitor(w, loaded, MODEL, AS_OF, write=False)
+    assert report["predictions_logged"] == len(targets)
+    assert "target time" in report["time_basis"]
+    recent = recent_monitor(w, loaded, MODEL, AS_OF)
+    assert recent["predictions_logged"] > 0 and recent["status"] != "no_traffic"
+    r2 = cli("--project", EXAMPLE, "--workspace", ws, "monitor", MODEL, "--as-of",
+             AS_OF.date().isoformat())
+    assert r2.exit_code == 0, r2.output
+    assert f"{len(targets)} predictions logged" in r2.output and "target time" in r2.output
+
+
+# ====================================================================== serve
+
+
+def _line_within(proc: Any, seconds: float) -> str:
+    """The first line the process prints, waited for with a deadline."""
+    import selectors
+    import time
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if sel.select(timeout=end - time.monotonic()):
+            return str(proc.stdout.readline())
+        if proc.poll() is not None:
+            break
+    raise AssertionError(f"no line within {seconds} s (exit {proc.poll()})")
+
+
+def test_serve_says_where_it_listens_and_a_taken_port_is_one_clear_line(ws: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    base = [sys.executable, "-m", "tuesday.cli", "--project", str(EXAMPLE),
+            "--workspace", str(ws), "serve"]
+    proc = subprocess.Popen([*base, "--port", "0", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(_line_within(proc, 120))
+        assert info["status"] == "ready" and info["url"].startswith("http://127.0.0.1:")
+        assert info["docs"] == info["url"] + "/docs"
+        assert info["models"] == {MODEL: 1} and info["tokens_required"] is False
+        with urllib.request.urlopen(info["url"] + "/health", timeout=10) as r:
+            assert r.status == 200
+        port = info["url"].rsplit(":", 1)[1]
+        taken = subprocess.run([*base, "--port", port], capture_output=True, text=True,
+                               timeout=120)
+        assert taken.returncode == 2, taken.stderr
+        assert "Traceback" not in taken.stderr and f"127.0.0.1:{port}" in taken.stderr
+        assert "--port" in taken.stderr
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

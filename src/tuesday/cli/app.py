@@ -6,7 +6,6 @@ message, its fix and its exit code.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from tuesday import encoding
 from tuesday.errors import TuesdayError
 from tuesday.project import LoadedProject, load_project
 from tuesday.project import parse_time as project_time
@@ -77,7 +77,7 @@ def parse_time(value: str | None, *, what: str = "--as-of") -> datetime:
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
     """Print ``data`` as JSON, or as the text ``human(data)``."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(encoding.dumps(data, indent=2))
     else:
         click.echo(human(data))
 
@@ -112,3 +112,27 @@ def main(ctx: click.Context, project: str | None, workspace: str | None) -> None
     """tuesday: from a notebook model to a production service that checks its data,
     serves fast, watches itself and explains itself."""
     ctx.obj = Ctx(project, workspace)
+
+
+def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--project`` / ``--workspace`` given after the command name: the same as before."""
+    if value is not None:
+        obj = ctx.find_object(Ctx)
+        if obj is not None:
+            setattr(obj, f"{param.name}_arg", value)
+
+
+def share_global_options(group: click.Group) -> None:
+    """Accept ``--project`` and ``--workspace`` after the command name too, on every
+    command and subcommand (``tuesday demo --workspace DIR`` and ``tuesday --workspace
+    DIR demo`` are the same)."""
+    for command in group.commands.values():
+        taken = {o for p in command.params for o in p.opts}
+        if isinstance(command, click.Group):
+            share_global_options(command)
+            continue
+        for name, metavar in (("project", "PATH"), ("workspace", "DIR")):
+            if f"--{name}" not in taken:
+                command.params.append(click.Option(
+                    [f"--{name}"], metavar=metavar, expose_value=False,
+                    callback=_set_global, help=f"As `tuesday --{name}` (before the command)."))

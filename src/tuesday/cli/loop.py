@@ -5,12 +5,12 @@ the example data (its steps are in :mod:`tuesday.cli.demo`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from typing import Any
 
 import click
 
+from tuesday import encoding
 from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
 from tuesday.errors import TuesdayError
 
@@ -110,7 +110,7 @@ def loop_schedule(c: Ctx, models: tuple[str, ...], at: str, days: int | None) ->
                       f"{', '.join(models) or 'every model'}; Ctrl-C stops")
         try:
             loop.run_scheduler(c.workspace, c.loaded, models, at=at, max_days=days,
-                               on_tick=lambda o: click.echo(json.dumps(o, default=str)))
+                               on_tick=lambda o: click.echo(encoding.dumps(o)))
         except KeyboardInterrupt:
             console.print("scheduler stopped")
 

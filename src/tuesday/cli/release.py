@@ -96,6 +96,11 @@ def _plan_text(d: dict[str, Any]) -> str:
              f"  {d['metric']}: {o['version']:.4f}"
              + (f" vs production {o['production']:.4f}" if o["production"] is not None else "")
              + f" vs best baseline {o['best_baseline']} {o['baseline']:.4f}"]
+    vp = d.get("versus_production")
+    if vp:
+        lines.append(f"  {'' if vp['better'] is not False else 'WARNING: '}{vp['text']}"
+                     + (" (no declared gate compares with production)"
+                        if vp["better"] is False and d["gates_passed"] else ""))
     lines += [f"  gate {g['gate']}: {'pass' if g['passed'] else 'FAIL'} - {g['message']}"
               for g in d["gates"]]
     for r in d["slices"]:
