@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.cli.test_bad_input import (  # noqa: F401  (fixtures)
+from tests.cli import test_bad_input as _bad
+from tests.cli.test_bad_input import (
     ENTITY,
     EXAMPLE,
     MODEL,
@@ -22,13 +23,12 @@ from tests.cli.test_bad_input import (  # noqa: F401  (fixtures)
     assert_cli_error,
     assert_http_error,
     cli,
-    client,
-    demo_ws,
-    target,
-    ws,
 )
 from tuesday.errors import TuesdayError
 from tuesday.project import parse_time
+
+# the served ridership workspace and its client, shared with the bad-input tests
+demo_ws, ws, client, target = _bad.demo_ws, _bad.ws, _bad.client, _bad.target
 
 NOT_ISO = ["08/09/2016", "28/08/2016", "01/09/2016", "now", "2016-08-20';--", "20160809",
            "9 Aug 2016", "2016-8-9"]
@@ -47,7 +47,7 @@ def test_iso_8601_times_are_read(value: str, expected: str) -> None:
 
 @pytest.mark.parametrize("value", NOT_ISO)
 def test_a_time_that_is_not_iso_8601_is_refused(value: str) -> None:
-    with pytest.raises(TuesdayError, match="ISO 8601, e.g. 2016-08-09") as err:
+    with pytest.raises(TuesdayError, match=r"ISO 8601, e\.g\. 2016-08-09") as err:
         parse_time(value, what="--as-of")
     assert "--as-of" in err.value.message and repr(value) in err.value.message
 
@@ -305,3 +305,42 @@ def test_serve_says_where_it_listens_and_a_taken_port_is_one_clear_line(ws: Path
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+# ====================================================================== strict JSON
+
+
+def _strict(text: str) -> Any:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"bare {name} in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_encoder_writes_nan_and_infinity_as_null() -> None:
+    import numpy as np
+
+    from tuesday.encoding import dumps
+
+    got = _strict(dumps({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)],
+                         "c": np.array([1.5, np.nan]), "d": {"e": -float("inf")}}))
+    assert got == {"a": None, "b": [None, 3], "c": [1.5, None], "d": {"e": None}}
+
+
+def test_monitor_json_is_strict(ws: Path, target: str) -> None:
+    """No ground truth yet: the accuracy figures are unknown, printed as null."""
+    from tests.conftest import AS_OF
+    from tuesday.serve.server import create_app
+
+    with TestClient(create_app(ws, EXAMPLE), raise_server_exceptions=False) as c:
+        assert c.post(PREDICT, json={"station": ENTITY, "date": target}).status_code == 200
+    r = cli("--project", EXAMPLE, "--workspace", ws, "monitor", MODEL, "--as-of",
+            AS_OF.date().isoformat(), "--json")
+    assert r.exit_code == 0, r.output
+    assert "NaN" not in r.stdout
+    _strict(r.stdout)
+
+
+def test_the_server_lists_models_with_unknown_metrics_as_null(client: TestClient) -> None:
+    r = client.get("/v1/models")
+    assert r.status_code == 200, r.text
+    assert _strict(r.text)["models"]

@@ -50,7 +50,6 @@ from tuesday.project.sources import (
 )
 from tuesday.project.times import duration, parse_time
 
-
 #: what a model may do with a row whose online features are missing
 MISSING_FEATURES = ("refuse", "flag")
 
