@@ -344,3 +344,57 @@ def test_the_server_lists_models_with_unknown_metrics_as_null(client: TestClient
     r = client.get("/v1/models")
     assert r.status_code == 200, r.text
     assert _strict(r.text)["models"]
+
+
+# ====================================================================== every command
+
+
+def test_every_command_has_json_and_takes_the_global_options_after_its_name() -> None:
+    import click
+
+    from tuesday.cli import main
+
+    def leaves(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        out = []
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                out += leaves(cmd, (*path, name))
+            else:
+                opts = {o for p in cmd.params for o in p.opts}
+                assert "--json" in opts, f"tuesday {' '.join((*path, name))} has no --json"
+                assert "--workspace" in opts and "--project" in opts, (path, name)
+                out.append((*path, name))
+        return out
+
+    assert len(leaves(main)) > 20
+
+
+def test_the_workspace_after_the_command_name_is_used(tmp_path: Path) -> None:
+    before = cli("--project", EXAMPLE, "--workspace", tmp_path / "a", "token", "create",
+                 "shop", "--role", "predict", "--json")
+    after = cli("token", "create", "shop", "--role", "predict", "--json",
+                "--project", EXAMPLE, "--workspace", tmp_path / "b")
+    assert before.exit_code == 0 and after.exit_code == 0, after.output
+    assert _strict(after.stdout)["name"] == "shop"
+    for ws_dir in ("a", "b"):
+        listed = cli("token", "list", "--json", "--workspace", tmp_path / ws_dir,
+                     "--project", EXAMPLE)
+        assert [t["name"] for t in _strict(listed.stdout)] == ["shop"]
+
+
+def test_runs_help_does_not_list_reproduce_as_its_subcommand() -> None:
+    r = cli("runs", "--help")
+    names = [line.split()[0] for line in r.output.split("Commands:")[1].splitlines()
+             if line.strip()]
+    assert names == ["compare", "list"]
+    assert "tuesday reproduce RUN" in r.output
+
+
+def test_the_example_command_writes_a_project_and_its_data(tmp_path: Path) -> None:
+    r = cli("example", "churn", tmp_path / "ex", "--json")
+    assert r.exit_code == 0, r.output
+    out = _strict(r.stdout)
+    assert Path(out["project"]).read_text().count("Project(") >= 1
+    assert all(Path(p).stat().st_size > 0 for p in out["files"].values())
+    nope = cli("example", "nosuch", tmp_path / "ex2")
+    assert_cli_error(nope, 3, "'nosuch'", "ridership")

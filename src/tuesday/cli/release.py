@@ -160,7 +160,10 @@ def models(c: Ctx, model: str | None, audit: bool, as_json: bool) -> None:
         rows = registry.audit(c.workspace, model) if audit else \
             registry.versions(c.workspace, model)
         emit(rows, as_json, lambda d: "\n".join(
-            "  ".join(f"{k}={v}" for k, v in r.items()) for r in d) or "none")
+            "  ".join(f"{k}={v}" for k, v in r.items()) for r in d)
+            or ("no transitions yet" if audit else
+                f"no versions registered in {c.workspace.root} yet; `tuesday train MODEL` "
+                "registers one"))
 
     run(go)
 

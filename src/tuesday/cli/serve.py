@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from tuesday import encoding
 from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
 from tuesday.errors import TuesdayError
 
@@ -22,13 +23,15 @@ def token() -> None:
 @token.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["predict", "read", "admin"]), required=True)
+@json_opt
 @pass_ctx
-def token_create(c: Ctx, name: str, role: str) -> None:
+def token_create(c: Ctx, name: str, role: str, as_json: bool) -> None:
     """Create a token; it is printed once and only its hash is kept."""
     from tuesday.serve import auth
 
     def go() -> None:
-        click.echo(auth.create(c.workspace, name, role, as_of=parse_time(None)))
+        secret = auth.create(c.workspace, name, role, as_of=parse_time(None))
+        emit({"name": name, "role": role, "token": secret}, as_json, lambda d: d["token"])
 
     run(go)
 
@@ -49,14 +52,15 @@ def token_list(c: Ctx, as_json: bool) -> None:
 
 @token.command("revoke")
 @click.argument("name")
+@json_opt
 @pass_ctx
-def token_revoke(c: Ctx, name: str) -> None:
+def token_revoke(c: Ctx, name: str, as_json: bool) -> None:
     """Revoke a token by name; the server refuses it within a second."""
     from tuesday.serve import auth
 
     def go() -> None:
         auth.revoke(c.workspace, name, as_of=parse_time(None))
-        click.echo(f"token {name!r} revoked")
+        emit({"name": name, "revoked": True}, as_json, lambda d: f"token {name!r} revoked")
 
     run(go)
 
@@ -210,11 +214,14 @@ def _announce(c: Ctx, host: str, port: int, as_json: bool, deadline: float = 120
     tokens = bool(auth.active(c.workspace))
     info = {"status": "ready", "url": url, "docs": f"{url}/docs", "models": models,
             "tokens_required": tokens}
-    emit(info, as_json, lambda d: f"serving {d['url']} (docs {d['docs']}); models: "
-         + (", ".join(f"{n} v{v}" if v else f"{n} (no production version)"
-                      for n, v in d["models"].items()) or "none")
-         + ("; requests need a Bearer token" if tokens else
-            "; no tokens: every endpoint is open") + ".")
+    if as_json:  # one line, for a script waiting on it
+        click.echo(encoding.dumps(info))
+        return
+    click.echo(f"serving {url} (docs {url}/docs); models: "
+               + (", ".join(f"{n} v{v}" if v else f"{n} (no production version)"
+                            for n, v in models.items()) or "none")
+               + ("; requests need a Bearer token" if tokens else
+                  "; no tokens: every endpoint is open") + ".")
 
 
 COMMANDS = (token, predict, materialize, serve)
