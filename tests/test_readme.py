@@ -53,6 +53,9 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("TUESDAY_PROJECT", "TUESDAY_WORKSPACE")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if env.get("PYTHONPATH"):  # the commands run elsewhere: the same package, found there
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve())
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
     cwd = tmp_path / "user"
     cwd.mkdir()
     where = tmp_path / "cwd"

@@ -277,7 +277,8 @@ class Predictor:
             if has_horizon:
                 raw_t = row.get(tcol or "")
                 try:
-                    target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+                    target = parse_time(raw_t, what=f"row {i}: field {tcol!r} (the target "
+                                                    f"date)")
                 except TuesdayError as exc:
                     problems[i] = exc.message
                     continue
@@ -285,7 +286,8 @@ class Predictor:
                 raw_t = row.get(tcol or "")
                 try:
                     target = pd.Timestamp(self.clock()) if raw_t is None \
-                        else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
+                        else parse_time(raw_t, what=f"row {i}: field {tcol!r} (the time "
+                                                    f"to score at)")
                 except TuesdayError as exc:
                     problems[i] = exc.message
                     continue
