@@ -22,7 +22,7 @@ def test_plan_says_a_version_is_worse_than_production_when_every_gate_passes(
     res = registry.plan(ws_copy, model, worse)
     assert res["gates_passed"], res["gates"]  # the default gate only looks at baselines
     vp = res["versus_production"]
-    assert vp["metric"] == metric and vp["better"] is False
+    assert vp["metric"] == metric and vp["better"] is False and vp["worse"] is True
     assert abs(vp["by"] - 0.01) < 1e-9
     assert vp["text"] == (f"version {worse} is 1.0% worse than production version 1 on "
                           f"{metric} ({prod * 1.01:.4g} vs {prod:.4g})")
@@ -39,3 +39,11 @@ def test_plan_says_a_version_is_worse_than_production_when_every_gate_passes(
 def test_plan_without_production_has_no_comparison(ws_copy, ridership) -> None:
     res = registry.plan(ws_copy, ridership.project.model("ridership_14d"), 1)
     assert res["versus_production"] is None
+
+
+def test_plan_of_an_equal_version_says_as_good_as(ws_copy, ridership) -> None:
+    model = ridership.project.model("ridership_14d")
+    registry.promote(ws_copy, model, 1, as_of=T)
+    same = _register_copy(ws_copy)
+    vp = registry.plan(ws_copy, model, same)["versus_production"]
+    assert vp["worse"] is False and "is as good as production version 1" in vp["text"]

@@ -98,9 +98,9 @@ def _plan_text(d: dict[str, Any]) -> str:
              + f" vs best baseline {o['best_baseline']} {o['baseline']:.4f}"]
     vp = d.get("versus_production")
     if vp:
-        lines.append(f"  {'' if vp['better'] is not False else 'WARNING: '}{vp['text']}"
+        lines.append(f"  {'WARNING: ' if vp.get('worse') else ''}{vp['text']}"
                      + (" (no declared gate compares with production)"
-                        if vp["better"] is False and d["gates_passed"] else ""))
+                        if vp.get("worse") and d["gates_passed"] else ""))
     lines += [f"  gate {g['gate']}: {'pass' if g['passed'] else 'FAIL'} - {g['message']}"
               for g in d["gates"]]
     for r in d["slices"]:

@@ -297,11 +297,15 @@ def versus_production(model: Model, row: dict[str, Any], current: dict[str, Any]
     gain = evaluation.lift(metric, mine, theirs, way)
     better = evaluation.better(metric, mine, theirs, way)
     by = abs(gain) if math.isfinite(gain) else None
-    size = f"{by:.1%} " if by is not None else ""
-    word = "better than" if better else "no better than" if mine == theirs else "worse than"
+    if mine == theirs or by == 0:
+        how = "as good as"
+    else:
+        how = (f"{by:.1%} " if by is not None else "") + ("better than" if better
+                                                          else "worse than")
     return {"metric": metric, "version": mine, "production": theirs, "better": better,
-            "by": by, "text": f"version {row['version']} is {size}{word} production version "
-                              f"{current['version']} on {metric} ({mine:.4g} vs {theirs:.4g})"}
+            "worse": not better and how != "as good as", "by": by,
+            "text": f"version {row['version']} is {how} production version "
+                    f"{current['version']} on {metric} ({mine:.4g} vs {theirs:.4g})"}
 
 
 def promote(ws: Workspace, model: Model, version: int, *, as_of: datetime,
