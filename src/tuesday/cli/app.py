@@ -6,7 +6,6 @@ message, its fix and its exit code.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from tuesday import encoding
 from tuesday.errors import TuesdayError
 from tuesday.project import LoadedProject, load_project
 from tuesday.project import parse_time as project_time
@@ -37,8 +37,23 @@ class Ctx:
     @property
     def loaded(self) -> LoadedProject:
         if self._loaded is None:
-            self._loaded = load_project(self.project_path)
+            path = self.project_path
+            if not path.exists():
+                raise TuesdayError(
+                    f"Project file {str(path)!r} does not exist (looked at "
+                    f"{str(path.resolve())!r}: {self._project_source()}).",
+                    fix="Pass --project path/to/project.py, set $TUESDAY_PROJECT, or run "
+                        "from a folder holding project.py (`tuesday example ridership DIR` "
+                        "writes one).")
+            self._loaded = load_project(path)
         return self._loaded
+
+    def _project_source(self) -> str:
+        if self.project_arg:
+            return "from --project"
+        env = os.environ.get("TUESDAY_PROJECT")
+        return f"from $TUESDAY_PROJECT={env}" if env else \
+            "the default ./project.py; --project and $TUESDAY_PROJECT are not set"
 
     @property
     def project_path(self) -> Path:
@@ -47,8 +62,8 @@ class Ctx:
     @property
     def workspace(self) -> Workspace:
         root = self.workspace_arg or os.environ.get("TUESDAY_WORKSPACE")
-        if not root:
-            root = str(self.project_path.resolve().parent / ".tuesday")
+        if not root:  # next to the project: there must be one, or nothing is created
+            root = str(self.loaded.path.parent / ".tuesday")
         return open_workspace(root)
 
 
@@ -62,7 +77,7 @@ def parse_time(value: str | None, *, what: str = "--as-of") -> datetime:
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
     """Print ``data`` as JSON, or as the text ``human(data)``."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(encoding.dumps(data, indent=2))
     else:
         click.echo(human(data))
 
@@ -97,3 +112,27 @@ def main(ctx: click.Context, project: str | None, workspace: str | None) -> None
     """tuesday: from a notebook model to a production service that checks its data,
     serves fast, watches itself and explains itself."""
     ctx.obj = Ctx(project, workspace)
+
+
+def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--project`` / ``--workspace`` given after the command name: the same as before."""
+    if value is not None:
+        obj = ctx.find_object(Ctx)
+        if obj is not None:
+            setattr(obj, f"{param.name}_arg", value)
+
+
+def share_global_options(group: click.Group) -> None:
+    """Accept ``--project`` and ``--workspace`` after the command name too, on every
+    command and subcommand (``tuesday demo --workspace DIR`` and ``tuesday --workspace
+    DIR demo`` are the same)."""
+    for command in group.commands.values():
+        taken = {o for p in command.params for o in p.opts}
+        if isinstance(command, click.Group):
+            share_global_options(command)
+            continue
+        for name, metavar in (("project", "PATH"), ("workspace", "DIR")):
+            if f"--{name}" not in taken:
+                command.params.append(click.Option(
+                    [f"--{name}"], metavar=metavar, expose_value=False,
+                    callback=_set_global, help=f"As `tuesday --{name}` (before the command)."))

@@ -5,12 +5,12 @@ the example data (its steps are in :mod:`tuesday.cli.demo`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from typing import Any
 
 import click
 
+from tuesday import encoding
 from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
 from tuesday.errors import TuesdayError
 
@@ -99,18 +99,28 @@ def loop_ticks(c: Ctx, model: str, limit: int, as_json: bool) -> None:
 @click.option("--at", default="06:00", show_default=True, help="Time of day (UTC), HH:MM.")
 @click.option("--days", type=click.IntRange(min=1), default=None,
               help="Stop after this many days (default: run until interrupted).")
+@json_opt
 @pass_ctx
-def loop_schedule(c: Ctx, models: tuple[str, ...], at: str, days: int | None) -> None:
+def loop_schedule(c: Ctx, models: tuple[str, ...], at: str, days: int | None,
+                  as_json: bool) -> None:
     """Run the daily tick of MODELS (default: every model) at --at, in the foreground.
-    The same tick as `tuesday loop run` (run that from cron instead, if you prefer)."""
+    The same tick as `tuesday loop run` (run that from cron instead, if you prefer).
+    Each tick prints one line: its outcome as JSON with --json, else a sentence."""
     from tuesday.loop import daily as loop
+
+    def line(o: dict[str, Any]) -> None:
+        if as_json:
+            click.echo(encoding.dumps(o))
+        else:
+            click.echo(" ".join(f"{k}={v}" for k, v in o.items()
+                                if not isinstance(v, dict | list)))
 
     def go() -> None:
         console.print(f"scheduler: daily tick at {at} UTC of "
                       f"{', '.join(models) or 'every model'}; Ctrl-C stops")
         try:
             loop.run_scheduler(c.workspace, c.loaded, models, at=at, max_days=days,
-                               on_tick=lambda o: click.echo(json.dumps(o, default=str)))
+                               on_tick=line)
         except KeyboardInterrupt:
             console.print("scheduler stopped")
 

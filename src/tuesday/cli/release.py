@@ -96,6 +96,11 @@ def _plan_text(d: dict[str, Any]) -> str:
              f"  {d['metric']}: {o['version']:.4f}"
              + (f" vs production {o['production']:.4f}" if o["production"] is not None else "")
              + f" vs best baseline {o['best_baseline']} {o['baseline']:.4f}"]
+    vp = d.get("versus_production")
+    if vp:
+        lines.append(f"  {'WARNING: ' if vp.get('worse') else ''}{vp['text']}"
+                     + (" (no declared gate compares with production)"
+                        if vp.get("worse") and d["gates_passed"] else ""))
     lines += [f"  gate {g['gate']}: {'pass' if g['passed'] else 'FAIL'} - {g['message']}"
               for g in d["gates"]]
     for r in d["slices"]:
@@ -155,7 +160,10 @@ def models(c: Ctx, model: str | None, audit: bool, as_json: bool) -> None:
         rows = registry.audit(c.workspace, model) if audit else \
             registry.versions(c.workspace, model)
         emit(rows, as_json, lambda d: "\n".join(
-            "  ".join(f"{k}={v}" for k, v in r.items()) for r in d) or "none")
+            "  ".join(f"{k}={v}" for k, v in r.items()) for r in d)
+            or ("no transitions yet" if audit else
+                f"no versions registered in {c.workspace.root} yet; `tuesday train MODEL` "
+                "registers one"))
 
     run(go)
 

@@ -82,7 +82,7 @@ def report(c: Ctx, model: str, version: int, as_json: bool) -> None:
 
 @click.group()
 def runs() -> None:
-    """Training runs: list, compare, reproduce."""
+    """Training runs: list, compare (`tuesday reproduce RUN` trains one again)."""
 
 
 @runs.command("list")

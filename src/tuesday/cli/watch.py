@@ -87,6 +87,8 @@ def monitor(c: Ctx, model: str, as_of: str | None, period: str,
 def _monitor_text(d: dict[str, Any]) -> str:
     lines = [f"{d['model']} v{d['production_version']}: status {d['status']}, "
              f"{d['predictions_logged']} predictions logged."]
+    if d.get("time_basis"):
+        lines.append(f"  time: {d['time_basis']}.")
     q = d.get("quality")
     if q and q.get("rows_with_ground_truth"):
         lines.append(f"  on {q['rows_with_ground_truth']} rows with ground truth: model "

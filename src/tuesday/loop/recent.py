@@ -27,7 +27,7 @@ from tuesday.project import LoadedProject, Model, duration
 from tuesday.project.policy import Policy
 from tuesday.release import registry
 from tuesday.train import evaluation
-from tuesday.watch import monitoring
+from tuesday.watch import monitoring, quality
 from tuesday.watch.drift import dataset_drift
 from tuesday.workspace import Workspace
 
@@ -62,6 +62,7 @@ def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of:
     prod = registry.production(ws, model_name)
     t = pd.Timestamp(as_of)
     report: dict[str, Any] = {"model": model_name, "as_of": t.isoformat(),
+                              "time_basis": quality.TIME_BASIS,
                               "production_version": prod["version"] if prod else None,
                               "predictions_logged": 0, "drift": None, "quality": None,
                               "production_quality": None, "expected": None}
@@ -71,12 +72,14 @@ def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of:
     metric = model.primary_metric
     report["expected"] = {"metric": metric, "backtest": prod["metrics"]["model"][metric]}
     logged = read_log(ws, model_name)
+    at = quality.origin(model, logged)  # the forecast origin, not the wall clock
     if len(logged):
-        logged = logged[(logged["served_at"] <= t) & (logged["variant"] != "shadow")]
+        keep = (at <= t) & (logged["variant"] != "shadow")
+        logged, at = logged[keep], at[keep]
     dwin = duration(pol.drift_window, what="drift_window")
     rwin = duration(pol.drift_reference, what="drift_reference")
-    recent = logged[logged["served_at"] > t - dwin]
-    before = logged[(logged["served_at"] > t - dwin - rwin) & (logged["served_at"] <= t - dwin)]
+    recent = logged[at > t - dwin]
+    before = logged[(at > t - dwin - rwin) & (at <= t - dwin)]
     report["predictions_logged"] = len(recent)
     report["drift"] = _drift(model, prod, recent, before)
     when = logged["target_time"].where(logged["target_time"].notna(), logged["served_at"])

@@ -50,6 +50,9 @@ from tuesday.project.sources import (
 )
 from tuesday.project.times import duration, parse_time
 
+#: what a model may do with a row whose online features are missing
+MISSING_FEATURES = ("refuse", "flag")
+
 
 def check_project(project: Project) -> list[str]:
     """Every problem in the declarations, as sentences (empty if none)."""
@@ -317,6 +320,9 @@ def _check_model(project: Project, m: Model) -> list[str]:
         horizon = pd.Timedelta(0)
     label = srcs.get(m.label_source)
     out.extend(_check_task_and_learner(where, m))
+    if m.missing_features not in MISSING_FEATURES:
+        out.append(f"{where}: missing_features must be one of {', '.join(MISSING_FEATURES)}; "
+                   f"got {m.missing_features!r}.")
     out.extend(_check_label_source(where, m, label, horizon))
     out.extend(_check_baselines(where, m))
     out.extend(_check_metrics(where, m))

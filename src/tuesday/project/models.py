@@ -140,6 +140,9 @@ class Model:
         rules: Business rules applied after the model, in order (``tuesday.project.rules``).
         policy: When the daily loop retrains and promotes it (``tuesday.project.Policy``);
             None means ``Policy()``.
+        missing_features: What the server does with a row whose online features are
+            missing (null): ``"refuse"`` (the default: the row is not answered, HTTP 422)
+            or ``"flag"`` (answered, with ``missing_features`` naming them).
     """
 
     name: str
@@ -161,6 +164,7 @@ class Model:
     seed: int = 42
     rules: tuple[Rule, ...] = ()
     policy: Policy | None = None
+    missing_features: str = "refuse"
 
     @property
     def primary_metric(self) -> str:

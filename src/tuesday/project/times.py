@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tuesday.errors import TuesdayError
@@ -38,24 +39,36 @@ def duration(value: str | int, *, what: str) -> pd.Timedelta:
     return pd.Timedelta(days=n) if unit == "d" else pd.Timedelta(hours=n)
 
 
+#: ISO 8601 as users write it: a date, optionally a time (``T`` or one space) to the
+#: minute, second or fraction, optionally ``Z`` or an offset. Nothing else: '08/09/2016'
+#: is August 9 in one country and September 8 in another, so it is refused.
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}"
+                  r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$")
+
+
 def parse_time(value: Any, *, what: str = "as_of") -> pd.Timestamp:
-    """Parse a time given by a user: an ISO string (``'2016-06-30'``,
-    ``'2016-06-30T06:00+02:00'``) or a datetime. Aware times become naive UTC.
+    """Parse a time given by a user: an ISO 8601 string (``'2016-06-30'``,
+    ``'2016-06-30T06:00'``, ``'2016-06-30T06:00+02:00'``, ``'...Z'``) or a datetime.
+    Aware times become naive UTC. Every other spelling ('08/09/2016', 'now') is refused
+    with an error that names ``what`` and the value received.
 
     Example:
         >>> parse_time("2016-06-30T08:00+02:00")
         Timestamp('2016-06-30 06:00:00')
     """
     ts = None
-    if isinstance(value, str | datetime) and not isinstance(value, bool):
+    if isinstance(value, datetime | date | np.datetime64) and not isinstance(value, bool):
+        ts = pd.Timestamp(value)
+    elif isinstance(value, str) and _ISO.match(value.strip()):
         try:
-            ts = pd.Timestamp(value)
+            ts = pd.Timestamp(value.strip().replace("Z", "+00:00"))
         except (ValueError, TypeError, OverflowError):
             ts = None
     if ts is None or pd.isna(ts):
-        raise TuesdayError(f"{what} must be a date or time like '2016-06-30' or "
-                           f"'2016-06-30T06:00'; got {value!r}.",
-                           fix=f"Give {what} as an ISO 8601 string.")
+        raise TuesdayError(f"{what} must be a date or time in ISO 8601, e.g. 2016-08-09 or "
+                           f"2016-08-09T06:00 (optionally with Z or an offset like +02:00); "
+                           f"got {value!r}.",
+                           fix=f"Give {what} as an ISO 8601 date, e.g. 2016-08-09.")
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts

@@ -269,12 +269,43 @@ def plan(ws: Workspace, model: Model, version: int) -> dict[str, Any]:
                     "best_baseline": row["metrics"]["best_baseline"],
                     "baseline": row["metrics"]["baselines"][
                         row["metrics"]["best_baseline"]][primary]},
+        "versus_production": versus_production(model, row, current),
         "slices": slice_changes(model, row["metrics"], current),
         "deployment": dep,
         "deployment_after": "single" if dep["mode"] != "single" else None,
         "retires": current["version"] if current and current["version"] != version
         else None,
     }
+
+
+def versus_production(model: Model, row: dict[str, Any], current: dict[str, Any] | None
+                      ) -> dict[str, Any] | None:
+    """The version against production on the primary metric, whether or not a gate
+    compares them: ``metric``, both values, ``better`` and ``by`` (the relative
+    difference, 0.042 = 4.2 %), and one ``text`` line. None without another production
+    version."""
+    if current is None or current["version"] == row["version"]:
+        return None
+    metric = row["metrics"]["primary"]
+    mine = row["metrics"]["model"][metric]
+    theirs = current["metrics"]["model"].get(metric)
+    if theirs is None or not (math.isfinite(mine) and math.isfinite(theirs)):
+        return {"metric": metric, "version": mine, "production": theirs, "better": None,
+                "by": None, "text": f"version {row['version']} and production version "
+                                    f"{current['version']} cannot be compared on {metric}"}
+    way = evaluation.direction(model).get(metric)
+    gain = evaluation.lift(metric, mine, theirs, way)
+    better = evaluation.better(metric, mine, theirs, way)
+    by = abs(gain) if math.isfinite(gain) else None
+    if mine == theirs or by == 0:
+        how = "as good as"
+    else:
+        how = (f"{by:.1%} " if by is not None else "") + ("better than" if better
+                                                          else "worse than")
+    return {"metric": metric, "version": mine, "production": theirs, "better": better,
+            "worse": not better and how != "as good as", "by": by,
+            "text": f"version {row['version']} is {how} production version "
+                    f"{current['version']} on {metric} ({mine:.4g} vs {theirs:.4g})"}
 
 
 def promote(ws: Workspace, model: Model, version: int, *, as_of: datetime,

@@ -35,10 +35,25 @@ class BatchResult:
     errors: int
     output: str
     logged: int
+    first_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "predicted": self.predicted, "errors": self.errors,
-                "output": self.output, "logged": self.logged}
+                "output": self.output, "logged": self.logged, "first_error": self.first_error}
+
+
+def _check_columns(path: Path, model_name: str, rows: list[dict[str, Any]],
+                   needed: list[str]) -> None:
+    """Fail before scoring when a column every row needs is not in the file."""
+    present = set(rows[0]) if rows else set()
+    absent = [c for c in needed if c not in present]
+    if rows and absent:
+        raise TuesdayError(
+            f"Input file {str(path)!r} has no column {', '.join(map(repr, absent))}, which "
+            f"model {model_name!r} needs on every row; its columns are "
+            f"{', '.join(map(repr, sorted(present)))}.",
+            fix=f"Add the column(s) {', '.join(absent)} to the file (dates as ISO 8601, "
+                f"e.g. 2016-08-09).")
 
 
 def file_format(path: Path, what: str) -> str:
@@ -140,9 +155,13 @@ def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: 
              ("variant", pa.string()), ("dropped_by", pa.string()), ("error", pa.string())]
     writer = _Writer(output, pa.schema(cols))
     total = predicted = errors = 0
+    first_error: str | None = None
+    needed = [key] + ([tcol] if tcol and predictor.spec(model_name).has_horizon else [])
     ok = False
     try:
         for rows in read_chunks(source, key, chunk_rows):
+            if total == 0:
+                _check_columns(source, model_name, rows, needed)
             for r in rows:
                 if tcol and r.get(tcol) is not None and not isinstance(r[tcol], str):
                     r[tcol] = _plain(r[tcol])
@@ -158,6 +177,8 @@ def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: 
             predictor.log.flush()
             total += len(rows)
             errors += sum(a.get("error") is not None for a in out)
+            if first_error is None:
+                first_error = next((a["error"] for a in out if a.get("error")), None)
             predicted += sum(a.get("prediction") is not None for a in out)
         ok = True
     finally:
@@ -165,4 +186,5 @@ def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: 
         if not ok:
             predictor.log.flush()
         predictor.close()
-    return BatchResult(total, predicted, errors, str(output), predictor.log.written)
+    return BatchResult(total, predicted, errors, str(output), predictor.log.written,
+                       first_error)

@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tuesday import encoding
 from tuesday.errors import TuesdayError
 from tuesday.serve import auth, rules
 from tuesday.serve.predictor import Overloaded
@@ -39,6 +40,14 @@ class RuleFailed(TuesdayError):
     status = 500
     exit_code = 1
     kind = "rule_failed"
+
+
+class StrictJSONResponse(JSONResponse):
+    """A JSON answer through tuesday's one encoder: NaN and infinities as null (the
+    plain ``JSONResponse`` fails on them, which would be a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return encoding.dumps(content).encode("utf-8")
 
 
 def error_response(exc: TuesdayError) -> JSONResponse:

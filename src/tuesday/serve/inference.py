@@ -33,6 +33,8 @@ class Row:
     target: pd.Timestamp | None
     values: dict[str, Any]
     request: dict[str, Any]
+    #: the model's online features that are null in the store (answered with a flag)
+    missing: tuple[str, ...] = ()
 
 
 @dataclass

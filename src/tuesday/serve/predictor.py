@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import zlib
@@ -35,7 +36,7 @@ import pandas as pd
 
 from tuesday.data import events, online
 from tuesday.data.features import baseline_features, horizon
-from tuesday.errors import NotFound, TuesdayError
+from tuesday.errors import NotFound, TuesdayError, ValidationFailed
 from tuesday.project import LoadedProject, Model, parse_time
 from tuesday.release import registry
 from tuesday.serve import compiled, rules
@@ -114,6 +115,12 @@ class Spec:
     rules: tuple[Any, ...]  # all of the model's rules (a slate)
     rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
 
+    def gaps(self, values: dict[str, Any]) -> tuple[str, ...]:
+        """The model's stored features that are null or NaN in ``values`` (only asked
+        for a vector that is not complete; baseline inputs do not count)."""
+        return tuple(f.name for f in self.model.features
+                     if f.name in values and _num(values[f.name]) is None)
+
     @classmethod
     def of(cls, project: Any, model: Model) -> Spec:
         return cls(model, model.entity.key, project.source(model.label_source).time,
@@ -187,6 +194,8 @@ class Predictor:
         self.routes: dict[str, Route] = {}
         self.versions: dict[tuple[str, int], Loaded] = {}
         self.served: dict[tuple[str, int, str], int] = {}
+        #: rows with null online features, by (model, 'refused' or 'flagged')
+        self.incomplete: dict[tuple[str, str], int] = {}
         self._specs: dict[str, Spec] = {}
 
     def spec(self, name: str) -> Spec:
@@ -245,14 +254,18 @@ class Predictor:
     # -------------------------------------------------------------- feature assembly
 
     def assemble(self, name: str, rows: Sequence[dict[str, Any]]
-                 ) -> tuple[list[Row], dict[int, str], dict[int, str]]:
-        """Features for each row; problems (bad input) and misses (no features) by row."""
+                 ) -> tuple[list[Row], dict[int, str], dict[int, str], dict[int, str]]:
+        """Features for each row; problems (bad input), misses (no features) and
+        incomplete rows (some of the model's online features are null) by row. Incomplete
+        rows are left out of the rows returned when the model refuses them, and carry
+        the names of the null features when it flags them."""
         sp = self.spec(name)
         key, tcol, has_horizon = sp.key, sp.tcol, sp.has_horizon
         request_feats = sp.request_feats
         live = sp.live
         problems: dict[int, str] = {}
         missing: dict[int, str] = {}
+        incomplete: dict[int, str] = {}
         out: list[Row] = []
         for i, row in enumerate(rows):
             entity = row.get(key)
@@ -264,19 +277,19 @@ class Predictor:
             if has_horizon:
                 raw_t = row.get(tcol or "")
                 try:
-                    target = parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-                except TuesdayError:
-                    problems[i] = (f"row {i}: field {tcol!r} must be the target date as an "
-                                   f"ISO string like '2016-07-10'; got {raw_t!r}.")
+                    target = parse_time(raw_t, what=f"row {i}: field {tcol!r} (the target "
+                                                    f"date)")
+                except TuesdayError as exc:
+                    problems[i] = exc.message
                     continue
             elif live.features:  # the time to compute event features at; now by default
                 raw_t = row.get(tcol or "")
                 try:
                     target = pd.Timestamp(self.clock()) if raw_t is None \
-                        else parse_time(raw_t, what=f"row {i}: field {tcol!r}")
-                except TuesdayError:
-                    problems[i] = (f"row {i}: field {tcol!r} must be the time to score at "
-                                   f"as an ISO string like '2024-03-01T12:00'; got {raw_t!r}.")
+                        else parse_time(raw_t, what=f"row {i}: field {tcol!r} (the time "
+                                                    f"to score at)")
+                except TuesdayError as exc:
+                    problems[i] = exc.message
                     continue
             bad = [f for f in request_feats if not _is_number(row.get(f))]
             if bad:
@@ -296,12 +309,28 @@ class Predictor:
                               f"origin {record.origin[:10]})")
                 continue
             values = dict(zip(record.names, vec, strict=True))
+            gaps = () if _complete(vec) else sp.gaps(values)
+            if gaps:
+                incomplete[i] = (f"{key}={entity!r}"
+                                 + (f" at {tcol}={online.target_key(target)!r}" if has_horizon
+                                    else "")
+                                 + f": {len(gaps)} of {len(sp.model.features)} features are "
+                                 f"null ({', '.join(gaps)}; materialized at "
+                                 f"{record.origin[:16]})")
+                if sp.model.missing_features == "refuse":
+                    continue
             if live.features:
                 values.update(live.values(self.conn, str(entity), target))
             for f in request_feats:
                 values[f] = row.get(f)
-            out.append(Row(i, str(entity), target, values, row))
-        return out, problems, missing
+            out.append(Row(i, str(entity), target, values, row, gaps))
+        self._count_incomplete(name, sp, len(incomplete))
+        return out, problems, missing, incomplete
+
+    def _count_incomplete(self, name: str, sp: Spec, n: int) -> None:
+        if n:
+            k = (name, "refused" if sp.model.missing_features == "refuse" else "flagged")
+            self.incomplete[k] = self.incomplete.get(k, 0) + n
 
     # ----------------------------------------------------------------------- predict
 
@@ -317,9 +346,10 @@ class Predictor:
         route = self.route(name)
         sp = self.spec(name)
         key, tcol = sp.key, sp.tcol
-        ready, problems, missing = self.assemble(name, rows)
+        ready, problems, missing, incomplete = self.assemble(name, rows)
+        refused = incomplete if sp.model.missing_features == "refuse" else {}
         if not partial:
-            _raise_for(name, problems, missing)
+            _raise_for(name, problems, missing, refused)
         request_id = os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
         served = self.clock()
         answers: dict[int, dict[str, Any]] = {}
@@ -341,6 +371,9 @@ class Predictor:
                     "deployment": route.mode, "request_id": request_id,
                     "predictions": [answers[0]]}
         def unanswered(i: int) -> dict[str, Any]:
+            if i in refused:
+                return _error_row(rows[i], key, tcol, f"missing online features for "
+                                                      f"{refused[i]}")
             return _error_row(rows[i], key, tcol, problems.get(i)
                               or f"no online features for {missing.get(i)}")
 
@@ -378,6 +411,8 @@ class Predictor:
             if r.target is not None:
                 ans[tcol or "time"] = online.target_key(r.target)
             ans["prediction"] = None if p != p else float(p)
+            if r.missing:
+                ans["missing_features"] = list(r.missing)
             if final.dropped_by[j] is not None:
                 ans["dropped_by"] = final.dropped_by[j]
             if show_version:
@@ -418,7 +453,7 @@ class Predictor:
         extra = sp.baseline_extra
         frame = pd.DataFrame([{n: r.values.get(n) for n in extra} for r in ready]) if extra \
             else pd.DataFrame(index=range(len(ready)))
-        return {b.name: baseline_predict(sp.model, b, frame, np.array([np.nan]))
+        return {b.name: baseline_predict(sp.model, b, frame, np.array([np.nan]), fill=False)
                 for b in sp.online_baselines}
 
     @staticmethod
@@ -434,7 +469,7 @@ class Predictor:
             request_id, name, version, r.entity,
             r.target.to_pydatetime() if r.target is not None else None,
             served, None if p != p else float(p),
-            json.dumps({k: float(v[j]) for k, v in bl.items()}) if bl else "{}",
+            json.dumps({k: _num(v[j]) for k, v in bl.items()}) if bl else "{}",
             _features_json(r.values, lm_names), variant, float(raw),
             float(final.propensity[j]) if final.propensity is not None else None,
             final.dropped_by[j],
@@ -464,7 +499,18 @@ def _error_row(row: dict[str, Any], key: str, tcol: str | None, msg: str) -> dic
             "prediction": None, "error": msg}
 
 
-def _raise_for(name: str, problems: dict[int, str], missing: dict[int, str]) -> None:
+def _complete(vec: Sequence[float | None]) -> bool:
+    """Whether a stored vector has no null and no NaN: one pass in C (``math.fsum``
+    fails on None and is NaN when a value is), not a Python loop per value."""
+    try:
+        total = math.fsum(vec)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return total == total
+
+
+def _raise_for(name: str, problems: dict[int, str], missing: dict[int, str],
+               refused: dict[int, str] | None = None) -> None:
     if problems:
         items = list(problems.values())
         raise TuesdayError(f"{len(items)} problem(s) in the request: " + " ".join(items),
@@ -476,6 +522,14 @@ def _raise_for(name: str, problems: dict[int, str], missing: dict[int, str]) -> 
                        + "; ".join(items) + ".",
                        fix=f"Check the keys and dates; after ingesting newer data run "
                            f"`tuesday materialize {name}`.", details=items)
+    if refused:
+        items = list(refused.values())
+        raise ValidationFailed(
+            f"Model {name!r} refuses {len(items)} row(s) whose online features are "
+            f"missing: " + "; ".join(items) + ".",
+            fix=f"Ingest the sources those features read and run `tuesday materialize "
+                f"{name}`, or declare Model(..., missing_features='flag') to answer such "
+                f"rows with a flag.", details=items)
 
 
 def _is_key(v: Any) -> bool:

@@ -53,7 +53,12 @@ class Metrics:
         self.compiled = Gauge("tuesday_model_compiled",
                               "1 when the version answers through its compiled trees",
                               ["model", "version"], registry=self.registry)
+        self.incomplete = Counter(
+            "tuesday_missing_features_rows",
+            "Rows whose online features were missing, by what the model did with them "
+            "(refused or flagged)", ["model", "outcome"], registry=self.registry)
         self._counted: dict[tuple[str, int, str], int] = {}
+        self._counted_incomplete: dict[tuple[str, str], int] = {}
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
@@ -77,6 +82,11 @@ class Metrics:
             if n > done:
                 self.predictions.labels(k[0], str(k[1]), k[2]).inc(n - done)
                 self._counted[k] = n
+        for key, n in list(self.predictor.incomplete.items()):
+            done = self._counted_incomplete.get(key, 0)
+            if n > done:
+                self.incomplete.labels(*key).inc(n - done)
+                self._counted_incomplete[key] = n
 
 
 class Tokens:

@@ -34,9 +34,10 @@ def column(b: Baseline) -> str:
 
 
 def predict(model: Model, b: Baseline, frame: pd.DataFrame,
-            train_target: np.ndarray) -> np.ndarray:
+            train_target: np.ndarray, *, fill: bool = True) -> np.ndarray:
     """Predictions of one baseline for ``frame``; where it has no history, the mean of
-    ``train_target`` (the fold's training labels)."""
+    ``train_target`` (the fold's training labels), or NaN with ``fill=False`` (the
+    server, which has no training labels: a baseline without its inputs is unknown)."""
     fallback = float(np.nanmean(train_target)) if np.isfinite(train_target).any() else 0.0
     src, col = model.label_source, model.target
     if b.kind in ("mean", "prior"):
@@ -58,7 +59,7 @@ def predict(model: Model, b: Baseline, frame: pd.DataFrame,
     else:  # rule
         assert b.fn is not None
         p = np.asarray(b.fn(frame), dtype=float)
-    return np.where(np.isnan(p), fallback, p)
+    return np.where(np.isnan(p), fallback, p) if fill else p
 
 
 def croston_path(y: np.ndarray, alpha: float) -> np.ndarray:

@@ -97,8 +97,8 @@ def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
 
 
 def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
-                     train_target: np.ndarray) -> np.ndarray:
-    return baselines.predict(model, b, frame, train_target)
+                     train_target: np.ndarray, *, fill: bool = True) -> np.ndarray:
+    return baselines.predict(model, b, frame, train_target, fill=fill)
 
 
 # ------------------------------------------------------------------ training set

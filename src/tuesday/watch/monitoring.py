@@ -83,13 +83,14 @@ def monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: dateti
     model = loaded.project.model(model_name)
     prod = _production(ws, model_name)
     log = read_log(ws, model_name)
-    log = log[log["served_at"] <= pd.Timestamp(as_of)] if len(log) else log
+    log = log[quality.origin(model, log) <= pd.Timestamp(as_of)] if len(log) else log
     # shadow answers were never returned: what users got is every other variant
     users = log[log["variant"] != "shadow"] if len(log) else log
     report: dict[str, Any] = {
         "model": model_name, "as_of": pd.Timestamp(as_of).isoformat(),
         "production_version": prod["version"], "predictions_logged": len(users),
         "task": model.task, "primary_metric": model.primary_metric, "period": period,
+        "time_basis": quality.TIME_BASIS,
     }
     ref = pq.read_table(io.BytesIO(ws.get_artifact(
         prod["manifest"]["reference"]["sha256"]))).to_pandas()

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tuesday.data import tables
-from tuesday.project import LoadedProject, Metric, Model
+from tuesday.project import LoadedProject, Metric, Model, duration
 from tuesday.train import evaluation
 from tuesday.workspace import Workspace
 
@@ -127,9 +127,15 @@ def _scored(model: Model, y: np.ndarray, p: np.ndarray, bl: pd.DataFrame) -> dic
     best = _best(model, out["baselines"])
     out["best_baseline"] = best
     if best is not None:
+        # on the rows where the baseline is known (one logged null has no inputs)
+        known = ~np.isnan(bl[best].to_numpy(float))
+        mine = out["model"] if known.all() else \
+            evaluation.score(model.metrics, y[known], p[known])
+        if not known.all():
+            out["baseline_rows"] = int(known.sum())
         way = evaluation.direction(model).get(model.primary_metric)
         out["beats_baseline"] = evaluation.better(
-            model.primary_metric, out["model"][model.primary_metric],
+            model.primary_metric, mine[model.primary_metric],
             out["baselines"][best][model.primary_metric], way)
     else:
         out["beats_baseline"] = None
@@ -170,6 +176,24 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
 
 
 # ----------------------------------------------------------------- windows, slices
+
+
+#: what the monitor's windows and its as-of cut follow (said in every report)
+TIME_BASIS = ("target time: windows group predictions by their target time; a prediction "
+              "counts at as_of from its forecast origin (target time minus the horizon), "
+              "not from the wall-clock time it was served")
+
+
+def origin(model: Model, rows: pd.DataFrame) -> pd.Series:
+    """The logical time of each logged prediction: its forecast origin (target time
+    minus the model's horizon), else, without a target time, the time it was served.
+    A forecast served today for a day of 2016 belongs to 2016, so ``monitor --as-of
+    2016-...`` and the daily loop see it (the wall-clock ``served_at`` would not)."""
+    if rows.empty:
+        return pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
+    target = pd.to_datetime(rows["target_time"])
+    served = pd.to_datetime(rows["served_at"])
+    return (target - duration(model.horizon, what="horizon")).where(target.notna(), served)
 
 
 def when(rows: pd.DataFrame) -> pd.Series:

@@ -42,6 +42,8 @@ def type_message(col: Column) -> str:
     if col.dtype == "int":
         message += (" A number with a fractional part is not rounded or widened: declare "
                     "the column float to accept such values.")
+    if col.dtype in ("date", "timestamp"):
+        message += " Dates and times must be ISO 8601, e.g. 2016-08-09 or 2016-08-09T06:00."
     return message
 
 

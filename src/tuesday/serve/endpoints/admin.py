@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from tuesday.errors import TuesdayError
 from tuesday.release import registry
+from tuesday.serve.handling import StrictJSONResponse as JSONResponse
 from tuesday.serve.handling import json_body
 from tuesday.serve.predictor import wall_clock
 from tuesday.serve.state import State
