@@ -147,6 +147,7 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
     """Replay MODEL's daily loop from --start to --end with a virtual clock: ingest each
     day's data, serve the horizon's forecast, monitor, alert, retrain and promote by
     policy. Writes a timeline report (HTML and JSON)."""
+    from tuesday.cli.progress import progress
     from tuesday.loop import daily as loop
     from tuesday.loop import replay
 
@@ -163,11 +164,11 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
         problems = loop.check_policy(pol, f"Model {model!r}")
         if problems:
             raise TuesdayError(" ".join(problems), fix="Fix the policy options.")
-        with console.status("replaying") as status:
+        with progress(console) as report:
             tl = replay.replay(c.loaded, model, start, end,
                                workspace=replay_ws or c.workspace_arg, policy=pol,
                                shocks=[replay.Shock.parse(s) for s in shocks], data=data,
-                               folds=folds, progress=lambda m: status.update(m))
+                               folds=folds, progress=report)
         short = {k: tl[k] for k in ("model", "start", "end", "workspace", "summary",
                                     "shocks", "seconds", "report_html", "report_json")}
         emit(tl if as_json else short, as_json, _replay_text)
