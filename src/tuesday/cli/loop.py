@@ -197,7 +197,7 @@ def _replay_text(d: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
-@click.option("--days", default=42, show_default=True,
+@click.option("--days", default=14, show_default=True,
               help="Days of live operation to simulate after training.")
 @pass_ctx
 def demo(c: Ctx, as_json: bool, days: int) -> None:
