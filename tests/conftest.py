@@ -49,6 +49,28 @@ def trained_ws(tmp_path_factory: pytest.TempPathFactory, ridership: LoadedProjec
     return ws
 
 
+@pytest.fixture(scope="session")
+def short_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ridership example with a 3-fold backtest, for tests that train again (a
+    reproduce, a comparison) and need not pay for the declared 26 folds."""
+    text = RIDERSHIP.read_text()
+    assert "Backtest(folds=26," in text
+    path = tmp_path_factory.mktemp("short-project") / "project.py"
+    path.write_text(text.replace("Backtest(folds=26,", "Backtest(folds=3,"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def short_trained_ws(tmp_path_factory: pytest.TempPathFactory, trained_ws: Workspace,
+                     short_project: Path) -> Workspace:
+    """``trained_ws`` with version 2 trained by ``short_project``."""
+    dst = tmp_path_factory.mktemp("short-ws") / "ws"
+    shutil.copytree(trained_ws.root, dst)
+    ws = open_workspace(dst)
+    training.train(ws, load_project(short_project), "ridership_14d", AS_OF)
+    return ws
+
+
 @pytest.fixture()
 def ws_copy(trained_ws: Workspace, tmp_path: Path) -> Workspace:
     """A private copy of the trained workspace, for tests that change it."""

@@ -2,7 +2,6 @@
 data, serves fast, watches itself, retrains itself and explains itself."""
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 # LightGBM's OpenMP threads (GNU libgomp) spin for up to 300,000 rounds while they wait:
 # when two fits share two cores (a retrain beside the server, parallel runs, other jobs)
@@ -13,9 +12,18 @@ from importlib.metadata import PackageNotFoundError, version
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "500"
 
-try:
-    __version__ = version("tuesday")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``tuesday.__version__``, read from the installed metadata when first asked for
+    (importlib.metadata costs a tenth of a second at start-up)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'tuesday' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuesday")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
 
 __all__ = ["__version__"]

@@ -4,8 +4,9 @@ Every page that draws a chart (the evaluation report, the replay timeline) uses 
 so the charts look alike and are written once:
 
 - :func:`line_chart`: several series over a numeric x axis, with gaps where a value is
-  missing, vertical event marks (a label drawn at the top, or a tooltip), an optional
-  horizontal threshold and y = x diagonal;
+  missing, event marks (vertical lines, or glyphs along the top: triangles, diamonds...,
+  with a label or a tooltip), shaded bands, an optional horizontal threshold and y = x
+  diagonal;
 - :func:`histogram`: counts per bin, with a marker at zero;
 - :func:`nice_ticks`, :func:`date_ticks`, :func:`tick_label`: the tick helpers.
 
@@ -63,6 +64,9 @@ class Mark:
         color: The stroke colour.
         dash: An SVG ``stroke-dasharray``, or ``""`` for a solid line.
         note: A tooltip shown when the pointer is on the line (``""``: none).
+        shape: ``line`` (a vertical line) or a glyph along the top (:data:`SHAPES`).
+        row: Which row of glyphs (0: the top one), so kinds on the same day do not
+            hide each other.
     """
 
     x: float
@@ -70,10 +74,35 @@ class Mark:
     color: str = "#aaa"
     dash: str = "1 3"
     note: str = ""
+    shape: str = "line"
+    row: int = 0
+
+
+#: the glyphs a :class:`Mark` can be drawn as instead of a vertical line: a small shape at
+#: the top of the plot, so many events do not hide the series
+SHAPES = ("line", "triangle", "diamond", "circle", "square", "cross")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded span of the x axis from ``x0`` to ``x1`` (a run of alert days).
+
+    Attributes:
+        x0: Where it starts, on the chart's x axis.
+        x1: Where it ends.
+        color: The fill colour (drawn translucent, behind the series).
+        note: A tooltip (``""``: none).
+    """
+
+    x0: float
+    x1: float
+    color: str = "#f5cba7"
+    note: str = ""
 
 
 def line_chart(x: Sequence[float], series: Sequence[Series], *,
                x_ticks: Sequence[tuple[float, str]], marks: Sequence[Mark] = (),
+               bands: Sequence[Band] = (),
                y_label: str = "", title: str, x_label: str = "", markers: bool = False,
                x_range: tuple[float, float] | None = None,
                y_range: tuple[float, float] | None = None, diagonal: bool = False,
@@ -84,7 +113,8 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *,
         x: The x value of each point (shared by every series).
         series: The lines.
         x_ticks: (x, label) of each tick on the x axis.
-        marks: Vertical event lines.
+        marks: Event marks: vertical lines or glyphs along the top.
+        bands: Shaded spans of the x axis, drawn behind everything else.
         y_label: The y axis title.
         title: The chart's accessible title.
         x_label: The x axis title.
@@ -121,6 +151,10 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *,
     out = [_open(title, w, h),
            f'<rect x="{_ML}" y="{_MT}" width="{w - _ML - _MR}" '
            f'height="{h - _MT - _MB}" fill="none" stroke="#ccc"/>']
+    for band in bands:
+        a, b = max(band.x0, xlo), min(band.x1, xhi)
+        if a < b:
+            out.append(_band(band, sx(a), sx(b), h))
     out.extend(_y_grid(yt, sy, w))
     for t, label in x_ticks:
         if xlo <= t <= xhi:
@@ -271,7 +305,33 @@ def _x_tick(px: float, label: str, h: int) -> str:
             f'y="{h - _MB + 16}" text-anchor="middle">{_esc(label)}</text>')
 
 
+def _band(b: Band, x0: float, x1: float, h: int) -> str:
+    tip = f"<title>{_esc(b.note)}</title>" if b.note else ""
+    return (f'<rect x="{x0:.1f}" y="{_MT}" width="{max(x1 - x0, 1.0):.1f}" '
+            f'height="{h - _MT - _MB}" fill="{b.color}" fill-opacity="0.35">{tip}</rect>')
+
+
+def _glyph(m: Mark, px: float) -> str:
+    """A small shape at the top of the plot, with a hairline down to the x axis."""
+    y, r = _MT + 7 + 12 * m.row, 5
+    pts = {"triangle": [(px, y - r), (px + r, y + r), (px - r, y + r)],
+           "diamond": [(px, y - r), (px + r, y), (px, y + r), (px - r, y)],
+           "square": [(px - r, y - r), (px + r, y - r), (px + r, y + r), (px - r, y + r)]}
+    tip = f"<title>{_esc(m.note)}</title>" if m.note else ""
+    if m.shape in pts:
+        poly = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts[m.shape])
+        return f'<polygon points="{poly}" fill="{m.color}" stroke="#fff">{tip}</polygon>'
+    if m.shape == "cross":
+        return (f'<path d="M{px - r:.1f},{y - r} L{px + r:.1f},{y + r} M{px - r:.1f},{y + r} '
+                f'L{px + r:.1f},{y - r}" stroke="{m.color}" stroke-width="2.5">{tip}</path>')
+    return f'<circle cx="{px:.1f}" cy="{y}" r="{r - 1}" fill="{m.color}">{tip}</circle>'
+
+
 def _mark(m: Mark, px: float, h: int) -> str:
+    if m.shape != "line":
+        return _glyph(m, px) + (f'<text x="{px + 7:.1f}" y="{_MT + 11 + 12 * m.row}" '
+                                f'fill="#555">'
+                                f"{_esc(m.label)}</text>" if m.label else "")
     dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
     line = f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{_MT}" y2="{h - _MB}" stroke="{m.color}"{dash}'
     line += f"><title>{_esc(m.note)}</title></line>" if m.note else "/>"

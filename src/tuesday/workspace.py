@@ -22,12 +22,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from tuesday import meta
 from tuesday.errors import NotFound, TuesdayError
+
+if TYPE_CHECKING:  # SQLAlchemy loads on the first engine: `tuesday --help` never needs it
+    import sqlalchemy as sa
 
 _ENGINES: dict[str, sa.Engine] = {}
 
@@ -63,6 +63,10 @@ class Workspace:
         url = self.meta_url
         eng = _ENGINES.get(url)
         if eng is None:
+            import sqlalchemy as sa
+
+            from tuesday import meta
+
             eng = sa.create_engine(url, connect_args={"timeout": 30})
 
             @sa.event.listens_for(eng, "connect")
@@ -121,6 +125,8 @@ def open_workspace(root: str | Path) -> Workspace:
     except OSError as exc:
         raise TuesdayError(f"Workspace folder {str(path)!r} cannot be created: {exc}.",
                            fix="Pass --workspace with a writable folder.") from exc
+    import sqlalchemy as sa
+
     ws = Workspace(path)
     try:
         ws.engine()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from deltalake import DeltaTable
 
 
@@ -39,7 +40,11 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "rides_lag_14d" in feats.columns and feats["rides_lag_14d"].notna().all()
 
 
-def test_demo_human_output(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_demo_human_output(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The text summary (the default suite runs the demo once, with --json, above)."""
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("a second demo run; run with `python -m pytest -m slow`")
     out = subprocess.run(
         [sys.executable, "-m", "tuesday.cli", "--workspace", str(tmp_path / "ws"), "demo",
          "--days", "1"], capture_output=True, text=True, timeout=600)

@@ -7,7 +7,6 @@ predict through the real app, and the same training through the CLI.
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,9 +40,8 @@ PRIOR_METRICS = {"auc": 0.4990, "log_loss": 0.4075, "brier": 0.1214}
 
 
 def _client(app: Any) -> Any:
-    with warnings.catch_warnings():  # starlette warns about httpx when the module loads
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
+    from starlette.testclient import TestClient
+
     return TestClient(app)
 
 

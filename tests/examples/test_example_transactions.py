@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,8 @@ SERVED = CUTOFF + pd.Timedelta(days=1)
 
 
 def _client(app: Any) -> Any:
-    with warnings.catch_warnings():  # starlette warns about httpx when the module loads
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
+    from starlette.testclient import TestClient
+
     return TestClient(app)
 
 

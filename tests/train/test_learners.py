@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 
 from tuesday.data.features import baseline_features
 from tuesday.errors import TuesdayError
-from tuesday.project import BASELINE_KINDS, Baseline, Entity, Learner, Model
+from tuesday.project import BASELINE_KINDS, Baseline, Entity, Learner, Model, duration
 from tuesday.train import baselines, learners
 
 RNG = np.random.default_rng(5)
@@ -118,12 +118,12 @@ def _with_lags(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     s = frame.set_index(["item", "day"])["qty"]
     for f in baseline_features(model):
-        d = pd.Timedelta(f.lag)
+        d = duration(f.lag, what="lag")
         if f.kind == "lag":
             idx = pd.MultiIndex.from_arrays([frame["item"], frame["day"] - d])
             out[f.name] = s.reindex(idx).to_numpy()
         else:
-            w = pd.Timedelta(f.window)
+            w = duration(f.window, what="window")
             out[f.name] = [
                 s.loc[i][(s.loc[i].index > t - d - w) & (s.loc[i].index <= t - d)].mean()
                 for i, t in zip(frame["item"], frame["day"], strict=True)]

@@ -4,36 +4,48 @@ executor gives the same backtest as the local one."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
-from tests.conftest import AS_OF, RIDERSHIP
+from tests.conftest import AS_OF
 from tuesday.cli import main
-from tuesday.project import Backtest
+from tuesday.project import Backtest, load_project
 from tuesday.release import registry
 from tuesday.train import runs, training
+from tuesday.workspace import Workspace, open_workspace
 
 
-def test_reproduce_is_identical(ws_copy) -> None:
-    run_id = registry.get_version(ws_copy, "ridership_14d", 1)["run_id"]
-    r = CliRunner().invoke(main, ["--project", str(RIDERSHIP), "--workspace",
-                                  str(ws_copy.root), "reproduce", run_id[:10], "--json"])
+@pytest.fixture()
+def short_ws(short_trained_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of the workspace whose version 2 has a 3-fold backtest."""
+    shutil.copytree(short_trained_ws.root, tmp_path / "ws")
+    return open_workspace(tmp_path / "ws")
+
+
+def test_reproduce_is_identical(short_ws: Workspace, short_project: Path) -> None:
+    run_id = registry.get_version(short_ws, "ridership_14d", 2)["run_id"]
+    r = CliRunner().invoke(main, ["--project", str(short_project), "--workspace",
+                                  str(short_ws.root), "reproduce", run_id[:10], "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["identical"] and out["same_artifact"] and out["differences"] == []
     # nothing was registered
-    assert [v["version"] for v in registry.versions(ws_copy, "ridership_14d")] == [1]
+    assert [v["version"] for v in registry.versions(short_ws, "ridership_14d")] == [1, 2]
 
 
-def test_reproduce_reports_a_changed_model(ws_copy, ridership, tmp_path) -> None:
+def test_reproduce_reports_a_changed_model(short_ws: Workspace, short_project: Path,
+                                           tmp_path: Path) -> None:
     """A project whose learner changed no longer reproduces the run, and says why."""
     changed = tmp_path / "project.py"
-    changed.write_text(RIDERSHIP.read_text().replace("seed=7,", "seed=8,"))
-    run_id = registry.get_version(ws_copy, "ridership_14d", 1)["run_id"]
-    r = CliRunner().invoke(main, ["--project", str(changed), "--workspace", str(ws_copy.root),
+    changed.write_text(short_project.read_text().replace("seed=7,", "seed=8,"))
+    run_id = registry.get_version(short_ws, "ridership_14d", 2)["run_id"]
+    r = CliRunner().invoke(main, ["--project", str(changed), "--workspace", str(short_ws.root),
                                   "reproduce", run_id, "--json"])
     assert r.exit_code == 5, r.output
     out = json.loads(r.stdout)
@@ -42,12 +54,13 @@ def test_reproduce_reports_a_changed_model(ws_copy, ridership, tmp_path) -> None
     assert any("model file" in d for d in out["differences"])
 
 
-def test_compare_two_runs(ws_copy, ridership) -> None:
-    model = replace(ridership.project.model("ridership_14d"), window="730d")
-    res = training.train(ws_copy, replace(ridership, project=replace(
-        ridership.project, models=(model,))), "ridership_14d", AS_OF)
-    v1 = registry.get_version(ws_copy, "ridership_14d", 1)
-    out = runs.compare(ws_copy, v1["run_id"], res.run_id)
+def test_compare_two_runs(short_ws: Workspace, short_project: Path) -> None:
+    short = load_project(short_project)
+    model = replace(short.project.model("ridership_14d"), window="730d")
+    res = training.train(short_ws, replace(short, project=replace(
+        short.project, models=(model,))), "ridership_14d", AS_OF)
+    v2 = registry.get_version(short_ws, "ridership_14d", 2)
+    out = runs.compare(short_ws, v2["run_id"], res.run_id)
     fields = {d["field"]: d for d in out["differences"]}
     assert not out["same_artifact"]
     assert "metrics.model.rmse" in fields
@@ -55,8 +68,8 @@ def test_compare_two_runs(ws_copy, ridership) -> None:
     assert d["delta"] == d["b"] - d["a"]
     assert fields["metrics.train_rows"]["b"] < fields["metrics.train_rows"]["a"]
     assert not any(f.startswith("tables.") for f in fields)  # same data
-    listed = runs.list_runs(ws_copy, "ridership_14d")
-    assert [r["version"] for r in listed] == [1, 2]
+    listed = runs.list_runs(short_ws, "ridership_14d")
+    assert [r["version"] for r in listed] == [1, 2, 3]
 
 
 def test_process_executor_gives_the_local_result(trained_ws, ridership) -> None:

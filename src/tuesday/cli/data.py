@@ -56,10 +56,15 @@ def quarantine(c: Ctx, source: str, limit: int, open_only: bool, export: str | N
     def go() -> None:
         src = c.loaded.project.source(source)
         if export:
-            n = tables.export_quarantine(c.workspace, src, export, ingest_id=ingest_id)
-            emit({"exported": n, "file": export}, as_json,
-                 lambda d: f"{n} open quarantined row(s) written to {export}; fix them and "
-                           f"run `tuesday ingest {source} {export}`.")
+            files = tables.export_quarantine_files(c.workspace, src, export,
+                                                   ingest_id=ingest_id)
+            n = sum(rows for _, _, rows in files)
+            emit({"exported": n, "file": str(files[0][1]) if len(files) == 1 else None,
+                  "files": [{"ingest_id": i, "file": str(f), "rows": rows}
+                            for i, f, rows in files]}, as_json,
+                 lambda d: "\n".join(
+                     f"{rows} open quarantined row(s) of ingest {i[:12]} written to {f}; fix "
+                     f"them and run `tuesday ingest {source} {f}`." for i, f, rows in files))
             return
         q = tables.quarantine(c.workspace, src, open_only=open_only)
         rows = q.tail(limit).to_dict(orient="records")

@@ -157,6 +157,7 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
     """Replay MODEL's daily loop from --start to --end with a virtual clock: ingest each
     day's data, serve the horizon's forecast, monitor, alert, retrain and promote by
     policy. Writes a timeline report (HTML and JSON)."""
+    from tuesday.cli.progress import progress
     from tuesday.loop import daily as loop
     from tuesday.loop import replay
 
@@ -173,11 +174,11 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
         problems = loop.check_policy(pol, f"Model {model!r}")
         if problems:
             raise TuesdayError(" ".join(problems), fix="Fix the policy options.")
-        with console.status("replaying") as status:
+        with progress(console) as report:
             tl = replay.replay(c.loaded, model, start, end,
                                workspace=replay_ws or c.workspace_arg, policy=pol,
                                shocks=[replay.Shock.parse(s) for s in shocks], data=data,
-                               folds=folds, progress=lambda m: status.update(m))
+                               folds=folds, progress=report)
         short = {k: tl[k] for k in ("model", "start", "end", "workspace", "summary",
                                     "shocks", "seconds", "report_html", "report_json")}
         emit(tl if as_json else short, as_json, _replay_text)
@@ -206,7 +207,7 @@ def _replay_text(d: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
-@click.option("--days", default=42, show_default=True,
+@click.option("--days", default=14, show_default=True,
               help="Days of live operation to simulate after training.")
 @pass_ctx
 def demo(c: Ctx, as_json: bool, days: int) -> None:

@@ -24,12 +24,13 @@ def train(c: Ctx, model: str, as_of: str | None, executor: str, mlflow_uri: str 
           as_json: bool) -> None:
     """Build the point-in-time training set, backtest MODEL and its baselines, fit, and
     register the new version as a candidate."""
+    from tuesday.cli.progress import progress
     from tuesday.train import training
 
     def go() -> None:
-        with console.status("training") as status:
+        with progress(console) as report:
             res = training.train(c.workspace, c.loaded, model, parse_time(as_of),
-                                 progress=lambda m: status.update(m), executor=executor)
+                                 progress=report, executor=executor)
         data = {"model": model, "version": res.version, "run_id": res.run_id,
                 "artifact": res.artifact, "metrics": res.metrics}
         if mlflow_uri:

@@ -85,8 +85,13 @@ def monitor(c: Ctx, model: str, as_of: str | None, period: str,
 
 
 def _monitor_text(d: dict[str, Any]) -> str:
-    lines = [f"{d['model']} v{d['production_version']}: status {d['status']}, "
+    from tuesday.watch.monitor_html import headline
+
+    word, _, sentence = headline(d)
+    lines = [f"{d['model']} v{d['production_version']}: {word} (status {d['status']}), "
              f"{d['predictions_logged']} predictions logged."]
+    if sentence:
+        lines.append(f"  {sentence}")
     if d.get("time_basis"):
         lines.append(f"  time: {d['time_basis']}.")
     q = d.get("quality")

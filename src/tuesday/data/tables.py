@@ -398,50 +398,94 @@ def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.
 
 def export_quarantine(ws: Workspace, source: Source, path: str | Path,
                       ingest_id: str | None = None) -> int:
-    """Write the open quarantined rows of ``source`` as a CSV to fix and re-ingest.
-
-    The file holds ``_quarantine_ingest``, ``_quarantine_row`` and ``_quarantine_reasons``
-    (which entry each row is and why it failed), then the original values, one column per
-    field (declared columns first, then any other field the rows had), and
-    ``_quarantine_line`` with the raw text of rows that could not be split into columns.
-    Edit the values, delete rows you do not want, then ``ingest_file`` the file: the rows
-    are validated again and the entries they name are marked resolved by that ingest.
-    Returns how many rows were written.
+    """Write the open quarantined rows of ``source`` as CSV to fix and re-ingest, one
+    file per ingest (see :func:`export_quarantine_files`); returns the rows written.
 
     Example:
         >>> # n = tables.export_quarantine(ws, source, "fix.csv"); edit fix.csv, then:
         >>> # tables.ingest_file(ws, source, "fix.csv", as_of=now)
     """
+    return sum(n for _, _, n in export_quarantine_files(ws, source, path, ingest_id))
+
+
+def export_quarantine_files(ws: Workspace, source: Source, path: str | Path,
+                            ingest_id: str | None = None) -> list[tuple[str, Path, int]]:
+    """Write the open quarantined rows of ``source`` to fix and re-ingest: one CSV per
+    ingest (``ingest_id``: that ingest only), each with its batch's own columns in their
+    original order and the line endings of the file it came from (when that file is still
+    there; else ``\\n``), so a fixed file re-ingests as the original did.
+
+    A file holds ``_quarantine_ingest``, ``_quarantine_row`` and ``_quarantine_reasons``
+    (which entry each row is and why it failed), then the original values, and
+    ``_quarantine_line`` with the raw text of rows that could not be split into columns.
+    Edit the values, delete rows you do not want, then ``ingest_file`` the file: the rows
+    are validated again and the entries they name are marked resolved by that ingest.
+    With rows from one ingest the file is ``path``; with several, ``path`` gets each
+    ingest's id before its suffix (``fix-<id>.csv``). Returns (ingest id, file, rows)
+    per file written.
+    """
     q = quarantine(ws, source, open_only=True)
+    with ws.engine().connect() as conn:
+        files = dict(conn.execute(sa.select(meta.ingests.c.ingest_id, meta.ingests.c.file)
+                                  .where(meta.ingests.c.source == source.name)).all())
     if ingest_id is not None:
-        with ws.engine().connect() as conn:
-            known = conn.execute(sa.select(meta.ingests.c.ingest_id).where(
-                meta.ingests.c.source == source.name,
-                meta.ingests.c.ingest_id == ingest_id)).first()
-        if known is None:
+        if ingest_id not in files:
             raise NotFound(f"Source {source.name!r} has no ingest {ingest_id!r}.",
                            fix="Pass an ingest id from `tuesday quarantine "
                                f"{source.name} --json`, or none to export every open row.")
         q = q[q["ingest_id"] == ingest_id]
-    q = q.sort_values(["as_of", "ingest_id", "row"], kind="stable")
-    values = [json.loads(v) for v in q["values"]]
-    fields = [c for c in source.contract.names if any(c in v for v in values)]
-    for v in values:
-        fields.extend(k for k in v if k != "_line" and k not in fields)
-    lines = any("_line" in v for v in values)
     target = Path(path)
     if not target.parent.is_dir():
         raise TuesdayError(f"Cannot write {str(target)!r}: folder {str(target.parent)!r} "
                            "does not exist.", fix="Create the folder or pick another path.")
+    q = q.sort_values(["as_of", "ingest_id", "row"], kind="stable")
+    batches = list(dict.fromkeys(q["ingest_id"])) or [ingest_id or ""]
+    out = []
+    for batch in batches:
+        rows = q[q["ingest_id"] == batch]
+        file = target if len(batches) == 1 else target.with_name(
+            f"{target.stem}-{batch}{target.suffix}")
+        _write_export(source, rows, file, _line_ending(files.get(batch)))
+        out.append((batch, file, len(rows)))
+    return out
+
+
+def _write_export(source: Source, q: pd.DataFrame, target: Path, newline: str) -> None:
+    """One ingest's open rows as CSV: the columns in the order the batch had them."""
+    values = [json.loads(v) for v in q["values"]]
+    fields: list[str] = []
+    for v in values:
+        fields.extend(k for k in v if k != "_line" and k not in fields)
+    if not fields:  # only unsplittable lines: the declared columns to fill in
+        fields = list(source.contract.names)
+    lines = any("_line" in v for v in values)
     with open(target, "w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator=newline)
         w.writerow([REF_INGEST, REF_ROW, REF_REASONS, *fields, *([REF_LINE] if lines else [])])
         for (ingest, row, reasons), v in zip(
                 q[["ingest_id", "row", "reasons"]].itertuples(index=False), values,
                 strict=True):
             w.writerow([ingest, int(row), reasons, *(_cell(v.get(f)) for f in fields),
                         *([v.get("_line", "")] if lines else [])])
-    return len(q)
+
+
+def _line_ending(file: str | None) -> str:
+    """The line ending of an ingested CSV file (``\\r\\n`` or ``\\n``), read from the file
+    when it is still there; ``\\n`` otherwise (frames, Parquet, moved files)."""
+    if not file:
+        return "\n"
+    try:
+        with open(file, "rb") as fh:
+            magic = fh.read(4)
+        if magic == b"PAR1":
+            return "\n"
+        gz = magic[:2] == b"\x1f\x8b"
+        with (gzip.open(file, "rb") if gz else open(file, "rb")) as fh:
+            head = fh.read(1 << 16)
+    except (OSError, EOFError):
+        return "\n"
+    first = head.find(b"\n")
+    return "\r\n" if first > 0 and head[first - 1:first] == b"\r" else "\n"
 
 
 def _cell(v: Any) -> str:

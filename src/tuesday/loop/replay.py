@@ -54,7 +54,7 @@ def replay(loaded: LoadedProject, model_name: str, start: str | datetime,
            end: str | datetime, *, workspace: str | Path | None = None,
            policy: Policy | None = None, shocks: Sequence[Shock | str] = (),
            frames: Mapping[str, pd.DataFrame] | None = None, data: str | Path | None = None,
-           folds: int | None = None, progress: Callable[[str], None] | None = None
+           folds: int | None = None, progress: Callable[..., None] | None = None
            ) -> dict[str, Any]:
     """Run the daily loop from ``start`` to ``end``; returns the timeline (JSON-ready)
     with the paths of its JSON and HTML reports.
@@ -73,7 +73,8 @@ def replay(loaded: LoadedProject, model_name: str, start: str | datetime,
         data: A folder holding ``SOURCE.csv`` or ``SOURCE.parquet`` per source.
         folds: Backtest folds for every training in the replay (default: as declared);
             fewer folds make retrains faster and gates rougher.
-        progress: Called with a short message as the replay goes.
+        progress: Called with a short message as the replay goes, and with
+            ``("day", done, total)`` as days are replayed.
 
     Example:
         >>> tl = replay(loaded, "ridership_14d", "2015-01-01", "2015-04-30",
@@ -82,7 +83,7 @@ def replay(loaded: LoadedProject, model_name: str, start: str | datetime,
         4
     """
     started = time.perf_counter()
-    step = progress or (lambda _m: None)
+    step = progress or (lambda *_a: None)
     day0, last = _days(loaded.project.model(model_name), start, end)
     pol = policy or loop.policy_for(loaded.project.model(model_name))
     lp = _with_folds(loaded, model_name, folds)
@@ -122,7 +123,7 @@ def _days(model: Model, start: str | datetime,
 
 def _bootstrap(ws: Workspace, lp: LoadedProject, model: Model,
                history: Mapping[str, pd.DataFrame], day0: pd.Timestamp,
-               timer: loop.StageTimer, step: Callable[[str], None]) -> None:
+               timer: loop.StageTimer, step: Callable[..., None]) -> None:
     """Ingest the history known at ``day0``, train version 1 and put it in production
     (with a recorded override when it fails its gates: a replay needs a first version)."""
     as_of = day0.to_pydatetime()
@@ -135,7 +136,7 @@ def _bootstrap(ws: Workspace, lp: LoadedProject, model: Model,
                                     file=f"<replay {name}>")
     step("training version 1")
     with timer("train"):
-        first = training.train(ws, lp, model.name, as_of)
+        first = training.train(ws, lp, model.name, as_of, progress=step)
     with timer("promote"):
         try:
             registry.promote(ws, model, first.version, as_of=as_of, actor="replay")
@@ -147,7 +148,7 @@ def _bootstrap(ws: Workspace, lp: LoadedProject, model: Model,
 
 def _live(ws: Workspace, lp: LoadedProject, model: Model,
           history: Mapping[str, pd.DataFrame], span: tuple[pd.Timestamp, pd.Timestamp],
-          pol: Policy, timer: loop.StageTimer, step: Callable[[str], None]
+          pol: Policy, timer: loop.StageTimer, step: Callable[..., None]
           ) -> list[dict[str, Any]]:
     """Live every day of ``span``: ingest what became known, tick, serve. Returns one
     record per day (``date``, ``ingested``, ``served``, ``serve_errors``,
@@ -158,9 +159,10 @@ def _live(ws: Workspace, lp: LoadedProject, model: Model,
     days: list[dict[str, Any]] = []
     try:
         day = day0
+        total = (last - day0).days + 1
+        step("day", 0, total)
         while day <= last:
             now[0] = day.to_pydatetime()
-            step(f"replaying {day.date()}")
             ingested = _ingest_day(ws, lp, history, day, timer) if day > day0 else 0
             out = loop.tick(ws, lp, model.name, day.to_pydatetime(), policy=pol,
                             write_report=False)
@@ -173,6 +175,7 @@ def _live(ws: Workspace, lp: LoadedProject, model: Model,
                          "served": len(answer["predictions"]) - len(errors),
                          "serve_errors": len(errors), "serve_error": errors[:1],
                          "tick": out})
+            step("day", len(days), total)
             day += pd.Timedelta(days=1)
     finally:
         predictor.close()

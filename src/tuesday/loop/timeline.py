@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuesday.charts import Mark, Series, date_ticks, finite, line_chart
+from tuesday.charts import Band, Mark, Series, date_ticks, finite, line_chart
 from tuesday.data import tables
 from tuesday.data.predictions import read_log
 from tuesday.loop.shocks import Shock
@@ -290,10 +290,17 @@ def write_timeline(ws: Workspace, tl: dict[str, Any]) -> dict[str, str]:
 
 _COLORS = {"prediction": "#1f5fbf", "actual": "#222", "wape": "#1f5fbf"}
 _BASELINE_COLORS = ("#d9822b", "#3a9d5d", "#8e44ad", "#b03a2e")
-_EVENT_COLORS = {"shock": "#b00", "alert": "#e67e22", "resolved": "#f5cba7",
-                 "retrain": "#7f8c8d",
-                 "promotion": "#27ae60", "awaiting_approval": "#8e44ad",
-                 "retrain_failed": "#c0392b"}
+#: how each kind of event is drawn, in colours none of the series use: (colour, shape);
+#: "line" is a vertical line, "band" shades each run of consecutive days, the others are
+#: glyphs along the top of the chart, one per day with the day's count
+_EVENT_STYLE = {"shock": ("#000000", "line"), "alert": ("#f4d03f", "band"),
+                "resolved": ("#95a5a6", "circle"), "retrain": ("#34495e", "square"),
+                "promotion": ("#e91e63", "triangle"),
+                "awaiting_approval": ("#00acc1", "diamond"),
+                "retrain_failed": ("#6d4c41", "cross")}
+#: the row of glyphs of each kind (retrains on top, then what became of them)
+_EVENT_ROW = {"retrain": 0, "retrain_failed": 0, "promotion": 1, "awaiting_approval": 1,
+              "resolved": 2}
 
 
 def render_timeline(tl: dict[str, Any]) -> str:
@@ -371,8 +378,7 @@ def _html_charts(tl: dict[str, Any]) -> list[str]:
     acc = tl["accuracy"]
     dates = [r["date"] for r in acc]
     bls = tl["baselines"]
-    events = [(ev["date"], _EVENT_COLORS.get(ev["kind"], "#999"), ev["text"])
-              for ev in tl["events"]]
+    events = tl["events"]
     parts = []
     head = "Actual, served forecast and baselines (by target day)"
     series = [Series("actual", [r["actual"] for r in acc], _COLORS["actual"]),
@@ -394,9 +400,72 @@ def _html_charts(tl: dict[str, Any]) -> list[str]:
                            [Series("drift share", [d["drift_share"] for d in tl["days"]],
                                    "#c0392b")], events,
                            title=head, y_min=0.0, y_max=1.0, threshold=0.5))
-    parts.append("<p>" + " ".join(f"<span class=k style='background:{c}'></span>{e(k)}"
-                                  for k, c in _EVENT_COLORS.items()) + " (vertical lines)</p>")
+    parts.append("<p>" + " ".join(_legend_entry(k) for k in _EVENT_STYLE) + "</p>")
     return parts
+
+
+def _legend_entry(kind: str) -> str:
+    """A kind of event as the charts draw it, then its name."""
+    color, shape = _EVENT_STYLE[kind]
+    name = html.escape(kind.replace("_", " "))
+    if shape == "band":
+        return (f"<span class=k style='background:{color};opacity:.6'></span>{name}"
+                "&emsp;")
+    glyph = {"line": "&#9475;", "circle": "&#9679;", "square": "&#9632;",
+             "triangle": "&#9650;", "diamond": "&#9670;", "cross": "&#10005;"}[shape]
+    return f"<span style='color:{color}'>{glyph}</span> {name}&emsp;"
+
+
+def event_marks(events: Sequence[dict[str, Any]], first: pd.Timestamp,
+                last: pd.Timestamp) -> tuple[list[Mark], list[Band]]:
+    """The events between ``first`` and ``last`` as chart marks, x in days since
+    ``first``: one glyph per kind and day (the day's count as its label when more than
+    one, every text in its tooltip), one band per run of consecutive alert days.
+
+    Example:
+        >>> ev = [{"date": d, "kind": "alert", "text": "drift"} for d in
+        ...       ("2015-03-02", "2015-03-03", "2015-03-05")]
+        >>> marks, bands = event_marks(ev, pd.Timestamp("2015-03-01"),
+        ...                            pd.Timestamp("2015-03-31"))
+        >>> [(b.x0, b.x1) for b in bands], marks
+        ([(1.0, 3.0), (4.0, 5.0)], [])
+    """
+    by_day: dict[tuple[str, str], list[str]] = {}
+    for ev in events:
+        if first <= pd.Timestamp(ev["date"]) <= last:
+            by_day.setdefault((ev["kind"], ev["date"]), []).append(str(ev["text"]))
+    marks, alert_days = [], []
+    for (kind, day), texts in sorted(by_day.items(), key=lambda kv: kv[0][1]):
+        x = float((pd.Timestamp(day) - first) / pd.Timedelta(days=1))
+        color, shape = _EVENT_STYLE.get(kind, ("#999", "circle"))
+        if shape == "band":
+            alert_days.append((x, day, texts))
+            continue
+        note = f"{day}: {len(texts)} {kind.replace('_', ' ')}: " + "; ".join(texts[:5]) + (
+            f"; and {len(texts) - 5} more" if len(texts) > 5 else "")
+        marks.append(Mark(x, label=str(len(texts)) if len(texts) > 1 else "", color=color,
+                          dash="5 3" if shape == "line" else "", note=note, shape=shape,
+                          row=_EVENT_ROW.get(kind, 0)))
+    return marks, _alert_bands(alert_days)
+
+
+def _alert_bands(days: list[tuple[float, str, list[str]]]) -> list[Band]:
+    """Runs of consecutive alert days as bands, each with the run's alerts as tooltip."""
+    color = _EVENT_STYLE["alert"][0]
+    runs: list[list[tuple[float, str, list[str]]]] = []
+    for d in days:
+        if runs and d[0] - runs[-1][-1][0] <= 1.0:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    bands = []
+    for run in runs:
+        texts = [t for _, _, ts in run for t in ts]
+        kinds = sorted(set(texts))
+        bands.append(Band(run[0][0], run[-1][0] + 1.0, color,
+                          f"{run[0][1]} to {run[-1][1]}: {len(texts)} new alert(s): "
+                          + "; ".join(kinds[:5]) + ("; ..." if len(kinds) > 5 else "")))
+    return bands
 
 
 def _html_events(tl: dict[str, Any]) -> list[str]:
@@ -411,12 +480,12 @@ def _html_events(tl: dict[str, Any]) -> list[str]:
 
 
 def day_chart(dates: Sequence[str], series: Sequence[Series],
-              events: Sequence[tuple[str, str, str]] = (), *, title: str,
+              events: Sequence[dict[str, Any]] = (), *, title: str,
               y_min: float | None = None, y_max: float | None = None,
               threshold: float | None = None) -> str:
     """A line chart over days (``YYYY-MM-DD``), one value per day in each series;
-    ``None`` values leave gaps; ``events`` (day, colour, text) are vertical lines with
-    the text as a tooltip. The y axis starts at ``y_min`` (default: zero, or the lowest
+    ``None`` values leave gaps; ``events`` (``date``, ``kind``, ``text``) are drawn as
+    :func:`event_marks` draws them. The y axis starts at ``y_min`` (default: zero, or the lowest
     value if negative) and ends at ``y_max`` (default: the highest value).
 
     Example:
@@ -432,10 +501,9 @@ def day_chart(dates: Sequence[str], series: Sequence[Series],
     lo = y_min if y_min is not None else min([0.0, *vals])
     hi = y_max if y_max is not None else (max(vals) if vals else 1.0)
     hi = hi if hi > lo else lo + 1.0
-    marks = [Mark(float((pd.Timestamp(d) - days.iloc[0]) / pd.Timedelta(days=1)),
-                  color=color, dash="", note=f"{d}: {text}")
-             for d, color, text in events if dates[0] <= d <= dates[-1]]
-    return line_chart(x, series, x_ticks=date_ticks(days), marks=marks, title=title,
+    marks, bands = event_marks(events, days.iloc[0], days.iloc[-1])
+    return line_chart(x, series, x_ticks=date_ticks(days), marks=marks, bands=bands,
+                      title=title,
                       x_range=(0.0, max(x[-1], 1.0)), y_range=(lo, hi),
                       threshold=threshold, size=(960, 240))
 

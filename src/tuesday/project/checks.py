@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
-
-import pandas as pd
 
 from tuesday.errors import TuesdayError
 from tuesday.project import rules
@@ -48,7 +47,7 @@ from tuesday.project.sources import (
     Taxonomy,
     Volume,
 )
-from tuesday.project.times import duration, parse_time
+from tuesday.project.times import parse_time, timedelta_of
 
 #: what a model may do with a row whose online features are missing
 MISSING_FEATURES = ("refuse", "flag")
@@ -238,7 +237,7 @@ def _check_batch_checks(s: Source) -> list[str]:
                        f"{check.on_fail!r}; expected 'warn' or 'reject'.")
     if c.freshness is not None:
         try:
-            duration(c.freshness.within, what=f"freshness 'within' of source {s.name!r}")
+            timedelta_of(c.freshness.within, what=f"freshness 'within' of source {s.name!r}")
         except TuesdayError as e:
             out.append(str(e))
         name = c.freshness.column or s.time
@@ -314,10 +313,10 @@ def _check_model(project: Project, m: Model) -> list[str]:
     where = f"Model {m.name!r}"
     srcs = {s.name: s for s in project.sources}
     try:
-        horizon = duration(m.horizon, what=f"horizon of model {m.name!r}")
+        horizon = timedelta_of(m.horizon, what=f"horizon of model {m.name!r}")
     except TuesdayError as e:
         out.append(str(e))
-        horizon = pd.Timedelta(0)
+        horizon = timedelta(0)
     label = srcs.get(m.label_source)
     out.extend(_check_task_and_learner(where, m))
     if m.missing_features not in MISSING_FEATURES:
@@ -347,7 +346,7 @@ def _check_task_and_learner(where: str, m: Model) -> list[str]:
 
 
 def _check_label_source(where: str, m: Model, label: Source | None,
-                        horizon: pd.Timedelta) -> list[str]:
+                        horizon: timedelta) -> list[str]:
     """The label source is declared and carries the target, the entity key, the `where`
     columns, and a time column when the model forecasts or is backtested."""
     if label is None:
@@ -363,7 +362,7 @@ def _check_label_source(where: str, m: Model, label: Source | None,
         if col not in label.contract.names:
             out.append(f"{where}: `where` column {col!r} is not in source "
                        f"{m.label_source!r}.")
-    if horizon > pd.Timedelta(0) and label.time is None:
+    if horizon > timedelta(0) and label.time is None:
         out.append(f"{where}: a horizon needs a label source with a time column.")
     if isinstance(m.evaluation, Backtest) and label.time is None:
         out.append(f"{where}: a Backtest needs a label source with a time column; "
@@ -407,7 +406,7 @@ def _check_metrics(where: str, m: Model) -> list[str]:
 
 
 def _check_features(where: str, m: Model, srcs: Mapping[str, Source],
-                    horizon: pd.Timedelta) -> list[str]:
+                    horizon: timedelta) -> list[str]:
     out = []
     names = [f.name for f in m.features]
     for dup in sorted({n for n in names if names.count(n) > 1}):
@@ -446,13 +445,13 @@ def _check_window_and_evaluation(where: str, m: Model) -> list[str]:
     out = []
     if m.window is not None:
         try:
-            if duration(m.window, what=f"window of model {m.name!r}") <= pd.Timedelta(0):
+            if timedelta_of(m.window, what=f"window of model {m.name!r}") <= timedelta(0):
                 raise TuesdayError(f"The 'window' of model {m.name!r} must be positive.")
         except TuesdayError as e:
             out.append(str(e))
     if isinstance(m.evaluation, Backtest):
         try:
-            duration(m.evaluation.step, what=f"backtest step of model {m.name!r}")
+            timedelta_of(m.evaluation.step, what=f"backtest step of model {m.name!r}")
         except TuesdayError as e:
             out.append(str(e))
     if m.evaluation.folds < 2 and isinstance(m.evaluation, CrossValidation):
@@ -463,7 +462,7 @@ def _check_window_and_evaluation(where: str, m: Model) -> list[str]:
 
 
 def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
-                   horizon: pd.Timedelta, m: Model) -> list[str]:
+                   horizon: timedelta, m: Model) -> list[str]:
     out: list[str] = []
     label = f"{where}: feature {f.name!r}"
     if f.kind not in FEATURE_KINDS:
@@ -483,7 +482,7 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
     return out
 
 
-def _check_source_feature(label: str, f: Feature, src: Source, horizon: pd.Timedelta,
+def _check_source_feature(label: str, f: Feature, src: Source, horizon: timedelta,
                           m: Model) -> list[str]:
     """A feature read from a source (lag, window, lookup, scheduled): a numeric column of
     it, the model's entity key, a time column, and no value not yet known at forecast
@@ -511,13 +510,13 @@ def _check_source_feature(label: str, f: Feature, src: Source, horizon: pd.Timed
     return out
 
 
-def _check_lag(label: str, f: Feature, horizon: pd.Timedelta, m: Model) -> list[str]:
+def _check_lag(label: str, f: Feature, horizon: timedelta, m: Model) -> list[str]:
     """A lag or window feature: valid durations, and a lag of at least the horizon."""
     out = []
     try:
-        gap = duration(f.lag, what=f"lag of feature {f.name!r}")
-        if f.kind == "window" and duration(
-                f.window, what=f"window of feature {f.name!r}") <= pd.Timedelta(0):
+        gap = timedelta_of(f.lag, what=f"lag of feature {f.name!r}")
+        if f.kind == "window" and timedelta_of(
+                f.window, what=f"window of feature {f.name!r}") <= timedelta(0):
             out.append(f"{label} has an empty window {f.window!r}.")
     except TuesdayError as e:
         out.append(f"{label}: {e.message}")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from tuesday.errors import NotFound
 from tuesday.project.features import Feature
 from tuesday.project.policy import Policy
 from tuesday.project.rules import Rule
 from tuesday.project.sources import Entity, Source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TASKS = ("regression", "binary")
 LEARNERS = ("lightgbm", "linear", "sklearn")

@@ -10,13 +10,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
-
-import pandas as pd
 
 from tuesday.errors import TuesdayError
 from tuesday.project.routes import Email, Log, Webhook
-from tuesday.project.times import duration
+from tuesday.project.times import timedelta_of
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class Policy:
     def schedule_days(self) -> int | None:
         if self.schedule is None:
             return None
-        return int(duration(self.schedule, what="schedule") / pd.Timedelta(days=1))
+        return int(timedelta_of(self.schedule, what="schedule") / timedelta(days=1))
 
     @property
     def triggers(self) -> tuple[str, ...]:
@@ -124,7 +123,7 @@ def check_policy(p: Any, where: str) -> list[str]:
 
 def _is_days(v: Any) -> bool:
     try:
-        d = duration(v, what="duration")
+        d = timedelta_of(v, what="duration")
     except TuesdayError:
         return False
-    return d > pd.Timedelta(0) and d % pd.Timedelta(days=1) == pd.Timedelta(0)
+    return d > timedelta(0) and d % timedelta(days=1) == timedelta(0)

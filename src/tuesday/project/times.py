@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tuesday.errors import TuesdayError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _DURATION = re.compile(r"^(\d+)([dh])$")
 
 
 def duration(value: str | int, *, what: str) -> pd.Timedelta:
-    """Parse a duration like ``'14d'`` or ``'6h'`` (an int means days).
+    """Parse a duration like ``'14d'`` or ``'6h'`` (an int means days) to a pandas
+    Timedelta, for the stages that compute with pandas.
 
     Example:
         >>> duration("14d", what="horizon")
         Timedelta('14 days 00:00:00')
+    """
+    import pandas as pd  # declarations are checked without pandas: see timedelta_of
+
+    return pd.Timedelta(timedelta_of(value, what=what))
+
+
+def timedelta_of(value: str | int, *, what: str) -> timedelta:
+    """Parse a duration like ``'14d'`` or ``'6h'`` (an int means days), without pandas.
+
+    Example:
+        >>> timedelta_of("36h", what="lag")
+        datetime.timedelta(days=1, seconds=43200)
     """
     if isinstance(value, bool):
         value = str(value)
@@ -28,7 +41,7 @@ def duration(value: str | int, *, what: str) -> pd.Timedelta:
             raise TuesdayError(
                 f"The {what} must be a non-negative duration like '14d'. Got {value} instead."
             )
-        return pd.Timedelta(days=value)
+        return timedelta(days=value)
     m = _DURATION.match(str(value).strip())
     if not m:
         raise TuesdayError(
@@ -36,7 +49,7 @@ def duration(value: str | int, *, what: str) -> pd.Timedelta:
             f"Got {value!r} instead."
         )
     n, unit = int(m.group(1)), m.group(2)
-    return pd.Timedelta(days=n) if unit == "d" else pd.Timedelta(hours=n)
+    return timedelta(days=n) if unit == "d" else timedelta(hours=n)
 
 
 #: ISO 8601 as users write it: a date, optionally a time (``T`` or one space) to the
@@ -56,6 +69,9 @@ def parse_time(value: Any, *, what: str = "as_of") -> pd.Timestamp:
         >>> parse_time("2016-06-30T08:00+02:00")
         Timestamp('2016-06-30 06:00:00')
     """
+    import numpy as np  # only where a time is parsed: declaring a project needs neither
+    import pandas as pd
+
     ts = None
     if isinstance(value, datetime | date | np.datetime64) and not isinstance(value, bool):
         ts = pd.Timestamp(value)
@@ -75,7 +91,7 @@ def parse_time(value: Any, *, what: str = "as_of") -> pd.Timestamp:
 
 
 def days(value: str | int) -> int:
-    return int(duration(value, what="duration") / pd.Timedelta(days=1))
+    return int(timedelta_of(value, what="duration") / timedelta(days=1))
 
 
 def norm_days(value: str | int) -> str:
@@ -83,7 +99,7 @@ def norm_days(value: str | int) -> str:
     '2d'); a value that is not a duration is kept as given, and ``check_project`` reports
     it with every other problem."""
     try:
-        hours = int(duration(value, what="duration") / pd.Timedelta(hours=1))
+        hours = int(timedelta_of(value, what="duration") / timedelta(hours=1))
     except TuesdayError:
         return str(value)
     return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"

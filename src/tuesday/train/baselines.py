@@ -48,8 +48,10 @@ def predict(model: Model, b: Baseline, frame: pd.DataFrame,
         first = season_lag(model, b)
         cols = [lag(src, col, first + k * b.season).name for k in range(b.seasons)]
         block = frame[cols].to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
-            p = np.where(np.isnan(block).all(axis=1), np.nan, np.nanmean(block, axis=1))
+        known = ~np.isnan(block)
+        n = known.sum(axis=1)  # the mean of the known seasons; none known: no prediction
+        p = np.where(known, block, 0.0).sum(axis=1) / np.where(n > 0, n, 1)
+        p[n == 0] = np.nan
     elif b.kind == "moving_average":
         name = window(src, col, f"{b.window}d",
                       lag=f"{max(1, math.ceil(horizon_days(model)))}d").name

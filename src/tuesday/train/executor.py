@@ -25,7 +25,8 @@ EXECUTORS = ("local", "process")
 
 
 def run(fn: Callable[[T], R], items: Sequence[T], *, executor: str = "local",
-        workers: int | None = None) -> list[R]:
+        workers: int | None = None,
+        on_done: Callable[[int, int], None] | None = None) -> list[R]:
     """Apply ``fn`` to every item, in order.
 
     Args:
@@ -35,12 +36,18 @@ def run(fn: Callable[[T], R], items: Sequence[T], *, executor: str = "local",
             started with ``spawn``, never ``fork``, because a process forked after
             LightGBM started its thread pool hangs).
         workers: Pool size for ``process`` (default: the number of CPUs).
+        on_done: Called with (items done, items) as results come in, in order.
     """
     if executor not in EXECUTORS:
         raise TuesdayError(f"Executor {executor!r} is unknown; expected one of "
                            f"{', '.join(EXECUTORS)}.", fix="Use --executor local or process.")
+    done = on_done or (lambda _k, _n: None)
     if executor == "local" or len(items) <= 1:
-        return [fn(item) for item in items]
+        out = []
+        for item in items:
+            out.append(fn(item))
+            done(len(out), len(items))
+        return out
     try:
         pickle.dumps((fn, items[0]))
     except Exception as exc:
@@ -51,7 +58,11 @@ def run(fn: Callable[[T], R], items: Sequence[T], *, executor: str = "local",
     n = workers or os.cpu_count() or 1
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(n, len(items)), mp_context=ctx) as pool:
-        return list(pool.map(fn, items))
+        results = []
+        for result in pool.map(fn, items):
+            results.append(result)
+            done(len(results), len(items))
+        return results
 
 
 def default_executor() -> str:

@@ -214,8 +214,10 @@ def _mase_scale(model: Model, train: pd.DataFrame, time_col: str | None,
     return evaluation.seasonal_scale(train, model.entity.key, time_col, target, season)
 
 
-def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local") -> dict[str, Any]:
-    """Backtest the model and every baseline on the same folds; per-slice metrics."""
+def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
+                 progress: Any = None) -> dict[str, Any]:
+    """Backtest the model and every baseline on the same folds; per-slice metrics.
+    ``progress("fold", done, total)`` is called as folds finish."""
     frame = ts.frame
     tasks = [
         FoldTask(model, fold.number,
@@ -228,7 +230,10 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local") -> d
             f"Model {model.name!r}: no backtest fold has both training and test rows "
             f"({len(frame)} label rows).",
             fix="Ingest more history, or declare fewer folds / a shorter step.")
-    results = run_work(run_fold, tasks, executor=executor)
+    if progress is not None:
+        progress("fold", 0, len(tasks))
+    results = run_work(run_fold, tasks, executor=executor,
+                       on_done=None if progress is None else lambda k, n: progress("fold", k, n))
     allp = pd.concat([r[0] for r in results], ignore_index=True)
     fold_rows = [r[1] for r in results]
     names = ["model", *(b.name for b in model.baselines)]
@@ -265,7 +270,9 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
           register: bool = True) -> TrainResult:
     """Build the training set, backtest, fit on the window, register as candidate.
 
-    With ``register=False`` nothing is written to the registry (``reproduce`` uses it);
+    ``progress(message)`` is told each step, ``progress("fold", done, total)`` each
+    backtest fold done (see :mod:`tuesday.cli.progress`). With ``register=False``
+    nothing is written to the registry (``reproduce`` uses it);
     artifacts are content-addressed, so storing them again changes nothing.
     """
     project = loaded.project
@@ -275,7 +282,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     step("building the point-in-time training set")
     ts = training_set(ws, project, model, as_of)
     step(f"backtesting ({model.evaluation.folds} folds, model and baselines)")
-    bt = run_backtest(model, ts, executor=executor)
+    bt = run_backtest(model, ts, executor=executor, progress=progress)
     backtest_preds = bt.pop("predictions")
     step("fitting the final model")
     final = _training_window(model, ts, as_of)

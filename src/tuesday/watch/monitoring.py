@@ -30,6 +30,7 @@ from tuesday.errors import NotFound, TuesdayError
 from tuesday.project import LoadedProject, Model
 from tuesday.release import registry
 from tuesday.watch import alerts, health, quality
+from tuesday.watch import monitor_html as words
 from tuesday.watch.drift import dataset_drift
 from tuesday.watch.quality import live_quality
 from tuesday.workspace import Workspace
@@ -358,7 +359,8 @@ def _clean(value: Any) -> Any:
 _CSS = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
         "padding:.25em .6em;text-align:right}th{background:#f3f3f3}th.l,td.l{text-align:left}"
-        ".bad{color:#b00;font-weight:bold}.ok{color:#070}.est{background:#fff6d6;"
+        ".bad{color:#b00;font-weight:bold}.ok{color:#070}.warn{color:#a66300;"
+        "font-weight:bold}.est{background:#fff6d6;"
         "border:1px dashed #c90;padding:.1em .4em}.note{color:#555;font-size:.9em}")
 
 
@@ -366,15 +368,16 @@ def render_html(report: dict[str, Any]) -> str:
     """A self-contained HTML page (no scripts, no network) for a monitor report; the loop's
     recent-window report renders through it too (sections it lacks are left out)."""
     e = html.escape
-    status = report.get("status", "")
+    word, css, sentence = words.headline(report)
     parts = [
         "<!doctype html><meta charset=utf-8>",
         f"<title>Monitor {e(report['model'])}</title>", f"<style>{_CSS}</style>",
-        f"<h1>Model {e(report['model'])} &mdash; "
-        f"<span class={'ok' if status == 'ok' else 'bad'}>{e(status)}</span></h1>",
-        f"<p>As of {e(report['as_of'])}; production version "
+        f"<h1>Model {e(report['model'])} &mdash; <span class={css}>{e(word)}</span></h1>",
+        f"<p>{e(sentence)}</p>" if sentence else "",
+        f"<p>As of {words.when(report['as_of'])}; production version "
         f"{report['production_version']}; {report['predictions_logged']} predictions logged."
         "</p>",
+        words.accuracy_chart(report),
     ]
     if report.get("problems"):
         parts.append("<h2>Problems</h2><ul>" + "".join(
@@ -383,7 +386,7 @@ def render_html(report: dict[str, Any]) -> str:
     parts += _windows_html(report.get("windows"), "Quality over time",
                            "window", lambda r: f"{r['start']} to {r['end']}")
     parts += _windows_html(report.get("slices"), "Quality per slice", "slice",
-                           lambda r: f"{r['slice']} = {r['value']}")
+                           words.slice_label)
     parts += _variants_html(report.get("variants"))
     parts += _estimate_html(report.get("performance_estimate"))
     parts += _drift_html(report)
@@ -503,17 +506,18 @@ def _drift_html(report: dict[str, Any]) -> list[str]:
                 "drift is not computed.</p>"]
     out = [f"<h2>Feature drift: {d['share_drifted']:.0%} of features drifted "
            f"({'dataset drift' if d['dataset_drifted'] else 'no dataset drift'})</h2>",
-           _table(["feature", "method", "statistic", "threshold", "drifted",
+           _table(["feature", "test", "shown", "value", "drifted when", "drifted",
                    "reference rows", "current rows"],
-                  [[e(c["column"]), e(c["method"]), _num(c["statistic"]),
-                    _num(c["threshold"]),
+                  [[e(c["column"]), e(c["method"]), words.drift_shown(c["method"]),
+                    _num(c["statistic"]), words.drift_rule(c["method"], c["threshold"]),
                     "<span class=bad>yes</span>" if c["drifted"] else "no",
                     str(c["reference_rows"]), str(c["current_rows"])]
                    for c in d["columns"]])]
     p = report.get("prediction_drift")
     if p:
-        out.append(f"<p>Prediction drift ({e(p['method'])}): statistic "
-                   f"{_num(p['statistic'])}, threshold {_num(p['threshold'])}, "
+        out.append(f"<p>Prediction drift ({e(p['method'])}): "
+                   f"{words.drift_shown(p['method'])} {_num(p['statistic'])}, drifted when "
+                   f"{words.drift_rule(p['method'], p['threshold'])}, "
                    f"{'<span class=bad>drifted</span>' if p['drifted'] else 'no drift'}.</p>")
     return out
 
@@ -528,14 +532,14 @@ def _data_html(rows: list[dict[str, Any]] | None) -> list[str]:
         worst = sorted((m.get("rates") or {}).items(), key=lambda kv: -kv[1])[:3]
         body.append([
             e(h["source"]), str(h["ingests"]),
-            e((h.get("latest") or {}).get("as_of", "")), _num(v.get("received")),
+            words.when((h.get("latest") or {}).get("as_of", "")), _num(v.get("received")),
             _num(v.get("median_recent")), _flag(_num(v.get("ratio")), v.get("ok")),
-            e(str(f.get("newest"))), _flag(_num(f.get("age_hours")), f.get("ok")),
+            words.when(f.get("newest")), _flag(words.age(f.get("age_hours")), f.get("ok")),
             e(str(f.get("within") or "not declared")),
             ", ".join(f"{e(c)} {r:.1%}" for c, r in worst if r > 0) or "none"])
     return ["<h2>Data health</h2>", _table(
         ["source", "ingests", "latest ingest", "rows received", "recent median", "ratio",
-         "newest row", "age (h)", "freshness allowed", "missing in latest ingest"],
+         "newest row", "age", "freshness allowed", "missing in latest ingest"],
         body, left=(0, 2, 6, 8, 9))]
 
 
