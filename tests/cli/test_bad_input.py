@@ -714,3 +714,28 @@ def test_ground_truth_huge_integer(client: TestClient) -> None:
     row = {"station": ENTITY, "date": "2016-09-09", "rides": 10**400}
     r = client.post(TRUTH, json={"rows": [row]})
     assert r.status_code in (207, 400), r.text
+
+
+@pytest.mark.parametrize("bad", ["../../x", "/tmp/abs", "has space", "1st", ""])
+def test_source_and_model_names_must_be_plain(tmp_path: Path, bad: str) -> None:
+    p = tiny_project(tmp_path, after="import dataclasses\n"
+                                     f"ridership = dataclasses.replace(ridership, name={bad!r})\n"
+                                     f"model = dataclasses.replace(model, name={bad!r})\n"
+                                     "project = dataclasses.replace(project, "
+                                     "sources=(ridership,), models=(model,))")
+    r = cli("--project", p, "--workspace", tmp_path / "ws", "quarantine", "x")
+    assert_cli_error(r, 2, f"Source name {bad!r} must be a plain identifier",
+                     f"Model name {bad!r} must be a plain identifier")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("bad", ["../../x", "/tmp/abs", "a/b", ".."])
+def test_workspace_refuses_table_paths_outside_it(tmp_path: Path, bad: str) -> None:
+    from tuesday.errors import TuesdayError
+    from tuesday.workspace import open_workspace
+
+    ws = open_workspace(tmp_path / "ws")
+    for path in (ws.table_path, ws.quarantine_path):
+        with pytest.raises(TuesdayError, match="not a plain name"):
+            path(bad)
+    assert ws.table_path("_predictions").name == "_predictions"
