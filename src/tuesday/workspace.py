@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuesday import meta
-from tuesday.errors import NotFound, TuesdayError
+from tuesday.errors import ArtifactCorrupt, NotFound, TuesdayError
 
 _ENGINES: dict[str, sa.Engine] = {}
 #: a table's name: a source's plain identifier, or one of tuesday's own (``_predictions``)
@@ -119,7 +119,7 @@ class Workspace:
         data = path.read_bytes()
         got = hashlib.sha256(data).hexdigest()
         if got != digest:
-            raise TuesdayError(
+            raise ArtifactCorrupt(
                 f"Artifact {digest[:12]} was modified: its sha256 is now {got[:12]}.",
                 fix="Do not edit artifacts; restore it from a backup or retrain the model.",
             )

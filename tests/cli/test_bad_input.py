@@ -394,17 +394,16 @@ def test_wrong_suffix(tmp_path: Path) -> None:
     assert_cli_error(r, 2, "data.json", "'.json'", ".csv or .parquet")
 
 
-def test_file_with_wrong_columns_is_quarantined(tmp_path: Path) -> None:
+def test_file_with_wrong_columns_is_refused_once(tmp_path: Path) -> None:
     p = tiny_project(tmp_path)
     f = tmp_path / "wrong.csv"
-    f.write_text("foo,bar\n1,2\n")
+    f.write_text("foo,bar\n" + "1,2\n" * 50)
     r = cli("--project", p, "--workspace", tmp_path / "ws", "ingest", "ridership", f)
-    assert r.exit_code != 0 and "Traceback" not in r.output
-    assert "missing_column on 'station'" in r.output
-    assert _squash("wrong.csv' was accepted into 'ridership'") in _squash(r.stderr)
+    assert_cli_error(r, 7, "missing required column(s) 'station' (str), 'date' (date), "
+                           "'rides' (float)", "its columns are 'foo', 'bar'")
     q = cli("--project", p, "--workspace", tmp_path / "ws", "quarantine", "ridership",
             "--json")
-    assert q.exit_code == 0 and json.loads(q.stdout)["total"] == 1  # nothing lost
+    assert q.exit_code == 0 and json.loads(q.stdout)["total"] == 0  # nothing quarantined
 
 
 def test_file_whose_rows_all_fail_exits_validation_failed(tmp_path: Path) -> None:
@@ -658,9 +657,7 @@ def test_ground_truth_with_bad_rows_is_207_with_report_and_quarantine(
 
 def test_ground_truth_with_missing_columns(client: TestClient) -> None:
     r = client.post(TRUTH, json={"rows": [{"foo": 1}]})
-    assert r.status_code == 207, r.text
-    checks = {p["check"] for p in r.json()["problems"]}
-    assert {"extra_column", "missing_column"} <= checks
+    assert_http_error(r, 422, "missing required column(s) 'station'")
 
 
 def test_ground_truth_for_an_unknown_source(client: TestClient) -> None:
