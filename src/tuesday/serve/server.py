@@ -232,8 +232,14 @@ async def _not_found(request: Request, _exc: Exception) -> Response:
                          "fix": "See /docs for the endpoints."}, status_code=404)
 
 
-async def _method_not_allowed(_request: Request, exc: Exception) -> Response:
-    allow = dict(getattr(exc, "headers", None) or {}).get("Allow", "")
+async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
+    """405 with ``Allow``: the methods of every route of the path (a path may have one
+    route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.path_regex.match(request.url.path):
+            methods |= set(route.methods or ())
+    allow = ", ".join(sorted(methods))
     return JSONResponse({"error": "method_not_allowed",
                          "message": "This endpoint does not take that HTTP method"
                                     + (f"; it takes {allow}." if allow else "."),

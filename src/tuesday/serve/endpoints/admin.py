@@ -51,6 +51,8 @@ MAX_VERSION = 2**63 - 1
 def version_of(body: dict[str, Any]) -> int:
     """The body's ``version``, a positive whole number that fits in 63 bits."""
     v = body.get("version")
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**64:  # JSON 2.0 is 2
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_VERSION:
         shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
         raise TuesdayError(f"'version' must be a whole number from 1 to {MAX_VERSION}; got "
@@ -63,6 +65,9 @@ async def promote(state: State, request: Request, actor: str | None) -> Response
     body = await admin_body(request)
     model = state.loaded.project.model(request.path_params["model"])
     reason = body.get("override_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise TuesdayError(f"'override_reason' must be a string; got {reason!r:.60}.",
+                           fix='Send {"version": 2, "override_reason": "why it ships"}.')
     version = version_of(body)
     await asyncio.to_thread(_check_artifact, state, model.name, version)
     res = await asyncio.to_thread(registry.promote, state.ws, model, version,

@@ -108,7 +108,7 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
             {"200": _ok("one JSON answer per line, in order", {"type": "string"},
                         "application/x-ndjson")},
             statuses=("404",), body={"required": True, "content": {
-                t: {"schema": {"type": "string"}} for t in BATCH_TYPES}})}
+                t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})}
     base = "/v1/models/{model}"
     paths[f"{base}/promote"] = {"post": _op(
         "Make a version production through its gates", "admin",
@@ -126,12 +126,15 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                    {"200": _ok("the deployment", _OBJ)}, statuses=("404",),
                    params=("model",)),
         "put": _op("Change the deployment", "admin", {"200": _ok("the new deployment", _OBJ)},
-                   statuses=("404", "409"), params=("model",), body=_json({
-                       "type": "object", "required": ["mode"], "properties": {
-                           "mode": {"type": "string",
-                                    "enum": ["single", "shadow", "canary", "ab"]},
-                           "version": _VERSION, "percent": {"type": "number"},
-                           "reason": {"type": "string"}}}))}
+                   statuses=("404", "409"), params=("model",), body=_json({"anyOf": [
+                       {"type": "object", "required": ["mode"], "properties": {
+                           "mode": {"const": "single"}, "reason": {"type": "string"}}},
+                       {"type": "object", "required": ["mode", "version"], "properties": {
+                           "mode": {"enum": ["shadow", "canary", "ab"]},
+                           "version": _VERSION, "percent": {"type": "number",
+                                                            "exclusiveMinimum": 0,
+                                                            "exclusiveMaximum": 100},
+                           "reason": {"type": "string"}}}]}))}
     for src in project.sources:
         paths[f"/v1/ground-truth/{src.name}"] = {"post": _op(
             f"Ingest rows of {src.name} (validated by its contract)", "predict",
@@ -174,10 +177,28 @@ def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {"summary": summary + " (no token)", "security": [], "responses": responses}
 
 
+_DTYPES = {"str": {"type": "string"}, "int": {"type": "integer"},
+           "float": {"type": "number"}, "bool": {"type": "boolean"},
+           "date": {"type": "string", "format": "date"},
+           "timestamp": {"type": "string", "format": "date-time"}}
+
+
 def _rows_body(src: Any) -> dict[str, Any]:
+    """Rows of the source's contract (a row that breaks it is quarantined: 207)."""
+    c = src.contract
+    props = {}
+    for col in c.columns:
+        t: dict[str, Any] = dict(_DTYPES.get(col.dtype, {}))
+        if col.nullable and "type" in t:
+            t["type"] = [t["type"], "null"]
+        props[col.name] = t
+    required = [col.name for col in c.columns
+                if not col.nullable or c.missing_columns != "fill"]
     return {"type": "object", "required": ["rows"], "properties": {
-        "rows": {"type": "array", "items": {"type": "object"}},
-        "as_of": {"type": "string", "description": "ISO 8601 time the rows were known"}}}
+        "rows": {"type": "array", "items": {"type": "object", "properties": props,
+                                            "required": required}},
+        "as_of": {"type": "string", "format": "date-time", "pattern": "^(19|20)[0-9][0-9]-",
+                  "description": "ISO 8601 time the rows were known (default: now)"}}}
 
 
 def _predict_path(loaded: LoadedProject, m: Model) -> dict[str, Any]:
