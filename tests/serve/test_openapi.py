@@ -17,6 +17,7 @@ from tuesday.serve import auth
 from tuesday.serve.server import create_app
 
 MODEL = "ridership_14d"
+ROOT = Path(__file__).resolve().parents[2]
 ROLES = {
     (f"/v1/models/{MODEL}/predict", "post"): "predict",
     (f"/v1/models/{MODEL}/batch", "post"): "predict",
@@ -76,7 +77,8 @@ def test_schemathesis_finds_no_server_error_and_no_violation(served_ws, tmp_path
              "--phases", "examples,coverage,fuzzing"],
             capture_output=True, text=True, timeout=600, check=False,
             env={**os.environ, "NO_COLOR": "1",
-                 "SCHEMATHESIS_HOOKS": "tests.serve.schemathesis_hooks"},
-            cwd=Path(__file__).resolve().parents[2])
+                 "SCHEMATHESIS_HOOKS": "tests.serve.schemathesis_hooks",
+                 "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+            cwd=ROOT)
         assert proc.poll() is None, "the server died under schemathesis"
     assert done.returncode == 0, done.stdout[-30000:] + done.stderr[-3000:]

@@ -109,6 +109,37 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                         "application/x-ndjson")},
             statuses=("404",), body={"required": True, "content": {
                 t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})}
+    paths.update(_admin_paths())
+    paths.update(_ingest_paths(project))
+    paths["/v1/models"] = {"get": _op("Every registered version of every model", "read",
+                                      {"200": _ok("model versions", _OBJ)})}
+    paths["/metrics"] = {"get": _op("Prometheus metrics", "read", {"200": _ok(
+        "metrics in Prometheus' text format", {"type": "string"}, "text/plain")})}
+    paths["/health"] = {"get": _public("liveness", {"200": _ok("the process answers", _OBJ)})}
+    paths["/ready"] = {"get": _public("production models loaded", {
+        "200": _ok("every model has its production version loaded", _OBJ),
+        "503": _ok("not ready: the reason per model", _OBJ)})}
+    paths["/openapi.json"] = {"get": _public("this document", {"200": _ok("OpenAPI", _OBJ)})}
+    paths["/docs"] = {"get": _public("the endpoints as an HTML page", {
+        "200": _ok("HTML", {"type": "string"}, "text/html")})}
+    return {"openapi": "3.1.0",
+            "info": {"title": f"tuesday: {project.name}", "version": "1"},
+            "paths": paths,
+            "components": {"securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "A token from `tuesday token create NAME --role ROLE` (predict, "
+                               "read or admin; admin may call every route). Needed once the "
+                               "workspace has a token."}},
+                "schemas": {"Error": {"type": "object", "required": ["error", "message"],
+                                      "properties": {"error": {"type": "string"},
+                                                     "message": {"type": "string"},
+                                                     "fix": {"type": "string"},
+                                                     "details": {}}}}}}
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Promote, rollback and the deployment (read and change)."""
+    paths: dict[str, Any] = {}
     base = "/v1/models/{model}"
     paths[f"{base}/promote"] = {"post": _op(
         "Make a version production through its gates", "admin",
@@ -135,6 +166,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                                                             "exclusiveMinimum": 0,
                                                             "exclusiveMaximum": 100},
                            "reason": {"type": "string"}}}]}))}
+    return paths
+
+
+def _ingest_paths(project: Any) -> dict[str, Any]:
+    """Ground truth of every source and events of the sources that have them."""
+    paths: dict[str, Any] = {}
     for src in project.sources:
         paths[f"/v1/ground-truth/{src.name}"] = {"post": _op(
             f"Ingest rows of {src.name} (validated by its contract)", "predict",
@@ -147,30 +184,7 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                 {"200": _ok("all events accepted and applied", _OBJ),
                  "207": _ok("some events quarantined", _OBJ)},
                 statuses=("404", "409", "422"), body=_json(_rows_body(src)))}
-    paths["/v1/models"] = {"get": _op("Every registered version of every model", "read",
-                                      {"200": _ok("model versions", _OBJ)})}
-    paths["/metrics"] = {"get": _op("Prometheus metrics", "read", {"200": _ok(
-        "metrics in Prometheus' text format", {"type": "string"}, "text/plain")})}
-    paths["/health"] = {"get": _public("liveness", {"200": _ok("the process answers", _OBJ)})}
-    paths["/ready"] = {"get": _public("production models loaded", {
-        "200": _ok("every model has its production version loaded", _OBJ),
-        "503": _ok("not ready: the reason per model", _OBJ)})}
-    paths["/openapi.json"] = {"get": _public("this document", {"200": _ok("OpenAPI", _OBJ)})}
-    paths["/docs"] = {"get": _public("the endpoints as an HTML page", {
-        "200": _ok("HTML", {"type": "string"}, "text/html")})}
-    return {"openapi": "3.1.0",
-            "info": {"title": f"tuesday: {project.name}", "version": "1"},
-            "paths": paths,
-            "components": {"securitySchemes": {"bearer": {
-                "type": "http", "scheme": "bearer",
-                "description": "A token from `tuesday token create NAME --role ROLE` (predict, "
-                               "read or admin; admin may call every route). Needed once the "
-                               "workspace has a token."}},
-                "schemas": {"Error": {"type": "object", "required": ["error", "message"],
-                                      "properties": {"error": {"type": "string"},
-                                                     "message": {"type": "string"},
-                                                     "fix": {"type": "string"},
-                                                     "details": {}}}}}}
+    return paths
 
 
 def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
