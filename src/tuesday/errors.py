@@ -82,3 +82,12 @@ class ValidationFailed(TuesdayError):
     status = 422
     exit_code = 7
     kind = "validation_failed"
+
+
+class ArtifactCorrupt(TuesdayError):
+    """A stored file (model, reference) whose hash matches but whose content is not valid:
+    written by a broken tool or changed after training. Not the caller's mistake."""
+
+    status = 500
+    exit_code = 8
+    kind = "artifact_integrity"

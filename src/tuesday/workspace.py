@@ -19,17 +19,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuesday.errors import NotFound, TuesdayError
+from tuesday.errors import ArtifactCorrupt, NotFound, TuesdayError
 
 if TYPE_CHECKING:  # SQLAlchemy loads on the first engine: `tuesday --help` never needs it
     import sqlalchemy as sa
 
 _ENGINES: dict[str, sa.Engine] = {}
+#: a table's name: a source's plain identifier, or one of tuesday's own (``_predictions``)
+_TABLE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _plain(name: str) -> str:
+    """``name`` if it is a plain table name, which cannot leave the workspace's folders."""
+    if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+        raise TuesdayError(f"Table name {name!r} is not a plain name (letters, digits, "
+                           "'_' and '-', starting with a letter); it would not stay inside "
+                           "the workspace.",
+                           fix="Rename the source to a plain identifier such as 'ridership'.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -47,10 +60,12 @@ class Workspace:
         return self.root / "online.sqlite"
 
     def table_path(self, name: str) -> Path:
-        return self.root / "tables" / name
+        """The folder of table ``name``: a plain name (``_`` may start tuesday's own
+        tables), never a path that could leave the workspace."""
+        return self.root / "tables" / _plain(name)
 
     def quarantine_path(self, name: str) -> Path:
-        return self.root / "quarantine" / name
+        return self.root / "quarantine" / _plain(name)
 
     @property
     def reports(self) -> Path:
@@ -109,7 +124,7 @@ class Workspace:
         data = path.read_bytes()
         got = hashlib.sha256(data).hexdigest()
         if got != digest:
-            raise TuesdayError(
+            raise ArtifactCorrupt(
                 f"Artifact {digest[:12]} was modified: its sha256 is now {got[:12]}.",
                 fix="Do not edit artifacts; restore it from a backup or retrain the model.",
             )

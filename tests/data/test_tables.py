@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tuesday import meta
 from tuesday.data import tables
 from tuesday.data.contracts import Report
-from tuesday.errors import Conflict, NotFound, TuesdayError
+from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import (
     Column,
     Contract,
@@ -53,12 +53,17 @@ HEADER = "id,station,day,temp,ok"
 # The "bad file": a required column (station) is absent, an unexpected column (comment)
 # is present, a wrong type (row 2), an out-of-range value (row 3) and a key repeated
 # (rows 4 and 5). Rows are numbered from 1, the first data row.
-BAD_FILE = """id,day,temp,ok,comment
-1,2024-01-01,1.5,true,fine
-2,not-a-date,2.0,false,
-3,2024-01-03,99,true,hot
-4,2024-01-04,3.0,,x
-4,2024-01-05,4.0,yes,y
+BAD_FILE = """id,station,day,temp,ok,comment
+1,a,2024-01-01,1.5,true,fine
+2,b,not-a-date,2.0,false,
+3,c,2024-01-03,99,true,hot
+4,d,2024-01-04,3.0,,x
+4,d,2024-01-05,4.0,yes,y
+"""
+# A file without a required column: refused as a whole, nothing quarantined.
+NO_STATION = """id,day,temp,ok
+1,2024-01-01,1.5,true
+2,2024-01-02,2.0,false
 """
 # The same row-level problems in a file whose columns are right: the good rows land.
 BAD_ROWS = f"""{HEADER}
@@ -118,6 +123,16 @@ def original_records(text: str) -> list[dict[str, Any]]:
 # -------------------------------------------------------------------- the bad file
 
 
+def test_file_missing_a_required_column_is_refused_once(ws: Workspace,
+                                                         tmp_path: Path) -> None:
+    """One schema problem is one error, not one quarantine entry per row."""
+    path = write(tmp_path / "bad.csv", NO_STATION)
+    with pytest.raises(ValidationFailed, match=r"missing required column\(s\) 'station'"):
+        tables.ingest_file(ws, READINGS, path, as_of=T0)
+    assert tables.quarantine(ws, READINGS).empty
+    assert tables.latest_version(ws, "readings") is None
+
+
 def test_bad_file_reports_every_problem_and_loses_nothing(ws: Workspace,
                                                           tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", BAD_FILE)
@@ -129,23 +144,21 @@ def test_bad_file_reports_every_problem_and_loses_nothing(ws: Workspace,
     assert not r.ok
     assert problem_table(r) == [
         ("extra_column", "comment", 5, [1, 2, 3, 4, 5], ["fine", None, "hot", "x", "y"]),
-        ("missing_column", "station", 5, [1, 2, 3, 4, 5], [None] * 5),
         ("type", "day", 1, [2], ["not-a-date"]),
         ("range", "temp", 1, [3], ["99"]),
         ("duplicate_key", "id", 2, [4, 5], ["4", "4"]),
     ]
     messages = {p.check: p.message for p in r.problems}
     assert "'comment' is not in the contract" in messages["extra_column"]
-    assert "Required column 'station' (str) is missing" in messages["missing_column"]
     assert "Expected date values in column 'day'" in messages["type"]
     assert "must be <= 60" in messages["range"]
     assert "Key (id) must be unique" in messages["duplicate_key"]
     summary = r.summary()
-    for check in ("extra_column", "missing_column", "type", "range", "duplicate_key"):
+    for check in ("extra_column", "type", "range", "duplicate_key"):
         assert check in summary
 
     # Quarantine holds every row, with every reason and the values as they were in the file.
-    base = ["extra_column:comment", "missing_column:station"]
+    base = ["extra_column:comment"]
     records = original_records(BAD_FILE)
     assert quarantine_rows(ws) == {
         1: (base, records[0]),
@@ -514,7 +527,7 @@ def test_a_fix_that_fails_again_reopens_under_the_new_ingest(ws: Workspace,
     assert tables.export_quarantine(ws, READINGS, out) == 5
     header = out.read_text().splitlines()[0]
     assert header == ("_quarantine_ingest,_quarantine_row,_quarantine_reasons,"
-                      "id,day,temp,ok,comment")
+                      "id,station,day,temp,ok,comment")
     again = tables.ingest_file(ws, READINGS, out, as_of=T1)  # unchanged: still bad
     assert (again.report.accepted, again.report.quarantined) == (0, 5)
     q = tables.quarantine(ws, READINGS)
@@ -714,8 +727,14 @@ def test_property_every_row_of_every_bad_file_is_kept_or_quarantined(
         taxonomy=Taxonomy("station", {"s": "S"}, effective="2024-01-03"))
     accepted = quarantined = 0
     for k, (text, n) in enumerate(files):
-        res = tables.ingest_file(ws, src, write(folder / f"{k}.csv", text),
-                                 as_of=datetime(2024, 1, 6 + k))
+        try:
+            res = tables.ingest_file(ws, src, write(folder / f"{k}.csv", text),
+                                     as_of=datetime(2024, 1, 6 + k))
+        except ValidationFailed as exc:  # a required column is missing: nothing is kept
+            assert "missing required column" in exc.message and n > 0
+            assert tables.read_table(ws, src).num_rows == accepted
+            assert len(tables.quarantine(ws, src)) == quarantined
+            continue
         r = res.report
         assert r.received == n
         assert r.accepted + r.quarantined == r.received
@@ -735,3 +754,41 @@ def test_property_every_row_of_every_bad_file_is_kept_or_quarantined(
         assert len(q) == quarantined + r.quarantined
         assert q["resolved_by"].notna().sum() == exported
         assert len(tables.quarantine(ws, src, open_only=True)) == r.quarantined
+
+
+def _ridership_lines(n: int) -> list[str]:
+    return ["id,station,day,temp,ok"] + [
+        f"{i},s{i},2024-01-{i % 28 + 1:02d},1.5,true" for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_stray_quote_is_kept_aside_alone_with_its_line(ws: Workspace, tmp_path: Path,
+                                                       closed: bool) -> None:
+    """A quote at a line's start would swallow the lines after it (until the end of the
+    file, or until another quote further down): only that line is quarantined, naming
+    it, and every other row keeps its number."""
+    lines = _ridership_lines(3_000)
+    lines[100] = '"' + lines[100]  # row 100, line 101
+    if closed:
+        lines[2_900] = 'x"' + lines[2_900]  # another stray quote closes the field
+    path = tmp_path / "quote.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = tables.ingest_file(ws, READINGS, path, as_of=T0)
+    r = res.report
+    bad_rows = {100, 2_900} if closed else {100}
+    assert (r.received, r.quarantined) == (3_000, len(bad_rows))
+    malformed = [p for p in r.problems if p.check == "malformed_row"]
+    assert malformed and "line 101 has a quote that opens a field" in malformed[0].message
+    q = tables.quarantine(ws, READINGS)
+    assert set(q["row"]) == bad_rows
+    got = tables.read_table(ws, READINGS).to_pandas()
+    assert len(got) == 3_000 - len(bad_rows)
+    assert set(got["id"]) == set(range(1, 3_001)) - bad_rows
+
+
+def test_quoted_field_over_two_lines_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "multi.csv"
+    path.write_text('a,b\n1,"two\nlines"\n3,4\n')
+    batch = tables.read_file(path)
+    assert batch.frame.to_pylist() == [{"a": "1", "b": "two\nlines"}, {"a": "3", "b": "4"}]
+    assert batch.rows.tolist() == [1, 2] and batch.malformed == ()

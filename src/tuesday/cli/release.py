@@ -32,8 +32,12 @@ def promote(c: Ctx, model: str, version: int, override_reason: str | None, actor
             as_of: str | None, as_json: bool) -> None:
     """Move MODEL VERSION to production if it passes its gates."""
     from tuesday.release import registry
+    from tuesday.train.training import check_artifact
 
     def go() -> None:
+        m = c.loaded.project.model(model)
+        check_artifact(c.workspace, registry.get_version(c.workspace, m.name, version)[
+            "manifest"])  # a broken model file is never promoted
         res = registry.promote(c.workspace, c.loaded.project.model(model), version,
                                as_of=parse_time(as_of), actor=actor,
                                override_reason=override_reason)

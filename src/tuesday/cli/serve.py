@@ -129,10 +129,13 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
               help="Also run the daily loop tick of every model (see `tuesday loop run`).")
 @click.option("--at", default="06:00", show_default=True, metavar="HH:MM",
               help="With --scheduler: the time of day (UTC) of the tick.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Largest request body in MB (default $TUESDAY_MAX_BODY_MB or 64; a "
+                   "batch: $TUESDAY_MAX_BATCH_MB or 2048); beyond it the answer is 413.")
 @json_opt
 @pass_ctx
 def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
-          as_json: bool) -> None:
+          max_body_mb: float | None, as_json: bool) -> None:
     """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs);
     with --scheduler the daily loop runs in the same (parent) process. Once it answers,
     prints its URL, the docs URL, the model versions served and whether tokens are
@@ -154,6 +157,8 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
                          name="tuesday-announce").start()
         os.environ["TUESDAY_WORKSPACE"] = str(ws.root)
         os.environ["TUESDAY_PROJECT"] = str(c.project_path.resolve())
+        if max_body_mb is not None:
+            os.environ["TUESDAY_MAX_BODY_MB"] = str(max_body_mb)
         # an import string and a factory: uvicorn spawns fresh worker processes, and each
         # builds its app (and loads LightGBM) after it started, never across a fork
         stop = threading.Event()

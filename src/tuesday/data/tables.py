@@ -43,6 +43,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from tuesday import meta
 from tuesday.data.contracts import ARROW_TYPES, Report, Validation, history_check, validate
+from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
 from tuesday.workspace import Workspace
@@ -94,7 +95,9 @@ def read_file(path: str | Path) -> RawBatch:
     """Read a CSV (every value as text, so the contract decides the types) or Parquet.
 
     A CSV row with more or fewer fields than the header is kept aside as malformed (it
-    goes to quarantine), never shifted into the wrong columns.
+    goes to quarantine), never shifted into the wrong columns; a stray quote that would
+    swallow the lines after it is kept aside alone, naming its line
+    (``tuesday.data.csv_lines``).
     """
     p = Path(path)
     if p.is_dir():
@@ -141,6 +144,9 @@ def _read_csv(p: Path) -> RawBatch:
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in header}, strings_can_be_null=True,
             null_values=[""]))
+    if has_line_breaks(table, [str(r.text) for r in bad]):  # a quote ran over lines?
+        lined, numbers, kept_aside = read_lines(p, header)
+        return RawBatch(lined, numbers, kept_aside)
     malformed = tuple(
         (int(r.number) - 1, str(r.text),
          f"row has {r.actual_columns} field(s); the header has {r.expected_columns}")

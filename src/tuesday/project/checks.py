@@ -66,11 +66,30 @@ def check_project(project: Project) -> list[str]:
     models = [m.name for m in project.models]
     for dup in sorted({n for n in models if models.count(n) > 1}):
         out.append(f"Model {dup!r} is declared more than once.")
+    out.extend(_name_problems("Source", [s.name for s in project.sources]))
+    out.extend(_name_problems("Model", models))
     for s in project.sources:
         out.extend(_check_source(s))
     for m in project.models:
         out.extend(_check_model(project, m))
     return out
+
+
+#: a source or model name: it names a table folder and files, so a plain identifier
+PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _name_problems(kind: str, names: list[Any]) -> list[str]:
+    """Names that are not plain identifiers (they become folder and file names)."""
+    return [f"{kind} name {n!r} must be a plain identifier: letters, digits, '_' and '-', "
+            f"starting with a letter; rename it (for example {_plain_example(n)!r})."
+            for n in names if not isinstance(n, str) or not PLAIN_NAME.fullmatch(n)]
+
+
+def _plain_example(name: Any) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_-")
+    cleaned = re.sub(r"^[^A-Za-z]+", "", cleaned)
+    return cleaned or "my_name"
 
 
 def _tuple_of(what: str, value: Any, kind: type | tuple[type, ...]) -> list[str]:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive
 
 from tuesday import encoding
 from tuesday.errors import TuesdayError
@@ -25,8 +28,9 @@ from tuesday.serve import auth, rules
 from tuesday.serve.predictor import Overloaded
 from tuesday.serve.state import State
 
-__all__ = ["Handler", "RuleFailed", "admit", "crash_response", "endpoint", "error_response",
-           "failure", "json_body", "parse_json"]
+__all__ = ["MAX_DEPTH", "BodyTooLarge", "Handler", "RuleFailed", "admit", "body_limits",
+           "crash_response", "endpoint", "error_response", "failure", "json_body",
+           "limited_receive", "parse_json"]
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +69,101 @@ def crash_response(exc: Exception) -> JSONResponse:
 
 
 _LONG_INT = re.compile(rb"\d{20}")
+#: how deep arrays and objects may nest in a request body (a predict body needs 3)
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: request body limits in MB: everything but batch, and batch (streamed to disk)
+MAX_BODY_MB = 64.0
+MAX_BATCH_MB = 2048.0
+
+
+class BodyTooLarge(TuesdayError):
+    """A request body beyond the server's limit (answered before the rest is read)."""
+
+    status = 413
+    exit_code = 2
+    kind = "body_too_large"
+
+
+def body_limits(max_body_mb: float | None = None, max_batch_mb: float | None = None
+                ) -> tuple[int, int]:
+    """The body limits in bytes: the arguments, else ``TUESDAY_MAX_BODY_MB`` and
+    ``TUESDAY_MAX_BATCH_MB``, else ``MAX_BODY_MB`` and ``MAX_BATCH_MB``."""
+    out = []
+    for given, env, default in ((max_body_mb, "TUESDAY_MAX_BODY_MB", MAX_BODY_MB),
+                                (max_batch_mb, "TUESDAY_MAX_BATCH_MB", MAX_BATCH_MB)):
+        value: Any = given if given is not None else os.environ.get(env, default)
+        try:
+            mb = float(value)
+        except ValueError:
+            mb = -1.0
+        if not mb > 0 or mb != mb or mb == float("inf"):
+            raise TuesdayError(f"{env} must be a positive number of megabytes; got "
+                               f"{value!r}.", fix=f"Set {env}=64, or leave it unset.")
+        out.append(int(mb * (1 << 20)))
+    return out[0], out[1]
+
+
+def _too_large(limit: int, got: int | None = None) -> BodyTooLarge:
+    mb = limit / (1 << 20)
+    return BodyTooLarge(
+        f"The request body is larger than the server's limit of {mb:g} MB"
+        + (f" ({got} bytes announced)." if got is not None else "."),
+        fix="Send fewer rows per request (or the batch endpoint for big files), or start "
+            "the server with a larger limit (`tuesday serve --max-body-mb N`, "
+            "TUESDAY_MAX_BODY_MB / TUESDAY_MAX_BATCH_MB).")
+
+
+def limited_receive(headers: list[tuple[bytes, bytes]], receive: Receive, limit: int
+                    ) -> Receive:
+    """``receive`` that raises ``BodyTooLarge`` once more than ``limit`` bytes of body
+    arrived; raised at once when the announced Content-Length is beyond it."""
+    for k, v in headers:
+        if k == b"content-length":
+            try:
+                announced = int(v)
+            except ValueError:
+                break
+            if announced > limit:
+                raise _too_large(limit, announced)
+            break
+    seen = 0
+
+    async def guarded() -> Message:
+        nonlocal seen
+        message = await receive()
+        body = message.get("body")
+        if body:
+            seen += len(body)
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+    return guarded
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse arrays and objects nested deeper than ``MAX_DEPTH`` (a deep body would
+    exhaust the parsers' recursion)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return
+    for text in (raw, None):
+        if text is None:  # brackets in strings may have counted: count without strings
+            text = _STRING.sub(b'""', raw)
+        a = np.frombuffer(text, dtype=np.uint8)
+        step = ((a == 91) | (a == 123)).astype(np.int32) - ((a == 93) | (a == 125))
+        if int(np.cumsum(step).max(initial=0)) <= MAX_DEPTH:
+            return
+    raise TuesdayError(f"The request body nests arrays or objects deeper than "
+                       f"{MAX_DEPTH} levels.",
+                       fix='Send rows as flat objects, e.g. {"rows": [{"station": "A"}]}.')
 
 
 def parse_json(raw: bytes) -> Any:
     """A request body's JSON: orjson (a tenth of the time), else the standard parser,
     which also takes what orjson refuses (NaN, lone surrogates in strings) so that such
     values reach the checks that name the field, and keeps integers beyond 64 bits exact
-    (orjson reads them as floats)."""
+    (orjson reads them as floats). Nesting beyond ``MAX_DEPTH`` is refused."""
+    _check_depth(raw)
     if not _LONG_INT.search(raw):
         try:
             return orjson.loads(raw)
@@ -79,6 +171,9 @@ def parse_json(raw: bytes) -> Any:
             pass
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise TuesdayError(f"The request body nests arrays or objects deeper than "
+                           f"{MAX_DEPTH} levels.", fix="Send rows as flat objects.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TuesdayError(f"The request body is not valid JSON: {exc}.",
                            fix='Send JSON such as {"rows": [{...}]}.') from exc

@@ -41,7 +41,14 @@ from tuesday.data.predictions import PREDICTIONS, read_log
 from tuesday.project import load_project
 from tuesday.serve import compiled
 from tuesday.serve.endpoints import admin, docs, ingest, predict, status
-from tuesday.serve.handling import crash_response, endpoint
+from tuesday.serve.handling import (
+    BodyTooLarge,
+    body_limits,
+    crash_response,
+    endpoint,
+    error_response,
+    limited_receive,
+)
 from tuesday.serve.prediction_log import LOG_MAX_ROWS, PredictionLog
 from tuesday.serve.predictor import MAX_ROWS, Predictor
 from tuesday.serve.state import MAX_INFLIGHT, TIDY_SECONDS, Metrics, State, Tokens
@@ -61,15 +68,27 @@ class App:
     app of the other endpoints, ``inner``. ``state`` is the Starlette app's state (its
     ``tuesday`` is the ``State`` of the endpoints)."""
 
-    def __init__(self, inner: Starlette, tuesday: State) -> None:
+    def __init__(self, inner: Starlette, tuesday: State, *,
+                 limits: tuple[int, int] | None = None) -> None:
         self.inner = inner
         self.tuesday = tuesday
         self.state = inner.state
+        #: request body limits in bytes: every endpoint but batch, and batch
+        self.max_body, self.max_batch = limits or body_limits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             path: str = scope["path"]
-            if path.startswith("/v1/models/") and path.endswith("/predict"):
+            limit = self.max_batch if path.endswith("/batch") else self.max_body
+            try:
+                receive = limited_receive(scope["headers"], receive, limit)
+            except BodyTooLarge as exc:  # announced too large: answered unread
+                response = error_response(exc)
+                response.headers["connection"] = "close"
+                await response(scope, receive, send)
+                return
+            if (scope["method"] == "POST" and path.startswith("/v1/models/")
+                    and path.endswith("/predict")):
                 name = path[len("/v1/models/"):-len("/predict")]
                 if name and "/" not in name:
                     await predict.predict(self.tuesday, scope, receive, send, name)
@@ -80,7 +99,8 @@ class App:
 def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: float = 0.5,
                max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS,
                log_predictions: bool = True, compile_models: bool | None = None,
-               tidy_seconds: float = TIDY_SECONDS) -> App:
+               tidy_seconds: float = TIDY_SECONDS, max_body_mb: float | None = None,
+               max_batch_mb: float | None = None) -> App:
     """The ASGI app for one workspace and project.
 
     ``log_predictions=False`` turns the prediction log off: answers are the same, but
@@ -95,7 +115,11 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
 
     Every ``tidy_seconds`` the server compacts the prediction log's small files and
     vacuums the replaced ones (``tuesday.data.upkeep``).
+    ``max_body_mb`` (default ``TUESDAY_MAX_BODY_MB``, else 64) limits the body of every
+    request but a batch, ``max_batch_mb`` (``TUESDAY_MAX_BATCH_MB``, else 2048) a batch's:
+    beyond it the answer is 413, without reading the rest.
     """
+    limits = body_limits(max_body_mb, max_batch_mb)
     ws = open_workspace(workspace)
     loaded = load_project(project)
     predictor = Predictor(ws, loaded, log_rows=PredictionLog(ws, max_rows=log_max_rows),
@@ -114,7 +138,7 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(Exception, _crash)
-    return App(app, state)
+    return App(app, state, limits=limits)
 
 
 def routes(state: State) -> list[Route]:
@@ -230,11 +254,19 @@ async def _not_found(request: Request, _exc: Exception) -> Response:
                          "fix": "See /docs for the endpoints."}, status_code=404)
 
 
-async def _method_not_allowed(_request: Request, _exc: Exception) -> Response:
+async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
+    """405 with ``Allow``: the methods of every route of the path (a path may have one
+    route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.path_regex.match(request.url.path):
+            methods |= set(route.methods or ())
+    allow = ", ".join(sorted(methods))
     return JSONResponse({"error": "method_not_allowed",
-                         "message": "This endpoint does not take that HTTP method.",
+                         "message": "This endpoint does not take that HTTP method"
+                                    + (f"; it takes {allow}." if allow else "."),
                          "fix": "See /docs for the endpoints and methods."},
-                        status_code=405)
+                        status_code=405, headers={"Allow": allow} if allow else None)
 
 
 async def _crash(_request: Request, exc: Exception) -> Response:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from tuesday.errors import TuesdayError
 from tuesday.project import Learner
+from tuesday.train.model_file import check_lightgbm_text
 
 LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -141,9 +142,11 @@ def fit(learner: Learner, task: str, x: pd.DataFrame, y: np.ndarray, *, seed: in
                        fix="Use 'lightgbm', 'linear' or 'sklearn'.")
 
 
-def loads(fmt: str, data: bytes) -> Fitted:
-    """Load a saved learner. Only data is read; no code runs."""
+def loads(fmt: str, data: bytes, *, what: str = "The model file") -> Fitted:
+    """Load a saved learner. Only data is read; no code runs. A LightGBM file is checked
+    first (``model_file.check_lightgbm_text``): LightGBM itself trusts its files."""
     if fmt == "lightgbm-text":
+        check_lightgbm_text(data, what=what)
         booster = lgb.Booster(model_str=data.decode())
         objective = str(booster.params.get("objective", ""))
         task = "binary" if objective.startswith("binary") else "regression"

@@ -35,9 +35,9 @@ from tuesday.data.features import (
     feature_frame,
     points_frame,
 )
-from tuesday.errors import TuesdayError, ValidationFailed
+from tuesday.errors import ArtifactCorrupt, TuesdayError, ValidationFailed
 from tuesday.project import Backtest, Baseline, LoadedProject, Model, Project, duration
-from tuesday.train import baselines, evaluation, learners, versions
+from tuesday.train import baselines, evaluation, learners, model_file, versions
 from tuesday.train.executor import run as run_work
 from tuesday.workspace import Workspace
 
@@ -291,6 +291,8 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     fitted = fit(model, x, ts.frame[ts.target].to_numpy(dtype=float)[final])
     fit_seconds = time.perf_counter() - fit_started
     model_bytes = fitted.dumps()
+    if fitted.format == "lightgbm-text":  # never store a file LightGBM cannot read back
+        model_file.check_lightgbm_text(model_bytes, what=f"The new model of {model.name!r}")
     artifact = ws.put_artifact(model_bytes)
     cost = _cost(fitted, x, fit_seconds, len(model_bytes))
     stored = {
@@ -365,15 +367,35 @@ def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,
 
 
 def load_model(ws: Workspace, manifest: dict[str, Any]) -> learners.Fitted:
-    """Load a version's model from its artifact; the sha256 must match the manifest."""
+    """Load a version's model from its artifact; the sha256 must match the manifest, and
+    a LightGBM file must pass ``model_file.check_lightgbm_text`` (``ArtifactCorrupt``)."""
     art = manifest["artifact"]
+    what = artifact_name(manifest)
+    data = ws.get_artifact(art["sha256"])
     try:
-        return learners.loads(art["format"], ws.get_artifact(art["sha256"]))
+        return learners.loads(art["format"], data, what=what)
     except TuesdayError:
         raise
     except Exception as exc:  # a hash-matching but unreadable file: say so
-        raise TuesdayError(f"Artifact {art['sha256'][:12]} could not be loaded as "
-                           f"{art['format']}: {exc}.", fix="Retrain the model.") from exc
+        raise ArtifactCorrupt(f"{what} could not be loaded as {art['format']}: {exc}.",
+                              fix="Retrain the model.") from exc
+
+
+def check_artifact(ws: Workspace, manifest: dict[str, Any]) -> None:
+    """Check a version's model file without loading it: its sha256, and for LightGBM its
+    structure (``ArtifactCorrupt`` otherwise)."""
+    art = manifest["artifact"]
+    data = ws.get_artifact(art["sha256"])
+    if art["format"] == "lightgbm-text":
+        model_file.check_lightgbm_text(data, what=artifact_name(manifest))
+
+
+def artifact_name(manifest: dict[str, Any]) -> str:
+    """How errors name a version's model file: model, version and artifact."""
+    art = manifest.get("artifact") or {}
+    who = f"Model {manifest['model']!r}" if manifest.get("model") else "The model"
+    version = f" version {manifest['version']}" if manifest.get("version") else ""
+    return f"{who}{version} (artifact {str(art.get('sha256', '?'))[:12]})"
 
 
 def _reference_bytes(frame: pd.DataFrame, ts: TrainingSet, model: Model) -> bytes:
@@ -415,13 +437,15 @@ def _sha(path: Path) -> str:
 
 
 def load_booster(ws: Workspace, digest: str) -> lgb.Booster:
-    """Load a LightGBM model file from its artifact (sha256 checked)."""
+    """Load a LightGBM model file from its artifact (sha256 and structure checked)."""
     data = ws.get_artifact(digest)
+    what = f"The model file {digest[:12]}"
+    model_file.check_lightgbm_text(data, what=what)
     try:
         return lgb.Booster(model_str=data.decode())
     except Exception as exc:  # corrupted but hash-matching files are a bug upstream
-        raise TuesdayError(f"Artifact {digest[:12]} is not a LightGBM model: {exc}.",
-                           fix="Retrain the model.") from exc
+        raise ArtifactCorrupt(f"{what} is not a LightGBM model: {exc}.",
+                              fix="Retrain the model.") from exc
 
 
 def to_json(obj: Any) -> str:

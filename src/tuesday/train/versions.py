@@ -13,13 +13,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuesday import meta
+from tuesday.train.model_file import check_lightgbm_text
 from tuesday.workspace import Workspace
 
 
 def register(ws: Workspace, model: str, *, run_id: str, artifact: str,
              manifest: dict[str, Any], metrics: dict[str, Any], as_of: datetime,
              stage: str = "candidate", actor: str = "tuesday") -> int:
-    """Record a run and a new model version; returns the version number."""
+    """Record a run and a new model version; returns the version number. A LightGBM
+    model file is checked first (``model_file.check_lightgbm_text``), so a broken file is
+    never registered."""
+    art = manifest.get("artifact") or {}
+    if art.get("format") == "lightgbm-text":
+        check_lightgbm_text(ws.get_artifact(artifact),
+                            what=f"The model file of {model!r} (artifact {artifact[:12]})")
     mv, runs = meta.model_versions, meta.runs
     with ws.engine().begin() as conn:
         last = conn.execute(sa.select(sa.func.max(mv.c.version))

@@ -42,8 +42,13 @@ def type_message(col: Column) -> str:
     if col.dtype == "int":
         message += (" A number with a fractional part is not rounded or widened: declare "
                     "the column float to accept such values.")
-    if col.dtype in ("date", "timestamp"):
-        message += " Dates and times must be ISO 8601, e.g. 2016-08-09 or 2016-08-09T06:00."
+    elif col.dtype == "date":
+        message += (" Expected an ISO 8601 date like 2016-08-20 (YYYY-MM-DD); other forms "
+                    "such as 08/20/2016 are not guessed.")
+    elif col.dtype == "timestamp":
+        message += (" Expected an ISO 8601 timestamp like 2016-08-20T14:30:00 (a zone such "
+                    "as +02:00 or Z is converted to UTC); other forms such as 08/20/2016 "
+                    "2:30 PM are not guessed.")
     return message
 
 

@@ -54,11 +54,15 @@ def _reasons(st: Findings, bad_idx: np.ndarray) -> np.ndarray:
 
 
 def malformed_problem(malformed: tuple[tuple[int, str, str], ...]) -> Problem:
-    """The problem reporting the rows that could not be split into columns."""
+    """The problem reporting the rows that could not be split into columns (and the
+    line of the first stray quote, if any)."""
+    stray = [reason for _, _, reason in malformed if "quote" in reason]
+    more = f" ({len(stray) - 1} more such line(s))" if len(stray) > 1 else ""
     return Problem(
         "malformed_row", "*", len(malformed),
         "These rows could not be split into the header's columns (a stray or missing "
-        "separator); they are quarantined as written.",
+        "separator or quote); they are quarantined as written."
+        + (f" The first: {stray[0]}{more}." if stray else ""),
         tuple({"row": r, "value": text[:200]} for r, text, _ in malformed[:MAX_EXAMPLES]))
 
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from tuesday.data.contracts.findings import Findings
 from tuesday.data.contracts.raw import RawColumn
-from tuesday.project import Contract
+from tuesday.errors import ValidationFailed
+from tuesday.project import Column, Contract
 
 
 def match_schema(raw: dict[str, RawColumn], contract: Contract, st: Findings) -> dict[str, str]:
@@ -36,16 +37,38 @@ def match_schema(raw: dict[str, RawColumn], contract: Contract, st: Findings) ->
                     "Remove it, declare it, set extra_columns='warn' to drop it with a "
                     "warning, or extra_columns='map' with rename={...} if it was renamed.",
                     r.value)
+    refused = []
     for col in contract.columns:
         if col.name in columns:
             continue
         if col.nullable and contract.missing_columns == "fill":
             st.warnings.append(f"Optional column {col.name!r} is missing; filled with nulls.")
-        elif col.nullable:
-            st.flag("missing_column", col.name, everyone,
-                    f"Optional column {col.name!r} ({col.dtype}) is missing from the file; "
-                    "the contract's missing_columns='reject' refuses batches without it.")
         else:
-            st.flag("missing_column", col.name, everyone,
-                    f"Required column {col.name!r} ({col.dtype}) is missing from the file.")
+            refused.append(col)
+    if refused and st.n:
+        _refuse_missing(refused, contract, raw)
     return columns
+
+
+def _refuse_missing(refused: list[Column], contract: Contract, raw: dict[str, RawColumn]
+                    ) -> None:
+    """One schema problem is one error for the whole batch, not one quarantine entry per
+    row: nothing is ingested or quarantined (``ValidationFailed``, exit 7)."""
+    required = [c for c in refused if not c.nullable]
+    optional = [c for c in refused if c.nullable]
+    parts = []
+    if required:
+        parts.append("required column(s) " + ", ".join(f"{c.name!r} ({c.dtype})"
+                                                       for c in required))
+    if optional:
+        parts.append("optional column(s) " + ", ".join(f"{c.name!r} ({c.dtype})"
+                                                       for c in optional)
+                     + " (the contract's missing_columns='reject' refuses batches without "
+                       "them)")
+    got = ", ".join(map(repr, raw)) or "none"
+    raise ValidationFailed(
+        f"The batch is missing {' and '.join(parts)}; its columns are {got}. Nothing was "
+        "ingested or quarantined.",
+        fix="Add the missing column(s) to the file (check the header's spelling), or "
+            "declare a renamed column with extra_columns='map' and rename={...}.",
+        details={"missing_columns": [c.name for c in refused]})

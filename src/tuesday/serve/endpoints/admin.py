@@ -19,6 +19,7 @@ from tuesday.serve.handling import StrictJSONResponse as JSONResponse
 from tuesday.serve.handling import json_body
 from tuesday.serve.predictor import wall_clock
 from tuesday.serve.state import State
+from tuesday.train.training import check_artifact
 
 __all__ = ["admin_body", "get_deployment", "models", "promote", "put_deployment", "rollback",
            "version_of"]
@@ -44,12 +45,19 @@ async def admin_body(request: Request) -> dict[str, Any]:
     return body
 
 
+#: the largest version number (a signed 64-bit integer in the registry)
+MAX_VERSION = 2**63 - 1
+
+
 def version_of(body: dict[str, Any]) -> int:
-    """The body's ``version``, a whole number."""
+    """The body's ``version``, a positive whole number that fits in 63 bits."""
     v = body.get("version")
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TuesdayError(f"'version' must be a whole number; got {v!r}.",
-                           fix='Send {"version": 2}.')
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**64:  # JSON 2.0 is 2
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_VERSION:
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
+        raise TuesdayError(f"'version' must be a whole number from 1 to {MAX_VERSION}; got "
+                           f"{shown}.", fix='Send {"version": 2}.')
     return v
 
 
@@ -58,11 +66,21 @@ async def promote(state: State, request: Request, actor: str | None) -> Response
     body = await admin_body(request)
     model = state.loaded.project.model(request.path_params["model"])
     reason = body.get("override_reason")
-    res = await asyncio.to_thread(registry.promote, state.ws, model, version_of(body),
+    if reason is not None and not isinstance(reason, str):
+        raise TuesdayError(f"'override_reason' must be a string; got {reason!r:.60}.",
+                           fix='Send {"version": 2, "override_reason": "why it ships"}.')
+    version = version_of(body)
+    await asyncio.to_thread(_check_artifact, state, model.name, version)
+    res = await asyncio.to_thread(registry.promote, state.ws, model, version,
                                   as_of=wall_clock(), actor=actor or "http",
                                   override_reason=reason)
     state.predictor.refresh(model.name)
     return JSONResponse(res)
+
+
+def _check_artifact(state: State, name: str, version: int) -> None:
+    """A broken model file is never promoted (``ArtifactCorrupt``, a 500-class answer)."""
+    check_artifact(state.ws, registry.get_version(state.ws, name, version)["manifest"])
 
 
 async def rollback(state: State, request: Request, actor: str | None) -> Response:

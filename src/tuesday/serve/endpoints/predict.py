@@ -98,6 +98,10 @@ async def batch(state: State, request: Request, _actor: str | None) -> Response:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 (closed by _lines)
     async for part in request.stream():
         spool.write(part)
+    if not spool.tell():
+        spool.close()
+        raise TuesdayError("The batch body is empty.",
+                           fix="Send NDJSON (one JSON object per line) or CSV with a header.")
     spool.seek(0)
     rows = _batch_rows(_lines(spool), kind, numeric)
     return StreamingResponse(_answer_chunks(state.predictor, name, rows),
