@@ -150,7 +150,7 @@ def _admin_paths() -> dict[str, Any]:
     paths[f"{base}/rollback"] = {"post": _op(
         "Production goes back to the previous version", "admin",
         {"200": _ok("rolled back", _OBJ)}, statuses=("404", "409"), params=("model",),
-        body=_json({"type": "object", "properties": {"reason": {"type": "string"}}},
+        body=_json({"type": "object", "properties": {"reason": {"type": ["string", "null"]}}},
                    required=False))}
     paths[f"{base}/deployment"] = {
         "get": _op("The model's deployment (mode, challenger version, percent)", "read",
@@ -159,13 +159,13 @@ def _admin_paths() -> dict[str, Any]:
         "put": _op("Change the deployment", "admin", {"200": _ok("the new deployment", _OBJ)},
                    statuses=("404", "409"), params=("model",), body=_json({"anyOf": [
                        {"type": "object", "required": ["mode"], "properties": {
-                           "mode": {"const": "single"}, "reason": {"type": "string"}}},
+                           "mode": {"const": "single"}, "reason": {"type": ["string", "null"]}}},
                        {"type": "object", "required": ["mode", "version"], "properties": {
                            "mode": {"enum": ["shadow", "canary", "ab"]},
                            "version": _VERSION, "percent": {"type": "number",
                                                             "exclusiveMinimum": 0,
                                                             "exclusiveMaximum": 100},
-                           "reason": {"type": "string"}}}]}))}
+                           "reason": {"type": ["string", "null"]}}}]}))}
     return paths
 
 
