@@ -112,3 +112,19 @@ def test_body_limit_answers_413_without_reading_the_rest(served_ws) -> None:
             time.sleep(0.1)
         assert call(base + path, ROW)[0] == 200
         assert proc.poll() is None
+
+
+def test_batch_line_that_breaks_csv_is_answered_not_a_broken_stream(served_ws, ridership
+                                                                    ) -> None:
+    """A carriage return inside a CSV line (schemathesis found it) made the streamed answer
+    break off mid-response; it is that line's error now."""
+    with TestClient(create_app(served_ws.root, ridership.path)) as client:
+        r = client.post(f"/v1/models/{MODEL}/batch", content=b"station,date\nClark_Lake,"
+                        b"2016-07-05\n\xd0\x1f\xd8\rg\xf2\x94\n",
+                        headers={"content-type": "text/csv"})
+        assert r.status_code == 200
+        lines = [json.loads(ln) for ln in r.text.splitlines()]
+        assert len(lines) == 2 and "not valid CSV" in lines[1]["error"]
+        r = client.post(f"/v1/models/{MODEL}/batch", content=b"",
+                        headers={"content-type": "text/csv"})
+        assert r.status_code == 400 and "empty" in r.json()["message"]

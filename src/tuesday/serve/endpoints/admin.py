@@ -49,6 +49,15 @@ async def admin_body(request: Request) -> dict[str, Any]:
 MAX_VERSION = 2**63 - 1
 
 
+def reason_of(body: dict[str, Any]) -> str:
+    """The body's ``reason``: a string, or empty when not given."""
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise TuesdayError(f"'reason' must be a string; got {reason!r:.60}.",
+                           fix='Send {"reason": "why"}.')
+    return reason or ""
+
+
 def version_of(body: dict[str, Any]) -> int:
     """The body's ``version``, a positive whole number that fits in 63 bits."""
     v = body.get("version")
@@ -89,7 +98,7 @@ async def rollback(state: State, request: Request, actor: str | None) -> Respons
     name = state.loaded.project.model(request.path_params["model"]).name
     res = await asyncio.to_thread(registry.rollback, state.ws, name, as_of=wall_clock(),
                                   actor=actor or "http",
-                                  reason=str(body.get("reason") or "rollback"))
+                                  reason=reason_of(body) or "rollback")
     state.predictor.refresh(name)
     return JSONResponse(res)
 
@@ -114,6 +123,6 @@ async def put_deployment(state: State, request: Request, actor: str | None) -> R
         raise TuesdayError(f"'percent' must be a number; got {pct!r}.",
                            fix='Send {"mode": "canary", "version": 2, "percent": 10}.')
     res = registry.deploy(state.ws, name, str(mode), version, percent=pct, as_of=wall_clock(),
-                          actor=actor or "http", reason=str(body.get("reason") or ""))
+                          actor=actor or "http", reason=reason_of(body))
     state.predictor.refresh(name)
     return JSONResponse({k: _plain(v) for k, v in res.items()})

@@ -145,12 +145,12 @@ def _admin_paths() -> dict[str, Any]:
         "Make a version production through its gates", "admin",
         {"200": _ok("the version is production", _OBJ)}, statuses=("404", "409"),
         params=("model",), body=_json({"type": "object", "required": ["version"],
-                                       "properties": {"version": _VERSION,
-                                                      "override_reason": {"type": "string"}}}))}
+                                       "properties": {"version": _VERSION, "override_reason":
+                                                      {"type": ["string", "null"]}}}))}
     paths[f"{base}/rollback"] = {"post": _op(
         "Production goes back to the previous version", "admin",
         {"200": _ok("rolled back", _OBJ)}, statuses=("404", "409"), params=("model",),
-        body=_json({"type": "object", "properties": {"reason": {"type": "string"}}},
+        body=_json({"type": "object", "properties": {"reason": {"type": ["string", "null"]}}},
                    required=False))}
     paths[f"{base}/deployment"] = {
         "get": _op("The model's deployment (mode, challenger version, percent)", "read",
@@ -159,13 +159,13 @@ def _admin_paths() -> dict[str, Any]:
         "put": _op("Change the deployment", "admin", {"200": _ok("the new deployment", _OBJ)},
                    statuses=("404", "409"), params=("model",), body=_json({"anyOf": [
                        {"type": "object", "required": ["mode"], "properties": {
-                           "mode": {"const": "single"}, "reason": {"type": "string"}}},
+                           "mode": {"const": "single"}, "reason": {"type": ["string", "null"]}}},
                        {"type": "object", "required": ["mode", "version"], "properties": {
                            "mode": {"enum": ["shadow", "canary", "ab"]},
                            "version": _VERSION, "percent": {"type": "number",
                                                             "exclusiveMinimum": 0,
                                                             "exclusiveMaximum": 100},
-                           "reason": {"type": "string"}}}]}))}
+                           "reason": {"type": ["string", "null"]}}}]}))}
     return paths
 
 
@@ -201,11 +201,9 @@ def _rows_body(src: Any) -> dict[str, Any]:
     """Rows of the source's contract (a row that breaks it is quarantined: 207)."""
     c = src.contract
     props = {}
-    for col in c.columns:
-        t: dict[str, Any] = dict(_DTYPES.get(col.dtype, {}))
-        if col.nullable and "type" in t:
-            t["type"] = [t["type"], "null"]
-        props[col.name] = t
+    for col in c.columns:  # any value is taken: one that breaks the contract is quarantined
+        props[col.name] = {"description": f"{col.dtype}{' or null' if col.nullable else ''} "
+                                          f"(schema {_DTYPES.get(col.dtype)})"}
     required = [col.name for col in c.columns
                 if not col.nullable or c.missing_columns != "fill"]
     return {"type": "object", "required": ["rows"], "properties": {

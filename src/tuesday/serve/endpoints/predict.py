@@ -125,7 +125,11 @@ def _batch_rows(lines: Iterable[str], kind: str, numeric: set[str]) -> Iterator[
         if not ln.strip():
             continue
         if kind == "text/csv":
-            values = next(csv.reader([ln]))
+            try:
+                values = next(csv.reader([ln]))
+            except csv.Error as exc:  # e.g. a carriage return inside the line
+                yield {"_error": f"line is not valid CSV: {exc}"}
+                continue
             if header is None:
                 header = values
                 continue
