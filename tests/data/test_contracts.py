@@ -800,7 +800,7 @@ def test_dates_in_another_format_name_the_expected_one() -> None:
     v = one_col(Column("d", "date"), ["08/20/2016", "2016-08-20"])
     p = only(v, "type", "d")
     assert p.count == 1
-    assert "Expected an ISO 8601 date like 2016-08-20" in p.message
+    assert "Expected a date in ISO 8601, e.g. 2016-08-09" in p.message
 
 
 def test_fractional_number_in_int_column_says_how_to_widen() -> None:

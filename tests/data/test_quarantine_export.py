@@ -36,9 +36,9 @@ def test_each_ingest_exports_its_own_columns_and_line_endings(ws: Workspace,
     assert one.startswith(b"_quarantine_ingest,_quarantine_row,_quarantine_reasons,"
                           b"id,station,day,temp,ok\r\n")
     assert one.count(b"\r\n") == one.count(b"\n")
-    # the second batch: no station column, its extra comment column, LF
+    # the second batch: its own extra comment column, LF
     assert two.startswith(b"_quarantine_ingest,_quarantine_row,_quarantine_reasons,"
-                          b"id,day,temp,ok,comment\n")
+                          b"id,station,day,temp,ok,comment\n")
     assert b"\r" not in two
     # fix the first file in place (date, temperature, one copy of key 4) and re-ingest it
     lines = one.decode().split("\r\n")

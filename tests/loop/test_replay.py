@@ -127,7 +127,7 @@ def test_cli_replay_short(tmp_path: Path) -> None:
         "--end", "2015-05-08", "--folds", "2", "--schedule", "none",
         "--no-auto-promote", "--workspace", str(tmp_path / "rp"), "--json"])
     assert r.exit_code == 0, r.output
-    tl = json.loads(r.output)
+    tl = json.loads(r.stdout)
     assert tl["policy"]["schedule"] is None and tl["policy"]["auto_promote"] is False
     assert tl["summary"]["days"] == 5 and tl["summary"]["retrains"] == 0
     assert Path(tl["report_html"]).is_file()

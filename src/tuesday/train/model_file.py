@@ -88,9 +88,9 @@ def _check(raw: bytes) -> None:
     head = _fields(text[:first].splitlines()[1:], "the header")
     nfeat = _header(head)
     sizes = head.get("tree_sizes", "").split()
-    if not sizes:
-        raise _Bad("the header has no tree_sizes")
-    starts = _tree_starts(raw, first + 1, end, sizes)
+    # tree_sizes is optional (LightGBM then reads the trees one after the other)
+    starts = _tree_starts(raw, first + 1, end, sizes) if sizes else \
+        _scanned_starts(raw, first + 1, end)
     per_iter = _int(head, "num_tree_per_iteration", "the header", lo=1, hi=MAX_CLASSES,
                     default="1")
     if len(starts) % per_iter:
@@ -167,6 +167,24 @@ def _tree_starts(raw: bytes, first: int, end: int, sizes: list[str]) -> list[int
     if raw[at:end].strip():
         raise _Bad(f"there is text after the {len(sizes)} trees of tree_sizes and before "
                    "'end of trees' (more trees than tree_sizes lists)")
+    return starts
+
+
+def _scanned_starts(raw: bytes, first: int, end: int) -> list[int]:
+    """Where each tree starts when the header has no tree_sizes: every 'Tree=i' line, in
+    order from 0."""
+    starts = []
+    at = first
+    while 0 <= at < end:
+        if not raw.startswith(f"Tree={len(starts)}\n".encode(), at):
+            found = raw[at:at + 20].split(b"\n")[0].decode("utf-8", "replace")
+            raise _Bad(f"tree {len(starts)} is missing or out of order (byte {at} holds "
+                       f"{found!r})")
+        starts.append(at)
+        if len(starts) > MAX_TREES:
+            raise _Bad(f"it has more than {MAX_TREES} trees")
+        nxt = raw.find(b"\nTree=", at + 1, end)
+        at = nxt + 1 if nxt >= 0 else -1
     return starts
 
 

@@ -43,10 +43,10 @@ def type_message(col: Column) -> str:
         message += (" A number with a fractional part is not rounded or widened: declare "
                     "the column float to accept such values.")
     elif col.dtype == "date":
-        message += (" Expected an ISO 8601 date like 2016-08-20 (YYYY-MM-DD); other forms "
-                    "such as 08/20/2016 are not guessed.")
+        message += (" Expected a date in ISO 8601, e.g. 2016-08-09 (YYYY-MM-DD); other "
+                    "forms such as 08/20/2016 are not guessed.")
     elif col.dtype == "timestamp":
-        message += (" Expected an ISO 8601 timestamp like 2016-08-20T14:30:00 (a zone such "
+        message += (" Expected a timestamp in ISO 8601, e.g. 2016-08-09T14:30:00 (a zone such "
                     "as +02:00 or Z is converted to UTC); other forms such as 08/20/2016 "
                     "2:30 PM are not guessed.")
     return message
