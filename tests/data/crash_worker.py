@@ -3,7 +3,7 @@
     python -m tests.data.crash_worker WORKSPACE FILE AS_OF [FILE AS_OF ...]
 
 It prints ``ready`` once its imports are done, then one JSON line per completed ingest.
-``wait=PATH`` as the first argument makes it wait until PATH exists before it starts (to
+``wait=PATH`` as the first argument makes it wait, once ready, until PATH exists (to
 start several workers at the same instant).
 """
 
@@ -44,12 +44,12 @@ def expected(ids: range, *, bad_every: int = 200) -> tuple[int, int]:
 
 
 def main(argv: list[str]) -> None:
+    print("ready", flush=True)
     if argv and argv[0].startswith("wait="):
         go = Path(argv.pop(0)[5:])
         deadline = time.monotonic() + 120
         while not go.exists() and time.monotonic() < deadline:
             time.sleep(0.001)
-    print("ready", flush=True)
     ws = open_workspace(argv[0])
     pairs = argv[1:]
     for file, as_of in zip(pairs[::2], pairs[1::2], strict=True):
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps({"file": file, "ingest_id": res.ingest_id, "version": res.version,
                           "accepted": res.report.accepted,
                           "quarantined": res.report.quarantined,
-                          "repeated": getattr(res, "repeated", False)}), flush=True)
+                          "repeated": res.repeated}), flush=True)
 
 
 if __name__ == "__main__":

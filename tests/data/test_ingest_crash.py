@@ -319,6 +319,8 @@ def test_concurrent_ingests_of_one_source_take_turns(tmp_path: Path) -> None:
     b = write_rides(tmp_path / "b.csv", b_ids)
     go = tmp_path / "go"
     procs = [start(root, p, T0, wait=go) for p in (a, b)]
+    for p in procs:
+        wait_ready(p)
     go.touch()
     for p in procs:
         p.wait(timeout=300)
