@@ -51,7 +51,7 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -134,13 +134,7 @@ def read_file(path: str | Path) -> RawBatch:
     A CSV row with more or fewer fields than the header is kept aside as malformed (it
     goes to quarantine), never shifted into the wrong columns.
     """
-    p = Path(path)
-    if p.is_dir():
-        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
-                           fix="Pass the path of one file.")
-    if not p.is_file():
-        raise TuesdayError(f"Input file {str(p)!r} does not exist.",
-                           fix="Check the path; CSV and Parquet files are accepted.")
+    p = _input_file(path)
     suffix = p.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -156,6 +150,17 @@ def read_file(path: str | Path) -> RawBatch:
                            ) from exc
     raise TuesdayError(f"Input file {str(p)!r} has suffix {suffix!r}; expected .csv or "
                        ".parquet.", fix="Convert the file to CSV or Parquet.")
+
+
+def _input_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
+                           fix="Pass the path of one file.")
+    if not p.is_file():
+        raise TuesdayError(f"Input file {str(p)!r} does not exist.",
+                           fix="Check the path; CSV and Parquet files are accepted.")
+    return p
 
 
 def _read_csv(p: Path) -> RawBatch:
@@ -201,7 +206,8 @@ def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | pa.Table |
     """
     batch = frame if isinstance(frame, RawBatch) else \
         RawBatch(frame, np.arange(1, len(frame) + 1))
-    return _ingest(ws, source, batch, as_of=as_of, file=file, digest=_batch_digest(batch))
+    return _ingest(ws, source, lambda: batch, as_of=as_of, file=file,
+                   digest=_batch_digest(batch))
 
 
 def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
@@ -210,22 +216,27 @@ def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
     file resolves the quarantine entries it names. The same file (same bytes) ingested
     again for the same source and ``as_of`` appends nothing and returns the first
     ingest's result."""
-    batch = read_file(path)
+    p = _input_file(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(p, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return _ingest(ws, source, batch, as_of=as_of, file=str(path),
+    return _ingest(ws, source, lambda: read_file(p), as_of=as_of, file=str(path),
                    digest="file:" + digest.hexdigest())
 
 
-def _ingest(ws: Workspace, source: Source, batch: RawBatch, *, as_of: datetime, file: str,
-            digest: str) -> IngestResult:
-    """One ingest under the table's lock: reconcile, recognise a retry, validate, write
-    the quarantine and data commits (the last one carries the ingest's record), then
-    record it in the metadata from those commits."""
+def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
+            as_of: datetime, file: str, digest: str) -> IngestResult:
+    """One ingest: a recorded retry returns at once; otherwise, under the table's lock,
+    reconcile, recognise a retry again, validate, write the quarantine and data commits
+    (the last one carries the ingest's record), then record it in the metadata from
+    those commits."""
     key = hashlib.sha256(json.dumps(
         [source.name, pd.Timestamp(as_of).isoformat(), digest]).encode()).hexdigest()
+    done = _ingest_with_key(ws, source.name, key)
+    if done is not None:  # a recorded ingest is final: no lock needed
+        return _recorded_result(ws, done, repeated=True)
+    batch = load()
     with ws.table_lock(source.name):
         notes = reconcile(ws, source.name)
         done = _ingest_with_key(ws, source.name, key)
