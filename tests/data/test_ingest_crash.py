@@ -301,6 +301,9 @@ def test_same_file_again_is_recognised_and_not_appended_twice(tmp_path: Path) ->
     frame = tables.read_file(a).frame.to_pandas()
     assert tables.ingest_frame(ws, RIDES, frame, as_of=T0).ingest_id != first.ingest_id
     assert tables.ingest_frame(ws, RIDES, frame, as_of=T0).repeated  # frames as well
+    odd = frame.iloc[1:4].astype(object).assign(rides=[1, "two", 10**400])  # not for Arrow
+    first_odd = tables.ingest_frame(ws, RIDES, odd, as_of=T0)
+    assert tables.ingest_frame(ws, RIDES, odd, as_of=T0).ingest_id == first_odd.ingest_id
     later = tables.ingest_file(ws, RIDES, a, as_of=datetime(2024, 2, 2))  # a new delivery
     assert later.ingest_id != first.ingest_id and later.report.accepted == 0
     assert state(ws.root)["rows"] == expected(ids)[0]

@@ -388,9 +388,11 @@ def _batch_digest(batch: RawBatch) -> str:
         table = frame if isinstance(frame, pa.Table) else \
             pa.Table.from_pandas(frame, preserve_index=False)
         h.update(_ipc_bytes(table))
-    except (pa.ArrowException, TypeError, ValueError):  # mixed values in a column
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        # values Arrow cannot hold (mixed types, huge integers): the contract says what
+        # is wrong with them; here they only need a digest
         assert isinstance(frame, pd.DataFrame)
-        h.update(frame.to_json(orient="split", default_handler=repr).encode())
+        h.update(json.dumps(frame.to_dict(orient="split"), default=repr).encode())
     h.update(np.asarray(batch.rows, dtype="int64").tobytes())
     h.update(json.dumps(batch.malformed).encode())
     return "rows:" + h.hexdigest()
