@@ -1,5 +1,5 @@
 """Metadata schema (SQLAlchemy Core): ingests, table versions, runs, model versions,
-stage transitions (the audit), deployments, tokens, alerts and loop ticks.
+stage transitions (the audit), deployments, tokens, alerts, loop ticks and ingest keys.
 
 The workspace creates these tables in SQLite (WAL) under its folder. They are written with
 SQLAlchemy Core types only, so that another database can hold them, but SQLite is the
@@ -155,4 +155,15 @@ loop_ticks = sa.Table(
     sa.Column("status", sa.String(40), nullable=False),
     sa.Column("exit_code", sa.Integer, nullable=False),
     sa.Column("outcome", sa.JSON, nullable=False),
+)
+
+#: what each ingest read: a digest of its source, as-of time and content (the file's
+#: bytes, or the frame's values); ingesting the same content again for the same source
+#: and as-of is recognised as a retry and not appended twice
+ingest_keys = sa.Table(
+    "ingest_keys",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("content_key", sa.String(64), primary_key=True),
+    sa.Column("ingest_id", sa.String(32), nullable=False, unique=True),
 )

@@ -12,30 +12,57 @@ Layout::
       reports/             HTML and JSON reports
 
 Everything is opened per call; no process holds a lock that blocks another, so a server
-and a CLI can use the same workspace at once.
+and a CLI can use the same workspace at once. Two kinds of short locks keep concurrent
+processes correct: a change that reads before it writes (a promotion, a rollback) runs in
+``write_transaction``, which holds the metadata database's write lock from its first
+statement (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the same code's
+``SELECT ... FOR UPDATE`` takes row locks); and writes to one table (an ingest) hold that
+table's lock file under ``locks/`` (``table_lock``), which the kernel releases when the
+process ends, however it ends.
+
+A Delta commit and its metadata are one fact: each commit tuesday writes carries its own
+record in the commit (``ledger``), and ``reconcile`` brings the metadata up to date
+with the Delta log. Opening a workspace reconciles every table that no one is writing, so a
+process killed between a commit and its metadata leaves nothing half-done (see
+:mod:`tuesday.data.tables` for the ingest's side of it).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import json
+import logging
 import os
 import re
+import signal
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuesday.errors import ArtifactCorrupt, NotFound, TuesdayError
+from tuesday.errors import ArtifactCorrupt, Conflict, NotFound, TuesdayError
 
-if TYPE_CHECKING:  # SQLAlchemy loads on the first engine: `tuesday --help` never needs it
+if TYPE_CHECKING:  # SQLAlchemy, Arrow and deltalake load where first used: `--help` needs none
     import sqlalchemy as sa
+    from deltalake import CommitProperties, DeltaTable
 
 _ENGINES: dict[str, sa.Engine] = {}
+_LOG = logging.getLogger("tuesday")
+#: how long a writer waits for another process's lock on the same table (seconds)
+LOCK_TIMEOUT = float(os.environ.get("TUESDAY_LOCK_TIMEOUT", "600"))
+#: the key of tuesday's record in the custom metadata of a Delta commit
+LEDGER = "tuesday"
 #: a table's name: a source's plain identifier, or one of tuesday's own (``_predictions``)
 _TABLE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_-]*")
 
 
-def _plain(name: str) -> str:
+def _plain_name(name: str) -> str:
     """``name`` if it is a plain table name, which cannot leave the workspace's folders."""
     if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
         raise TuesdayError(f"Table name {name!r} is not a plain name (letters, digits, "
@@ -53,6 +80,7 @@ class Workspace:
 
     @property
     def meta_url(self) -> str:
+
         return f"sqlite:///{self.root / 'meta.sqlite'}"
 
     @property
@@ -62,10 +90,10 @@ class Workspace:
     def table_path(self, name: str) -> Path:
         """The folder of table ``name``: a plain name (``_`` may start tuesday's own
         tables), never a path that could leave the workspace."""
-        return self.root / "tables" / _plain(name)
+        return self.root / "tables" / _plain_name(name)
 
     def quarantine_path(self, name: str) -> Path:
-        return self.root / "quarantine" / _plain(name)
+        return self.root / "quarantine" / _plain_name(name)
 
     @property
     def reports(self) -> Path:
@@ -92,9 +120,60 @@ class Workspace:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
 
+            @sa.event.listens_for(eng, "begin")
+            def _begin(conn: sa.Connection) -> None:
+                # pysqlite only begins before the first write; a transaction that must
+                # read under the write lock asks for it up front
+                if conn.get_execution_options().get("write_lock") and \
+                        conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
             meta.metadata.create_all(eng)
             _ENGINES[url] = eng
         return eng
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction for a change that reads before it writes (check, then write).
+
+        On SQLite it holds the database's write lock from its first statement, so two
+        processes cannot both read the same state and then both act on it; the other
+        waits (up to the busy timeout) and then reads what the first one wrote. On
+        PostgreSQL it is a plain transaction in which ``.with_for_update()`` selects take
+        row locks. Commits when the block ends, rolls back on an exception.
+
+        Example:
+            >>> # with ws.write_transaction() as conn:
+            >>> #     stage = conn.execute(select(...).with_for_update()).scalar()
+            >>> #     conn.execute(update(...))
+        """
+        with self.engine().connect() as conn:
+            conn.execution_options(write_lock=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def table_lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the lock of table ``name`` against other processes and threads.
+
+        Yields True when the lock is held. With ``wait=False`` it yields False at once
+        if someone else holds it; otherwise it waits up to ``LOCK_TIMEOUT`` seconds and
+        then raises ``Conflict`` naming the process that holds it. The kernel releases the
+        lock when its process ends, even on SIGKILL, so a crash never leaves it taken.
+        """
+        folder = self.root / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            held = _flock(fd, wait=wait, what=f"Table {name!r} of workspace {self.root}",
+                          path=path)
+            if held:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+            yield held
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     # ---------------------------------------------------------------- artifacts
 
@@ -131,8 +210,39 @@ class Workspace:
         return data
 
 
+def _flock(fd: int, *, wait: bool, what: str, path: Path) -> bool:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if not wait:
+            return False
+        if time.monotonic() > deadline:
+            holder = path.read_text().strip() or "unknown"
+            raise Conflict(f"{what} is locked by another writer (process {holder}) for "
+                           f"more than {LOCK_TIMEOUT:g} s.",
+                           fix=f"Wait for process {holder} to finish, or end it if it "
+                               "hangs: a killed writer leaves nothing half-done.")
+        time.sleep(0.02)
+
+
+def fault(point: str) -> None:
+    """Fault injection for crash-safety tests: with ``TUESDAY_FAULT=POINT`` (several
+    separated by commas) the process kills itself with SIGKILL at that point, as a
+    power cut or the OOM killer would: no cleanup, no commit, no flush."""
+    points = os.environ.get("TUESDAY_FAULT")
+    if points and point in points.split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def open_workspace(root: str | Path) -> Workspace:
-    """Create (if needed) and open a workspace folder."""
+    """Create (if needed) and open a workspace folder, and reconcile its tables'
+    metadata with their Delta logs (see ``reconcile``)."""
+
     path = Path(root).expanduser().resolve()
     try:
         for sub in ("tables", "quarantine", "artifacts", "reports"):
@@ -150,4 +260,215 @@ def open_workspace(root: str | Path) -> Workspace:
         raise TuesdayError(
             f"{path / 'meta.sqlite'} is not a tuesday workspace database ({exc.orig}).",
             fix="Point --workspace at a tuesday workspace, or at a new folder.") from exc
+    reconcile_all(ws)
     return ws
+
+
+# ------------------------------------------------------------------------- the ledger
+#
+# Each Delta commit tuesday writes names what it is in its commit info, under LEDGER:
+#   {"kind": "ingest", "ingest_id", "rows": {meta table: [rows]}, "at_version": [[t, c]]}
+#       an ingest's commit of record, with every metadata row that describes it (the
+#       columns named in "at_version" take the commit's own Delta version);
+#   {"kind": "part", "ingest_id"}      quarantine rows of an ingest recorded elsewhere;
+#   {"kind": "rollback", "to_version", "versions"}   a restore that undid commits that
+#       no recorded ingest wrote; {"kind": "cleanup", "ingest_ids"}  the removal of the
+#       quarantine rows of ingests that never completed.
+
+
+def ledger(record: dict[str, Any]) -> CommitProperties:
+    """Commit properties that carry ``record`` in the commit itself (see above)."""
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata={LEDGER: json.dumps(record, default=_plain)})
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
+def _record(commit: dict[str, Any]) -> dict[str, Any] | None:
+    raw = commit.get(LEDGER)
+    try:
+        rec = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _open_delta(path: Path) -> DeltaTable | None:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+def _recorded(conn: sa.Connection, ingest_id: str) -> bool:
+    import sqlalchemy as sa
+
+    from tuesday import meta
+
+    i = meta.ingests
+    return conn.execute(sa.select(i.c.ingest_id).where(i.c.ingest_id == ingest_id)
+                        ).first() is not None
+
+
+def _typed(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    out = dict(row)
+    for col in table.columns:
+        v = out.get(col.name)
+        if isinstance(v, str) and isinstance(col.type, sa.DateTime):
+            out[col.name] = datetime.fromisoformat(v)
+    return out
+
+
+def adopt(ws: Workspace, commits: list[tuple[int | None, dict[str, Any]]]) -> None:
+    """Write the metadata rows that ingest records carry (each with the Delta version of
+    its commit, None for an ingest that committed nothing to Delta), in one transaction,
+    skipping the ingests already recorded."""
+    from tuesday import meta
+
+    with ws.write_transaction() as conn:
+        for version, rec in commits:
+            if _recorded(conn, str(rec["ingest_id"])):
+                continue
+            rows: dict[str, list[dict[str, Any]]] = rec.get("rows", {})
+            for name, column in rec.get("at_version", []) if version is not None else []:
+                for row in rows.get(name, []):
+                    row[column] = version
+            for name, table_rows in rows.items():
+                table = meta.metadata.tables[name]
+                for row in table_rows:
+                    conn.execute(table.insert().values(**_typed(table, row)))
+
+
+def reconcile(ws: Workspace, name: str) -> list[str]:
+    """Bring the metadata of table ``name`` (and its quarantine) up to date with their
+    Delta logs; the caller holds ``ws.table_lock(name)``. Returns a sentence for each
+    thing it had to undo.
+
+    After the last Delta version the metadata records: a commit that carries its ingest's
+    record is adopted (its metadata rows are written), in order, so an ingest killed after
+    its commit is complete; a commit that carries none (a crash of an older tuesday, a
+    write by another tool) is never adopted: the table is restored to the last version
+    tuesday recorded, with a warning, and the undone rows stay readable by time travel.
+    Quarantine rows of ingests that never completed are removed.
+    """
+    notes = _reconcile_data(ws, name)
+    notes += _reconcile_quarantine(ws, name)
+    for note in notes:
+        _LOG.warning(note)
+    return notes
+
+
+def _reconcile_data(ws: Workspace, name: str) -> list[str]:
+    import pyarrow as pa
+    import sqlalchemy as sa
+    from deltalake import write_deltalake
+
+    from tuesday import meta
+
+    dt = _open_delta(ws.table_path(name))
+    if dt is None:
+        return []
+    newest = dt.version()
+    tv = meta.table_versions
+    with ws.engine().connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(tv.c.version))
+                            .where(tv.c.source == name)).scalar()
+    first = 0 if last is None else int(last) + 1
+    if newest < first:
+        return []
+    commits = sorted((c for c in dt.history(limit=newest - first + 1)
+                      if int(c["version"]) >= first), key=lambda c: int(c["version"]))
+    base: int | None = None if last is None else int(last)
+    adopted: list[tuple[int | None, dict[str, Any]]] = []
+    pending: list[int] = []  # versions since the state was last the recorded one
+    for c in commits:
+        rec, v = _record(c) or {}, int(c["version"])
+        if rec.get("kind") == "ingest" and not pending:
+            adopted.append((v, rec))
+            base = v
+        elif rec.get("kind") == "rollback" and rec.get("to_version") == base:
+            pending = []
+        else:
+            pending.append(v)
+    if adopted:
+        adopt(ws, adopted)
+    if not pending:
+        return []
+    mark = ledger({"kind": "rollback", "to_version": base, "versions": pending})
+    if base is None:
+        write_deltalake(str(ws.table_path(name)), pa.schema(dt.schema().to_arrow())
+                        .empty_table(), mode="overwrite", commit_properties=mark)
+    else:
+        dt.restore(base, commit_properties=mark)
+    shown = ", ".join(map(str, pending))
+    return [f"Table {name!r} had Delta version(s) {shown} that no recorded tuesday ingest "
+            "wrote (their commits carry no ingest record: a crash of an older tuesday, or "
+            "a write by another tool); they were rolled back to "
+            + ("an empty table" if base is None else f"version {base}")
+            + f", and stay readable by time travel at version(s) {shown}. Ingest their "
+            "file again to add its rows with their metadata."]
+
+
+def _newest_first(dt: DeltaTable) -> Iterator[dict[str, Any]]:
+    seen, limit = 0, 8
+    while True:
+        hist = dt.history(limit=limit)
+        yield from hist[seen:]
+        if len(hist) < limit:
+            return
+        seen, limit = len(hist), limit * 4
+
+
+def _reconcile_quarantine(ws: Workspace, name: str) -> list[str]:
+    dt = _open_delta(ws.quarantine_path(name))
+    if dt is None:
+        return []
+    adopted: list[tuple[int | None, dict[str, Any]]] = []
+    orphans: list[str] = []
+    with ws.engine().connect() as conn:
+        for c in _newest_first(dt):
+            rec = _record(c) or {}
+            # anything else (a cleanup, an older tuesday's commit) was reconciled before
+            if rec.get("kind") not in ("ingest", "part") or \
+                    _recorded(conn, str(rec["ingest_id"])):
+                break
+            if rec["kind"] == "ingest":
+                adopted.append((int(c["version"]), rec))
+            else:
+                orphans.append(str(rec["ingest_id"]))
+    if adopted:
+        adopt(ws, adopted[::-1])
+    if not orphans:
+        return []
+    dt.delete("ingest_id IN (" + ", ".join(f"'{i}'" for i in orphans) + ")",
+              commit_properties=ledger({"kind": "cleanup", "ingest_ids": orphans}))
+    return []  # rows of an ingest that never completed: nothing was acknowledged
+
+
+def reconcile_all(ws: Workspace) -> None:
+    """Reconcile every table that no other process is writing right now."""
+    from deltalake.exceptions import DeltaError
+
+    names = sorted({p.name for sub in ("tables", "quarantine") for p in (ws.root / sub)
+                    .iterdir() if p.is_dir() and not p.name.startswith(("_", "."))})
+    for name in names:
+        with ws.table_lock(name, wait=False) as held:
+            if not held:
+                continue  # its writer reconciles it
+            try:
+                reconcile(ws, name)
+            except (DeltaError, OSError, ValueError) as exc:
+                _LOG.warning("Table %r of workspace %s could not be reconciled with its "
+                             "Delta log: %s", name, ws.root, exc)

@@ -80,8 +80,7 @@ def test_transition_table_refuses_illegal_moves(ws_copy, ridership) -> None:
     v2 = _register_copy(ws_copy)
     registry.promote(ws_copy, model, v2, as_of=T)  # retires 1
     with pytest.raises(Conflict, match="cannot move from 'retired' to 'candidate'"):
-        registry._move(ws_copy, "ridership_14d", 1, "candidate", actor="x", reason="x", at=T,
-                       retire_current=False)
+        registry._move(ws_copy, "ridership_14d", 1, "candidate", actor="x", reason="x", at=T)
 
 
 def test_unknown_version(ws_copy, ridership) -> None:

@@ -14,6 +14,32 @@ one). History is never rewritten: the resolution is a separate record, so
 ``quarantine(ws, source)`` still shows every entry, with ``resolved_by`` and ``outcome``.
 A correction is not a delivery: freshness and volume are not checked on it, and it does
 not count in the volume history.
+
+Crashes and concurrent writers. An ingest is one fact, whole or absent, however the
+process ends (kill -9 included) and whoever else writes:
+
+1. It holds the table's lock (``Workspace.table_lock``, a lock file the kernel releases
+   when the process dies) from start to end, so two ingests of one source run one after
+   the other and each validates its keys against everything recorded before it.
+2. It first reconciles the table (``tuesday.workspace.reconcile``): a Delta commit that
+   carries an ingest record but has no metadata yet is adopted; a commit that carries none
+   (an older tuesday's crash, another tool) is rolled back by a restore, never adopted.
+3. It recognises a retry: the digest of (source, as-of, the file's bytes or the frame's
+   values) is recorded in ``ingest_keys``; the same digest again returns the recorded
+   result and appends nothing.
+4. It validates, then writes the quarantined rows (one Delta commit marked as a part of
+   this ingest), then the accepted rows (one Delta commit). The last of these commits
+   carries the ingest's whole record in its commit info (``CommitProperties``): the
+   ``ingests``, ``table_versions``, ``quarantine_resolutions`` and ``ingest_keys`` rows,
+   report and counts included. That commit is the moment the ingest happens.
+5. It then writes those rows to the metadata by the same reconcile that recovers a crash.
+
+So a crash before step 4's last commit leaves only quarantine rows of an ingest that never
+completed: they are hidden from readers and removed by the next reconcile, and a retry
+ingests the file in full. A crash after it leaves a complete ingest whose metadata the
+next ingest, or the next ``open_workspace``, writes; a retry then appends nothing. Readers
+see the newest recorded version (``read_table``) and the quarantine rows of recorded
+ingests only, so they never see half an ingest.
 """
 
 from __future__ import annotations
@@ -25,7 +51,7 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -38,15 +64,24 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from tuesday import meta
-from tuesday.data.contracts import ARROW_TYPES, Report, Validation, history_check, validate
+from tuesday.data.contracts import (
+    ARROW_TYPES,
+    BatchCheck,
+    Mapped,
+    Problem,
+    Report,
+    Validation,
+    history_check,
+    validate,
+)
 from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
-from tuesday.workspace import Workspace
+from tuesday.workspace import Workspace, adopt, fault, ledger, reconcile
 
 _ARROW = ARROW_TYPES
 #: Columns of an exported quarantine file that name each row's quarantine entry.
@@ -59,16 +94,19 @@ _RESERVED = "_quarantine_"
 
 @dataclass(frozen=True)
 class IngestResult:
-    """The outcome of one ingest."""
+    """The outcome of one ingest; ``repeated`` when the same rows had already been
+    ingested for the same source and as-of (this is that ingest's result)."""
 
     ingest_id: str
     report: Report
     version: int | None
     fingerprint: str | None
+    repeated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"ingest_id": self.ingest_id, "table_version": self.version,
-                "fingerprint": self.fingerprint, **self.report.to_dict()}
+                "fingerprint": self.fingerprint, **self.report.to_dict(),
+                **({"repeated": True} if self.repeated else {})}
 
 
 def arrow_schema(source: Source) -> pa.Schema:
@@ -99,13 +137,7 @@ def read_file(path: str | Path) -> RawBatch:
     swallow the lines after it is kept aside alone, naming its line
     (``tuesday.data.csv_lines``).
     """
-    p = Path(path)
-    if p.is_dir():
-        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
-                           fix="Pass the path of one file.")
-    if not p.is_file():
-        raise TuesdayError(f"Input file {str(p)!r} does not exist.",
-                           fix="Check the path; CSV and Parquet files are accepted.")
+    p = _input_file(path)
     suffix = p.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -121,6 +153,17 @@ def read_file(path: str | Path) -> RawBatch:
                            ) from exc
     raise TuesdayError(f"Input file {str(p)!r} has suffix {suffix!r}; expected .csv or "
                        ".parquet.", fix="Convert the file to CSV or Parquet.")
+
+
+def _input_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise TuesdayError(f"Input path {str(p)!r} is a folder; expected a CSV or Parquet file.",
+                           fix="Pass the path of one file.")
+    if not p.is_file():
+        raise TuesdayError(f"Input file {str(p)!r} does not exist.",
+                           fix="Check the path; CSV and Parquet files are accepted.")
+    return p
 
 
 def _read_csv(p: Path) -> RawBatch:
@@ -162,12 +205,72 @@ def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | pa.Table |
     """Validate rows, append accepted rows as a new version, quarantine the rest.
 
     The report carries every row problem, the taxonomy mapping, and the batch checks the
-    contract declares (freshness, volume, and after the append, min_history). A batch
+    contract declares (freshness, volume, and counting the new rows, min_history). A batch
     carrying ``_quarantine_*`` columns (an edited ``export_quarantine`` file) resolves the
-    quarantine entries it names.
+    quarantine entries it names. The same rows ingested again for the same source and
+    ``as_of`` (a retry) return the first ingest's result and append nothing.
     """
     batch = frame if isinstance(frame, RawBatch) else \
         RawBatch(frame, np.arange(1, len(frame) + 1))
+    return _ingest(ws, source, lambda: batch, as_of=as_of, file=file,
+                   digest=_batch_digest(batch))
+
+
+def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
+                as_of: datetime) -> IngestResult:
+    """Read and ingest one file (see ``ingest_frame``); an edited ``export_quarantine``
+    file resolves the quarantine entries it names. The same file (same bytes) ingested
+    again for the same source and ``as_of`` appends nothing and returns the first
+    ingest's result."""
+    p = _input_file(path)
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return _ingest(ws, source, lambda: read_file(p), as_of=as_of, file=str(path),
+                   digest="file:" + digest.hexdigest())
+
+
+def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
+            as_of: datetime, file: str, digest: str) -> IngestResult:
+    """One ingest: a recorded retry returns at once; otherwise, under the table's lock,
+    reconcile, recognise a retry again, validate, write the quarantine and data commits
+    (the last one carries the ingest's record), then record it in the metadata from
+    those commits."""
+    key = hashlib.sha256(json.dumps(
+        [source.name, pd.Timestamp(as_of).isoformat(), digest]).encode()).hexdigest()
+    done = _ingest_with_key(ws, source.name, key)
+    if done is not None:  # a recorded ingest is final: no lock needed
+        return _recorded_result(ws, done, repeated=True)
+    batch = load()
+    with ws.table_lock(source.name):
+        notes = reconcile(ws, source.name)
+        done = _ingest_with_key(ws, source.name, key)
+        if done is not None:
+            return _recorded_result(ws, done, repeated=True)
+        ingest_id = uuid.uuid4().hex
+        val, report, resolutions = _check(ws, source, batch, as_of=as_of)
+        report = replace(report, warnings=(*report.warnings, *(
+            f"Before this ingest: {n}" for n in notes)))
+        record = _record(ws, source, val, report, resolutions, ingest_id=ingest_id,
+                         as_of=as_of, file=file, key=key)
+        fault("ingest:after_validate")
+        _commit(ws, source, val, record, ingest_id=ingest_id, as_of=as_of)
+        reconcile(ws, source.name)  # the same path that recovers from a crash
+        fault("ingest:after_metadata")
+        if _ingest_with_key(ws, source.name, key) != ingest_id:
+            raise Conflict(
+                f"Table {source.name!r} was written by another tool during this ingest of "
+                f"{file!r}, so the ingest was rolled back and nothing was recorded.",
+                fix="Write to tuesday's tables only through `tuesday ingest`, then ingest "
+                    "the file again.")
+    return _recorded_result(ws, ingest_id)
+
+
+def _check(ws: Workspace, source: Source, batch: RawBatch, *, as_of: datetime
+           ) -> tuple[Validation, Report, list[dict[str, Any]]]:
+    """Validate a batch against the table as recorded; the report, with the batch checks
+    and the quarantine entries a correction resolves."""
     data, refs = _split_refs(batch.frame)
     last = latest_version(ws, source.name)
     if last is not None and pd.Timestamp(as_of) < pd.Timestamp(last["as_of"]):
@@ -184,34 +287,121 @@ def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | pa.Table |
     val = validate(data, c, source=source.name, existing_keys=_existing_keys(ws, source),
                    row_numbers=batch.rows, malformed=batch.malformed, time=source.time,
                    taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent)
-    ingest_id = uuid.uuid4().hex
-    version, fingerprint = _append(ws, source, val, ingest_id=ingest_id, as_of=as_of)
     report = val.report
+    resolutions: list[dict[str, Any]] = []
     if correction:
         assert refs is not None
-        report = _resolve(ws, source, refs, val, report, ingest_id=ingest_id, as_of=as_of)
+        report, resolutions = _resolve(ws, source, refs, val, report, as_of=as_of)
     if c.min_history is not None and source.time is not None:
         entity = c.min_history.entity or (source.entity.key if source.entity else "")
-        check = history_check(read_table(ws, source, columns=[entity, source.time]),
+        cols = [entity, source.time]
+        old = read_table(ws, source, columns=cols)
+        new = val.table.select(cols).cast(old.schema) if val.table.num_rows else None
+        check = history_check(pa.concat_tables([old, new]) if new is not None else old,
                               c.min_history, entity=entity, time=source.time,
                               source=source.name)
         report = replace(report, batch=(*report.batch, check), warnings=(
             *report.warnings, *((check.message,) if check.status == "warn" else ())))
-    _quarantine(ws, source, val, ingest_id=ingest_id, as_of=as_of)
-    with ws.engine().begin() as conn:
-        conn.execute(meta.ingests.insert().values(
-            ingest_id=ingest_id, source=source.name, file=file, as_of=as_of,
-            received=report.received, accepted=report.accepted,
-            quarantined=report.quarantined, table_version=version,
-            report=report.to_dict()))
-    return IngestResult(ingest_id, report, version, fingerprint)
+    return val, report, resolutions
 
 
-def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
-                as_of: datetime) -> IngestResult:
-    """Read and ingest one file (see ``ingest_frame``); an edited ``export_quarantine``
-    file resolves the quarantine entries it names."""
-    return ingest_frame(ws, source, read_file(path), as_of=as_of, file=str(path))
+def _record(ws: Workspace, source: Source, val: Validation, report: Report,
+            resolutions: list[dict[str, Any]], *, ingest_id: str, as_of: datetime,
+            file: str, key: str) -> dict[str, Any]:
+    """The ingest's record: every metadata row it writes, for the ledger."""
+    prev = latest_version(ws, source.name)
+    ingest = {"ingest_id": ingest_id, "source": source.name, "file": file, "as_of": as_of,
+              "received": report.received, "accepted": report.accepted,
+              "quarantined": report.quarantined,
+              "table_version": prev["version"] if prev else None,
+              "report": report.to_dict()}
+    rows: dict[str, list[dict[str, Any]]] = {
+        "ingests": [ingest],
+        "quarantine_resolutions": [{**r, "resolved_by": ingest_id} for r in resolutions],
+        "ingest_keys": [{"source": source.name, "content_key": key, "ingest_id": ingest_id}]}
+    record: dict[str, Any] = {"kind": "ingest", "ingest_id": ingest_id, "rows": rows}
+    if val.keep.any():
+        table = val.table
+        digest = hashlib.sha256((prev["fingerprint"] if prev else "").encode())
+        digest.update(_ipc_bytes(_canonical(table)))
+        rows["table_versions"] = [{
+            "source": source.name, "rows": table.num_rows,
+            "total_rows": (prev["total_rows"] if prev else 0) + table.num_rows,
+            "fingerprint": digest.hexdigest(), "ingest_id": ingest_id, "as_of": as_of}]
+        record["at_version"] = [["table_versions", "version"], ["ingests", "table_version"]]
+    return record
+
+
+def _commit(ws: Workspace, source: Source, val: Validation, record: dict[str, Any], *,
+            ingest_id: str, as_of: datetime) -> None:
+    """Write the quarantined rows, then the accepted rows: the last commit carries the
+    record; an ingest with no rows at all is recorded in the metadata alone."""
+    accepted = bool(val.keep.any())
+    if not val.quarantined.empty:
+        _quarantine(ws, source, val, ingest_id=ingest_id, as_of=as_of, props=ledger(
+            record if not accepted else {"kind": "part", "ingest_id": ingest_id}))
+        fault("ingest:after_quarantine_commit")
+    if accepted:
+        _append(ws, source, val.table, props=ledger(record))
+        fault("ingest:after_delta_commit")
+    elif val.quarantined.empty:
+        adopt(ws, [(None, record)])
+
+
+def _ingest_with_key(ws: Workspace, name: str, key: str) -> str | None:
+    k = meta.ingest_keys
+    with ws.engine().connect() as conn:
+        return conn.execute(sa.select(k.c.ingest_id).where(
+            k.c.source == name, k.c.content_key == key)).scalar()
+
+
+def _recorded_result(ws: Workspace, ingest_id: str, *, repeated: bool = False
+                     ) -> IngestResult:
+    """An ingest's result as its metadata records it."""
+    i, tv = meta.ingests, meta.table_versions
+    with ws.engine().connect() as conn:
+        row = conn.execute(sa.select(i).where(i.c.ingest_id == ingest_id)).mappings().one()
+        fp = None if row["table_version"] is None else conn.execute(
+            sa.select(tv.c.fingerprint).where(tv.c.source == row["source"],
+                                              tv.c.version == row["table_version"])).scalar()
+    report = _report(row["report"])
+    if repeated:
+        report = replace(report, warnings=(*report.warnings, (
+            f"The same rows were already ingested into {row['source']!r} as of "
+            f"{pd.Timestamp(row['as_of']).isoformat()} by ingest {ingest_id} (from "
+            f"{row['file']!r}); nothing was appended again.")))
+    return IngestResult(ingest_id, report, row["table_version"], fp, repeated)
+
+
+def _report(d: dict[str, Any]) -> Report:
+    """A report from its ``to_dict`` form."""
+    return Report(
+        d["source"], int(d["received"]), int(d["accepted"]), int(d["quarantined"]),
+        problems=tuple(Problem(p["check"], p["column"], p["count"], p["message"],
+                               tuple(p.get("examples", ()))) for p in d.get("problems", ())),
+        warnings=tuple(d.get("warnings", ())),
+        batch=tuple(BatchCheck(b["check"], b["status"], b["message"], b.get("details", {}))
+                    for b in d.get("batch_checks", ())),
+        mapped=tuple(Mapped(m["column"], m["old"], m["new"], m["rows"])
+                     for m in d.get("mapped", {}).get("codes", ())))
+
+
+def _batch_digest(batch: RawBatch) -> str:
+    """A digest of a batch's values, row numbers and malformed rows."""
+    h = hashlib.sha256()
+    frame = batch.frame
+    try:
+        table = frame if isinstance(frame, pa.Table) else \
+            pa.Table.from_pandas(frame, preserve_index=False)
+        h.update(_ipc_bytes(table))
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        # values Arrow cannot hold (mixed types, huge integers): the contract says what
+        # is wrong with them; here they only need a digest
+        assert isinstance(frame, pd.DataFrame)
+        h.update(json.dumps(frame.to_dict(orient="split"), default=repr).encode())
+    h.update(np.asarray(batch.rows, dtype="int64").tobytes())
+    h.update(json.dumps(batch.malformed).encode())
+    return "rows:" + h.hexdigest()
 
 
 def _split_refs(frame: pd.DataFrame | pa.Table
@@ -257,35 +447,25 @@ def _recent_volumes(ws: Workspace, name: str, history: int) -> list[int]:
 
 def _existing_keys(ws: Workspace, source: Source) -> pa.Table | None:
     key = list(source.contract.unique)
-    if not key:
+    if not key or latest_version(ws, source.name) is None:
         return None
-    dt = _delta(ws.table_path(source.name))
-    if dt is None:
-        return None
-    return dt.to_pyarrow_table(columns=key)
+    return read_table(ws, source, columns=key)
 
 
-def _append(ws: Workspace, source: Source, val: Validation, *, ingest_id: str,
-            as_of: datetime) -> tuple[int | None, str | None]:
+def _append(ws: Workspace, source: Source, table: pa.Table, *, props: CommitProperties
+            ) -> None:
+    """Append accepted rows as one Delta commit that carries the ingest's record.
+
+    The first recorded version replaces whatever the Delta table holds: with no version
+    recorded, reconcile left it empty (a stray commit rolled back), perhaps with a
+    stray schema.
+    """
     path = ws.table_path(source.name)
-    if not val.keep.any():
-        last = latest_version(ws, source.name)
-        return (last["version"], last["fingerprint"]) if last else (None, None)
-    table = val.table
-    prev = latest_version(ws, source.name)
-    digest = hashlib.sha256((prev["fingerprint"] if prev else "").encode())
-    digest.update(_ipc_bytes(_canonical(table)))
-    fingerprint = digest.hexdigest()
-    write_deltalake(str(path), table, mode="append",
-                    commit_properties=None, configuration=None)
-    dt = DeltaTable(str(path))
-    version = int(dt.version())
-    total = (prev["total_rows"] if prev else 0) + table.num_rows
-    with ws.engine().begin() as conn:
-        conn.execute(meta.table_versions.insert().values(
-            source=source.name, version=version, rows=table.num_rows, total_rows=total,
-            fingerprint=fingerprint, ingest_id=ingest_id, as_of=as_of))
-    return version, fingerprint
+    if latest_version(ws, source.name) is None and _delta(path) is not None:
+        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite",
+                        commit_properties=props)
+        return
+    write_deltalake(str(path), table, mode="append", commit_properties=props)
 
 
 def _canonical(table: pa.Table) -> pa.Table:
@@ -307,14 +487,14 @@ def _canonical(table: pa.Table) -> pa.Table:
 
 
 def _quarantine(ws: Workspace, source: Source, val: Validation, *, ingest_id: str,
-                as_of: datetime) -> None:
-    if val.quarantined.empty:
-        return
+                as_of: datetime, props: CommitProperties) -> None:
+    """Append the quarantined rows as one Delta commit, before the data commit."""
     q = val.quarantined.assign(ingest_id=ingest_id, as_of=pd.Timestamp(as_of))
     table = pa.Table.from_pandas(q, preserve_index=False).cast(pa.schema([
         ("row", pa.int64()), ("reasons", pa.string()), ("values", pa.string()),
         ("ingest_id", pa.string()), ("as_of", pa.timestamp("us"))]))
-    write_deltalake(str(ws.quarantine_path(source.name)), table, mode="append")
+    write_deltalake(str(ws.quarantine_path(source.name)), table, mode="append",
+                    commit_properties=props)
 
 
 def _ipc_bytes(table: pa.Table) -> bytes:
@@ -361,7 +541,17 @@ def versions_as_of(ws: Workspace, names: list[str], as_of: datetime) -> dict[str
 
 def read_table(ws: Workspace, source: Source, version: int | None = None,
                columns: list[str] | None = None) -> pa.Table:
-    """Read a table (optionally at a version) as Arrow; an empty typed table if none."""
+    """Read a table (optionally at a version) as Arrow; an empty typed table if none.
+
+    Without a version it reads the newest version the metadata records, so a reader never
+    sees rows whose ingest is not complete.
+    """
+    if version is None:
+        last = latest_version(ws, source.name)
+        if last is None:
+            table = arrow_schema(source).empty_table()
+            return table.select(columns) if columns else table
+        version = int(last["version"])
     dt = _delta(ws.table_path(source.name), version)
     if dt is None:
         if version is not None:
@@ -388,11 +578,14 @@ def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.
     q = dt.to_pyarrow_table().to_pandas()
     r = _resolutions(ws)
     with ws.engine().connect() as conn:
+        recorded = set(conn.execute(sa.select(meta.ingests.c.ingest_id).where(
+            meta.ingests.c.source == source.name)).scalars())
         done = pd.DataFrame([dict(m) for m in conn.execute(
             sa.select(r.c.ingest_id, r.c.row, r.c.resolved_by, r.c.outcome)
             .where(r.c.source == source.name)).mappings()],
             columns=["ingest_id", "row", "resolved_by", "outcome"])
     done["row"] = done["row"].astype("int64")
+    q = q[q["ingest_id"].isin(recorded)]  # rows of an ingest still under way are not shown
     q = q.merge(done, on=["ingest_id", "row"], how="left")
     q = q.astype({"resolved_by": object, "outcome": object})
     q[["resolved_by", "outcome"]] = q[["resolved_by", "outcome"]].where(
@@ -512,8 +705,11 @@ def _resolutions(ws: Workspace) -> sa.Table:
 
 
 def _resolve(ws: Workspace, source: Source, refs: Sequence[tuple[str, int] | None],
-             val: Validation, report: Report, *, ingest_id: str, as_of: datetime) -> Report:
-    """Record which open quarantine entries this correction resolved."""
+             val: Validation, report: Report, *, as_of: datetime
+             ) -> tuple[Report, list[dict[str, Any]]]:
+    """Which open quarantine entries this correction resolves: the report with a note,
+    and the ``quarantine_resolutions`` rows (``resolved_by`` is filled in by the
+    caller's record)."""
     open_rows = quarantine(ws, source, open_only=True)
     waiting = set(zip(open_rows["ingest_id"], open_rows["row"].astype(int), strict=True))
     records, unknown = [], 0
@@ -525,11 +721,8 @@ def _resolve(ws: Workspace, source: Source, refs: Sequence[tuple[str, int] | Non
             continue
         waiting.discard(ref)
         records.append({"source": source.name, "ingest_id": ref[0], "row": ref[1],
-                        "resolved_by": ingest_id, "as_of": as_of,
+                        "as_of": as_of,
                         "outcome": "accepted" if val.keep[pos] else "quarantined"})
-    if records:
-        with ws.engine().begin() as conn:
-            conn.execute(_resolutions(ws).insert(), records)
     accepted = sum(r["outcome"] == "accepted" for r in records)
     notes = [f"This batch corrects {len(records)} quarantined row(s): {accepted} accepted, "
              f"{len(records) - accepted} quarantined again (their new entries are the open "
@@ -537,7 +730,7 @@ def _resolve(ws: Workspace, source: Source, refs: Sequence[tuple[str, int] | Non
     if unknown:
         notes.append(f"{unknown} row(s) name quarantine entries of {source.name!r} that do "
                      "not exist or were already resolved; they were validated as new rows.")
-    return replace(report, warnings=(*report.warnings, *notes))
+    return replace(report, warnings=(*report.warnings, *notes)), records
 
 
 def list_versions(ws: Workspace, name: str | None = None) -> list[dict[str, Any]]:

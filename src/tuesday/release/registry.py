@@ -3,13 +3,20 @@
 Stages: ``experimental -> candidate -> production -> retired``. Every change of stage is
 one database transaction that also writes its audit row, so a promotion is either fully
 done or not at all.
+
+Concurrent processes: a promotion, a rollback and a deployment each check the stages and
+then write them in one transaction that holds the database's write lock from its first
+read (``Workspace.write_transaction``: ``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the
+stage rows are read ``FOR UPDATE``), so they run one after another. A request whose
+premise another process changed meanwhile (the production version its gates were
+checked against, or the version a rollback meant to replace) changes nothing and raises
+``Conflict`` (exit code 5, HTTP 409) that says what happened and what to do.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from datetime import datetime
 from typing import Any
@@ -23,7 +30,7 @@ from tuesday.errors import Conflict, GateFailed, NotFound, TuesdayError
 from tuesday.project import Gate, Model
 from tuesday.train import evaluation
 from tuesday.train.training import load_model
-from tuesday.workspace import Workspace
+from tuesday.workspace import Workspace, fault
 
 STAGES = ("experimental", "candidate", "production", "retired")
 LATENCY_SAMPLES = 2000
@@ -313,14 +320,17 @@ def promote(ws: Workspace, model: Model, version: int, *, as_of: datetime,
     """Move a version to production if it passes its gates (or with an override reason).
 
     The current production version, if any, is retired, the model's deployment goes back
-    to ``single`` and the audit rows are written, all in one transaction.
+    to ``single`` and the audit rows are written, all in one transaction that holds the
+    database's write lock. If another process changed the production version while the
+    gates were checked (against the old one), nothing changes and ``Conflict`` says so.
     """
     row = get_version(ws, model.name, version)
     if row["stage"] == "production":
         return {"model": model.name, "version": version, "stage": "production",
                 "changed": False, "gates": check_gates(ws, model, row)}
-    gates = check_gates(ws, model, row)
-    _fault("promote:after_gates")
+    current = production(ws, model.name)
+    gates = check_gates(ws, model, row, current)
+    fault("promote:after_gates")
     failed = [g for g in gates if not g["passed"]]
     if failed and not override_reason:
         raise GateFailed(
@@ -333,67 +343,122 @@ def promote(ws: Workspace, model: Model, version: int, *, as_of: datetime,
                            fix='Pass --override-reason "why this version ships anyway".')
     reason = ("passed gates: " + "; ".join(g["message"] for g in gates)) if not failed \
         else f"OVERRIDE of failed gates ({override_reason})"
-    _move(ws, model.name, version, "production", actor=actor, reason=reason, at=as_of,
-          retire_current=True)
+    seen = current["version"] if current else None
+    with ws.write_transaction() as conn:
+        stages = _stages(conn, model.name)
+        if stages.get(version) == "production":  # the same promotion won a race
+            return {"model": model.name, "version": version, "stage": "production",
+                    "changed": False, "gates": gates}
+        _expect_production(conn, model.name, stages, seen, doing=(
+            f"Version {version} was not promoted: its gates were checked against "
+            f"production version {seen}" if seen is not None else
+            f"Version {version} was not promoted: its gates were checked when the model had "
+            "no production version"),
+            fix=f"Run `tuesday promote {model.name} {version}` again to check its gates "
+                "against the new production version.")
+        _move_locked(conn, model.name, version, "production", stages, actor=actor, reason=reason,
+              at=as_of)
     return {"model": model.name, "version": version, "stage": "production", "changed": True,
             "gates": gates, "override": bool(failed)}
 
 
 def rollback(ws: Workspace, model: str, *, as_of: datetime, actor: str = "cli",
              reason: str = "rollback") -> dict[str, Any]:
-    """Restore the version that was in production before the current one."""
+    """Restore the version that was in production before the current one.
+
+    Runs under the database's write lock; a rollback that raced another change of the
+    production version (two rollbacks at once, say) changes nothing and raises
+    ``Conflict``, so two people rolling back a bad version cannot bring it back.
+    """
     tr = meta.transitions
     current = production(ws, model)
-    with ws.engine().connect() as conn:
+    seen = current["version"] if current else None
+    with ws.write_transaction() as conn:
+        stages = _stages(conn, model)
+        _expect_production(conn, model, stages, seen, doing=(
+            f"This rollback of production version {seen} changed nothing"
+            if seen is not None else "This rollback changed nothing"),
+            fix=f"Check `tuesday models`; run `tuesday rollback {model}` again only if the "
+                "new production version should be rolled back too.")
         history = conn.execute(sa.select(tr.c.version).where(
             tr.c.model == model, tr.c.to_stage == "production").order_by(tr.c.id.desc())
         ).scalars().all()
-    cur = current["version"] if current else None
-    previous = next((v for v in history if v != cur), None)
-    if previous is None:
-        raise Conflict(f"Model {model!r} has no earlier production version to roll back to.",
-                       fix="Promote a version with `tuesday promote MODEL VERSION`.")
-    _move(ws, model, previous, "production", actor=actor,
-          reason=f"{reason}: replaces version {cur}", at=as_of, retire_current=True)
-    return {"model": model, "version": previous, "replaced": cur, "stage": "production"}
+        previous = next((v for v in history if v != seen), None)
+        if previous is None:
+            raise Conflict(f"Model {model!r} has no earlier production version to roll "
+                           "back to.",
+                           fix="Promote a version with `tuesday promote MODEL VERSION`.")
+        _move_locked(conn, model, previous, "production", stages, actor=actor,
+              reason=f"{reason}: replaces version {seen}", at=as_of)
+    return {"model": model, "version": previous, "replaced": seen, "stage": "production"}
+
+
+def _stages(conn: sa.Connection, model: str) -> dict[int, str]:
+    """Every version's stage, read under lock (the write lock on SQLite, row locks on
+    PostgreSQL) so that no other process changes them before this transaction ends."""
+    mv = meta.model_versions
+    return {int(v): str(s) for v, s in conn.execute(
+        sa.select(mv.c.version, mv.c.stage).where(mv.c.model == model)
+        .order_by(mv.c.version).with_for_update())}
+
+
+def _expect_production(conn: sa.Connection, model: str, stages: dict[int, str],
+                       seen: int | None, *, doing: str, fix: str) -> None:
+    """Raise ``Conflict`` if the production version is no longer the one seen before."""
+    now = [v for v, s in stages.items() if s == "production"]
+    if now == ([] if seen is None else [seen]):
+        return
+    tr = meta.transitions
+    last = conn.execute(sa.select(tr).where(tr.c.model == model).order_by(tr.c.id.desc())
+                        .limit(1)).mappings().first()
+    by = (f" (the last change: version {last['version']} to {last['to_stage']} by "
+          f"{last['actor']!r} at {last['at']:%Y-%m-%d %H:%M})") if last else ""
+    shown = ", ".join(map(str, now)) or "none"
+    raise Conflict(f"Model {model!r} changed while this request ran: another process made "
+                   f"the production version {shown}{by}. {doing}.", fix=fix)
 
 
 def _move(ws: Workspace, model: str, version: int, to: str, *, actor: str, reason: str,
-          at: datetime, retire_current: bool) -> None:
+          at: datetime) -> None:
+    """Change a version's stage (see ``_move_locked``) in its own locked transaction."""
+    with ws.write_transaction() as conn:
+        _move_locked(conn, model, version, to, _stages(conn, model), actor=actor,
+                     reason=reason, at=at)
+
+
+def _move_locked(conn: sa.Connection, model: str, version: int, to: str,
+                 stages: dict[int, str], *, actor: str, reason: str, at: datetime) -> None:
+    """Change a version's stage, retiring the production version when ``to`` is
+    production, with the audit rows, inside the caller's locked transaction."""
     mv, tr = meta.model_versions, meta.transitions
-    with ws.engine().begin() as conn:
-        frm = conn.execute(sa.select(mv.c.stage).where(
-            mv.c.model == model, mv.c.version == version)).scalar()
-        if (frm, to) not in TRANSITIONS:
-            raise Conflict(f"Model {model!r} version {version} cannot move from {frm!r} to "
-                           f"{to!r}. Allowed moves: "
-                           + ", ".join(f"{a}->{b}" for a, b in sorted(TRANSITIONS)) + ".",
-                           fix="Check the version's stage with `tuesday models`.")
-        if retire_current and to == "production":
-            cur = conn.execute(sa.select(mv.c.version).where(
-                mv.c.model == model, mv.c.stage == "production")).scalars().all()
-            for v in cur:
-                conn.execute(mv.update().where(mv.c.model == model, mv.c.version == v)
-                             .values(stage="retired"))
-                conn.execute(tr.insert().values(model=model, version=v,
-                                                from_stage="production", to_stage="retired",
-                                                actor=actor, reason=f"replaced by {version}",
-                                                at=at))
-        _fault("promote:after_retire")
-        conn.execute(mv.update().where(mv.c.model == model, mv.c.version == version)
-                     .values(stage=to))
-        _fault("promote:after_stage")
-        conn.execute(tr.insert().values(model=model, version=version, from_stage=frm,
-                                        to_stage=to, actor=actor, reason=reason, at=at))
-        _fault("promote:after_audit")
-        if to == "production":
-            dep = _deployment(conn, model)
-            if dep["mode"] != "single":
-                conn.execute(meta.deployments.insert().values(
-                    model=model, mode="single", version=None, percent=0.0, actor=actor,
-                    reason=f"version {version} moved to production; the {dep['mode']} "
-                           f"deployment of version {dep['version']} ended", at=at))
-        _fault("promote:before_commit")
+    frm = stages.get(version)
+    if (frm, to) not in TRANSITIONS:
+        raise Conflict(f"Model {model!r} version {version} cannot move from {frm!r} to "
+                       f"{to!r}. Allowed moves: "
+                       + ", ".join(f"{a}->{b}" for a, b in sorted(TRANSITIONS)) + ".",
+                       fix="Check the version's stage with `tuesday models`.")
+    if to == "production":
+        for v in [v for v, s in stages.items() if s == "production"]:
+            conn.execute(mv.update().where(mv.c.model == model, mv.c.version == v)
+                         .values(stage="retired"))
+            conn.execute(tr.insert().values(model=model, version=v, from_stage="production",
+                                            to_stage="retired", actor=actor,
+                                            reason=f"replaced by {version}", at=at))
+    fault("promote:after_retire")
+    conn.execute(mv.update().where(mv.c.model == model, mv.c.version == version)
+                 .values(stage=to))
+    fault("promote:after_stage")
+    conn.execute(tr.insert().values(model=model, version=version, from_stage=frm,
+                                    to_stage=to, actor=actor, reason=reason, at=at))
+    fault("promote:after_audit")
+    if to == "production":
+        dep = _deployment(conn, model)
+        if dep["mode"] != "single":
+            conn.execute(meta.deployments.insert().values(
+                model=model, mode="single", version=None, percent=0.0, actor=actor,
+                reason=f"version {version} moved to production; the {dep['mode']} "
+                       f"deployment of version {dep['version']} ended", at=at))
+    fault("promote:before_commit")
 
 
 def audit(ws: Workspace, model: str | None = None) -> list[dict[str, Any]]:
@@ -438,34 +503,38 @@ def deploy(ws: Workspace, model: str, mode: str, version: int | None = None, *,
     if mode not in DEPLOYMENT_MODES:
         raise TuesdayError(f"Deployment mode must be one of {', '.join(DEPLOYMENT_MODES)}; "
                            f"got {mode!r}.", fix="Pick one of the listed modes.")
-    prod = production(ws, model)
-    if prod is None:
-        raise Conflict(f"Model {model!r} has no production version; a deployment routes "
-                       "traffic between production and a challenger.",
-                       fix=f"Promote a version first with `tuesday promote {model} VERSION`.")
-    if mode == "single":
-        version, pct = None, 0.0
-    else:
-        if version is None:
-            raise TuesdayError(f"A {mode} deployment needs the challenger version.",
-                               fix=f"Run `tuesday deploy {model} {mode} VERSION`.")
-        row = get_version(ws, model, version)
-        if row["stage"] != "candidate":
-            raise Conflict(f"Model {model!r} version {version} is {row['stage']!r}; only a "
-                           "candidate version can take part in a deployment (the other side "
-                           f"is production version {prod['version']}).",
-                           fix="Pick a candidate version (see `tuesday models`).")
+    if mode != "single" and version is None:
+        raise TuesdayError(f"A {mode} deployment needs the challenger version.",
+                           fix=f"Run `tuesday deploy {model} {mode} VERSION`.")
+    pct = 0.0
+    if mode != "single":
         default = {"shadow": 100.0, "canary": 10.0, "ab": 50.0}[mode]
         pct = default if percent is None or mode == "shadow" else float(percent)
         if not 0 < pct < 100 and mode != "shadow":
             raise TuesdayError(f"The {mode} percentage must be between 0 and 100 "
                                f"(exclusive); got {percent!r}.",
                                fix="Pass --percent 10 for 10 % of the traffic.")
-    with ws.engine().begin() as conn:
+        assert version is not None
+        get_version(ws, model, version)  # a clear error for an unknown version
+    with ws.write_transaction() as conn:
+        stages = _stages(conn, model)
+        prod = next((v for v, s in stages.items() if s == "production"), None)
+        if prod is None:
+            raise Conflict(f"Model {model!r} has no production version; a deployment routes "
+                           "traffic between production and a challenger.",
+                           fix=f"Promote a version first with `tuesday promote {model} "
+                               "VERSION`.")
+        if mode == "single":
+            version = None
+        elif stages.get(version or 0) != "candidate":
+            raise Conflict(f"Model {model!r} version {version} is {stages.get(version or 0)!r};"
+                           " only a candidate version can take part in a deployment (the "
+                           f"other side is production version {prod}).",
+                           fix="Pick a candidate version (see `tuesday models`).")
         conn.execute(meta.deployments.insert().values(
             model=model, mode=mode, version=version, percent=pct, actor=actor,
             reason=reason or f"set to {mode}", at=as_of))
-    return {**deployment(ws, model), "production_version": prod["version"]}
+    return {**deployment(ws, model), "production_version": prod}
 
 
 def deployment_history(ws: Workspace, model: str) -> list[dict[str, Any]]:
@@ -473,10 +542,3 @@ def deployment_history(ws: Workspace, model: str) -> list[dict[str, Any]]:
     with ws.engine().connect() as conn:
         return [dict(r) for r in conn.execute(
             sa.select(d).where(d.c.model == model).order_by(d.c.id)).mappings()]
-
-
-def _fault(point: str) -> None:
-    """Fault injection for crash-safety tests: ``TUESDAY_FAULT=promote:after_retire``
-    ends the process abruptly at that point (no cleanup, no commit)."""
-    if os.environ.get("TUESDAY_FAULT") == point:
-        os._exit(137)

@@ -173,7 +173,7 @@ def _tree_starts(raw: bytes, first: int, end: int, sizes: list[str]) -> list[int
 def _scanned_starts(raw: bytes, first: int, end: int) -> list[int]:
     """Where each tree starts when the header has no tree_sizes: every 'Tree=i' line, in
     order from 0."""
-    starts = []
+    starts: list[int] = []
     at = first
     while 0 <= at < end:
         if not raw.startswith(f"Tree={len(starts)}\n".encode(), at):
