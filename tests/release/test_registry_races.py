@@ -149,9 +149,11 @@ def test_simultaneous_rollbacks_do_not_undo_each_other(race_ws: Workspace,
         check(race_ws)
         won = [r for r in results if r[3] == "ok"]
         assert won and len(won) + sum(r[3] == "conflict" for r in results) == WORKERS
-        # the version in production at the start was replaced once, by one of them; any
-        # other that succeeded started after it (a rollback of the rollback)
-        assert [w[4][0] for w in won].count(start) == 1
+        # the version in production at the start was replaced by one of them; any other
+        # that succeeded read production after an earlier winner had committed (a
+        # rollback of the rollback: 4 -> 5 -> 4 -> 5 is three such steps), which the
+        # audit chain checked above orders
+        assert start in [w[4][0] for w in won]
         assert audit_count(race_ws) - before == 2 * len(won)  # retire + restore, each
         conflicts += WORKERS - len(won)
     assert conflicts > 0
