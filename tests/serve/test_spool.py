@@ -180,3 +180,16 @@ def test_sigterm_leaves_no_spool(served_ws) -> None:
     proc.wait(timeout=60)
     assert set(read_log(served_ws, "ridership_14d")["request_id"]) == set(acked)
     assert list((served_ws.root / SPOOL).iterdir()) == []
+
+
+def test_pandas_and_numpy_values_are_spooled_as_plain_values() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tuesday.serve.spool import decode, encode
+
+    t = pd.Timestamp("2016-07-01 06:30")
+    row = ("r1", "m", np.int64(2), "s1", t, t, np.float64(1.5), None, "{}", "primary",
+           1.5, None, None)
+    got = list(decode(encode([row])))
+    assert got[0][4] == t.to_pydatetime() and got[0][2] == 2 and got[0][6] == 1.5

@@ -47,9 +47,23 @@ APP_PREFIX = "tuesday-spool-"
 _TIMES = (4, 5)
 
 
+def _plain(v: Any) -> Any:
+    """What orjson does not encode itself: a pandas Timestamp (a datetime subclass) as
+    its ISO text (NaT as null), a numpy scalar as its Python value."""
+    if isinstance(v, datetime):
+        try:
+            return datetime.isoformat(v)
+        except (ValueError, TypeError):  # NaT
+            return None
+    item = getattr(v, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"a prediction log value of type {type(v).__name__} cannot be spooled")
+
+
 def encode(rows: list[tuple[Any, ...]]) -> bytes:
     """One framed record of log rows (header and JSON payload)."""
-    payload = orjson.dumps(rows)
+    payload = orjson.dumps(rows, default=_plain)
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
