@@ -91,3 +91,19 @@ class ArtifactCorrupt(TuesdayError):
     status = 500
     exit_code = 8
     kind = "artifact_integrity"
+
+
+class Overloaded(TuesdayError):
+    """The server is behind, or cannot log what it would answer; the client should retry
+    after a pause."""
+
+    status = 503
+    exit_code = 6
+    kind = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1, reason: str = "overloaded",
+                 fix: str = "") -> None:
+        super().__init__(message,
+                         fix=fix or f"Retry after {retry_after} s or lower the request rate.")
+        self.retry_after = retry_after
+        self.reason = reason

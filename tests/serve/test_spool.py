@@ -193,3 +193,57 @@ def test_pandas_and_numpy_values_are_spooled_as_plain_values() -> None:
            1.5, None, None)
     got = list(decode(encode([row])))
     assert got[0][4] == t.to_pydatetime() and got[0][2] == 2 and got[0][6] == 1.5
+
+
+def test_a_spool_write_that_fails_refuses_the_request_and_keeps_whole_records(
+        ws_copy, monkeypatch) -> None:
+    import errno
+
+    import pytest
+
+    from tuesday.errors import Overloaded
+
+    log = PredictionLog(ws_copy)
+    assert log.add([_row(0)])
+    sp = log._spool
+    assert sp is not None
+    segment = sp._path(sp.number)
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:  # a disk that fills mid-record
+        if fd == sp._fd:
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(Overloaded) as caught:
+        log.add([_row(1)])
+    assert caught.value.status == 503 and caught.value.reason == "log_unavailable"
+    assert "No space left on device" in caught.value.message
+    monkeypatch.setattr(os, "write", real_write)
+    assert list(spool.decode(segment.read_bytes())) == [_row(0)]  # the torn half is gone
+    assert log.add([_row(2)])  # the disk has room again: answered and logged
+    assert list(spool.decode(segment.read_bytes())) == [_row(0), _row(2)]
+    log.flush()
+    log.close()
+    assert sorted(read_log(ws_copy)["request_id"]) == ["r0", "r2"]
+
+
+def test_a_full_device_answers_503_not_500(ws_copy) -> None:
+    """The real thing: the spool's file descriptor pointed at /dev/full."""
+    import pytest
+
+    from tuesday.errors import Overloaded
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    log = PredictionLog(ws_copy)
+    assert log.add([_row(0)])
+    sp = log._spool
+    assert sp is not None
+    os.dup2(os.open("/dev/full", os.O_WRONLY), sp._fd)
+    with pytest.raises(Overloaded) as caught:
+        log.add([_row(1)])
+    assert caught.value.status == 503
+    assert len(log) == 1  # the refused row is not kept as if it were logged

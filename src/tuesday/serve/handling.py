@@ -23,9 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
 from tuesday import encoding
-from tuesday.errors import TuesdayError
+from tuesday.errors import Overloaded, TuesdayError
 from tuesday.serve import auth, rules
-from tuesday.serve.predictor import Overloaded
 from tuesday.serve.state import State
 
 __all__ = ["MAX_DEPTH", "BodyTooLarge", "Handler", "RuleFailed", "admit", "body_limits",
@@ -200,8 +199,8 @@ def failure(state: State, exc: Exception, model: str | None) -> Response:
     """The JSON error answer of an exception raised by an endpoint (re-raised when
     it is not one of tuesday's: the app's crash handler answers 500)."""
     if isinstance(exc, Overloaded):
-        if "log" in exc.message:
-            state.metrics.shed.labels("log_full").inc()
+        if exc.reason != "overloaded":
+            state.metrics.shed.labels(exc.reason).inc()
         return error_response(exc)
     if isinstance(exc, rules.RuleError):
         return error_response(RuleFailed(

@@ -22,6 +22,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from tuesday.data.predictions import LOG_SCHEMA, PREDICTIONS
+from tuesday.errors import Overloaded
 from tuesday.serve.spool import APP_PREFIX, Spool, dead_spools, encode
 from tuesday.workspace import Workspace
 
@@ -75,7 +76,17 @@ class PredictionLog:
             if self.spooled:
                 if self._spool is None:
                     self._spool = Spool(self.ws.root / SPOOL)
-                self._spool.append(encode(tuples))  # on disk before the answer is sent
+                try:  # on disk before the answer is sent
+                    self._spool.append(encode(tuples))
+                except OSError as exc:
+                    self.failures += 1
+                    raise Overloaded(
+                        f"The prediction log's spool in {self._spool.folder} could not be "
+                        f"written ({exc.strerror or exc}); the request was not answered so "
+                        "that no prediction goes unlogged.", reason="log_unavailable",
+                        retry_after=5, fix="Free space on the workspace's disk (or fix its "
+                        "storage); the server answers again as soon as the spool can be "
+                        "written.") from exc
             self.rows.extend(tuples)
             return True
 

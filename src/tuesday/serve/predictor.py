@@ -36,7 +36,7 @@ import pandas as pd
 
 from tuesday.data import events, online
 from tuesday.data.features import baseline_features, horizon
-from tuesday.errors import NotFound, TuesdayError, ValidationFailed
+from tuesday.errors import NotFound, Overloaded, TuesdayError, ValidationFailed
 from tuesday.project import LoadedProject, Model, parse_time
 from tuesday.release import registry
 from tuesday.serve import compiled, rules
@@ -55,18 +55,6 @@ log = logging.getLogger(__name__)
 MAX_ROWS = 10_000
 #: seconds a model's routing is cached before the registry is read again
 REGISTRY_TTL = 1.0
-
-
-class Overloaded(TuesdayError):
-    """The server is behind; the client should retry after a pause."""
-
-    status = 503
-    exit_code = 6
-    kind = "overloaded"
-
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
-        super().__init__(message, fix=f"Retry after {retry_after} s or lower the request rate.")
-        self.retry_after = retry_after
 
 
 def wall_clock() -> datetime:
@@ -361,7 +349,7 @@ class Predictor:
         if self.log_predictions and not self.log.add(log_rows):
             raise Overloaded(f"The prediction log holds {len(self.log)} unwritten rows (the "
                              f"limit is {self.log.max_rows}); the request was not answered "
-                             "so that no prediction goes unlogged.")
+                             "so that no prediction goes unlogged.", reason="log_full")
         served_counts = self.served
         for version, variant in counts:
             k = (name, version, variant)

@@ -123,6 +123,7 @@ class Spool:
         self.number = 0
         self._fd = self._open(self.number)
         self._dirty = False
+        self._size = 0  # bytes in the current segment
 
     @property
     def app_id(self) -> str:
@@ -135,10 +136,19 @@ class Spool:
         return os.open(self._path(number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def append(self, record: bytes) -> None:
-        """Append one framed record (one ``write()``; a short write is completed)."""
-        n = os.write(self._fd, record)
-        while n < len(record):  # only on a full disk or a signal mid-write
-            n += os.write(self._fd, record[n:])
+        """Append one framed record (one ``write()``; a short write is completed). A write
+        that fails (a full disk, an I/O error) is cut back off the segment, so the spool
+        holds whole records only, and the ``OSError`` is raised to the caller."""
+        start = self._size
+        try:
+            n = os.write(self._fd, record)
+            while n < len(record):  # only on a full disk or a signal mid-write
+                n += os.write(self._fd, record[n:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+            raise
+        self._size += len(record)
         self._dirty = True
 
     def seal(self) -> int | None:
@@ -149,7 +159,7 @@ class Spool:
         sealed = self.number
         fd = self._open(sealed + 1)
         os.close(self._fd)
-        self._fd, self.number, self._dirty = fd, sealed + 1, False
+        self._fd, self.number, self._dirty, self._size = fd, sealed + 1, False, 0
         return sealed
 
     def drop(self, upto: int) -> None:
