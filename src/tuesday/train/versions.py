@@ -13,8 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuesday import meta
+from tuesday.errors import Conflict
 from tuesday.train.model_file import check_lightgbm_text
 from tuesday.workspace import Workspace
+
+#: tries to number a new version before giving up with a Conflict
+ATTEMPTS = 5
 
 
 def register(ws: Workspace, model: str, *, run_id: str, artifact: str,
@@ -27,8 +31,25 @@ def register(ws: Workspace, model: str, *, run_id: str, artifact: str,
     if art.get("format") == "lightgbm-text":
         check_lightgbm_text(ws.get_artifact(artifact),
                             what=f"The model file of {model!r} (artifact {artifact[:12]})")
+    for _ in range(ATTEMPTS):
+        try:
+            return _insert(ws, model, run_id=run_id, artifact=artifact, manifest=manifest,
+                           metrics=metrics, as_of=as_of, stage=stage, actor=actor)
+        except sa.exc.IntegrityError:  # another process took the number (PostgreSQL)
+            continue
+    raise Conflict(f"Model {model!r}: {ATTEMPTS} attempts to number a new version collided "
+                   "with other trainings of the same model.",
+                   fix="Retry the training; train one model from one place at a time.")
+
+
+def _insert(ws: Workspace, model: str, *, run_id: str, artifact: str,
+            manifest: dict[str, Any], metrics: dict[str, Any], as_of: datetime,
+            stage: str, actor: str) -> int:
+    # the write transaction holds SQLite's write lock from the first read, so the number
+    # read is still the newest when the row is written; PostgreSQL's unique key catches
+    # the rare double and the caller takes the next number
     mv, runs = meta.model_versions, meta.runs
-    with ws.engine().begin() as conn:
+    with ws.write_transaction() as conn:
         last = conn.execute(sa.select(sa.func.max(mv.c.version))
                             .where(mv.c.model == model)).scalar()
         version = int(last or 0) + 1
