@@ -38,9 +38,12 @@ def promote(c: Ctx, model: str, version: int, override_reason: str | None, actor
         m = c.loaded.project.model(model)
         check_artifact(c.workspace, registry.get_version(c.workspace, m.name, version)[
             "manifest"])  # a broken model file is never promoted
+        from tuesday.serve.timing import served_latency
+
         res = registry.promote(c.workspace, c.loaded.project.model(model), version,
                                as_of=parse_time(as_of), actor=actor,
-                               override_reason=override_reason)
+                               override_reason=override_reason,
+                               timer=served_latency(c.workspace, c.loaded))
         emit(res, as_json, lambda d: f"{model} version {version} is in production"
              + ("" if d["changed"] else " (already)") + ".\n"
              + "\n".join(f"  gate {g['gate']}: {'pass' if g['passed'] else 'FAIL'} - "
@@ -83,7 +86,10 @@ def plan(c: Ctx, model: str, version: int, as_json: bool) -> None:
     from tuesday.release import registry
 
     def go() -> None:
-        res = registry.plan(c.workspace, c.loaded.project.model(model), version)
+        from tuesday.serve.timing import served_latency
+
+        res = registry.plan(c.workspace, c.loaded.project.model(model), version,
+                            timer=served_latency(c.workspace, c.loaded))
         emit(res, as_json, _plan_text)
         if not res["gates_passed"]:
             sys.exit(4)

@@ -209,6 +209,17 @@ def lookup(conn: sqlite3.Connection, model: str, entity: str) -> Record | None:
     return Record(entity, row[0], tuple(payload["names"]), payload["vectors"])
 
 
+def records(conn: sqlite3.Connection, model: str, *, limit: int = 100) -> list[Record]:
+    """Up to ``limit`` materialized records of a model (in entity order)."""
+    rows = conn.execute("SELECT entity, origin, payload FROM online_features WHERE model = ? "
+                        "ORDER BY entity LIMIT ?", (model, limit)).fetchall()
+    out = []
+    for entity, origin, payload in rows:
+        got = json.loads(payload)
+        out.append(Record(entity, origin, tuple(got["names"]), got["vectors"]))
+    return out
+
+
 class Cached:
     """``lookup`` through a cache of decoded records, emptied when the store changes.
 

@@ -45,6 +45,7 @@ from tuesday.loop.recent import monitor_summary, policy_for, recent_monitor
 from tuesday.project import LoadedProject, Model
 from tuesday.project.policy import Policy, check_policy
 from tuesday.release import registry
+from tuesday.serve.timing import served_latency
 from tuesday.train import training
 from tuesday.watch import alerts
 from tuesday.workspace import Workspace
@@ -322,7 +323,8 @@ def _retrain(run: _Tick) -> None:
                         "lift": res.metrics["lift"]}
     run.step("promoting")
     with run.timer("promote"):
-        _gate(run.ws, run.model, res.version, run.policy, run.as_of, out)
+        _gate(run.ws, run.model, res.version, run.policy, run.as_of, out,
+              timer=served_latency(run.ws, run.loaded))
     if out["awaiting_approval"] is not None:
         gates = out["gates"] or []
         failed = [g for g in gates if not g["passed"]]
@@ -353,15 +355,15 @@ def _materialize(run: _Tick) -> None:
 
 
 def _gate(ws: Workspace, model: Model, version: int, pol: Policy, t: datetime,
-          out: dict[str, Any]) -> None:
+          out: dict[str, Any], *, timer: registry.Timer | None = None) -> None:
     """Promote ``version`` if the policy allows and its gates pass; else leave it a
     candidate awaiting approval. Updates ``out``."""
     if not pol.auto_promote:
-        out["gates"] = registry.plan(ws, model, version)["gates"]
+        out["gates"] = registry.plan(ws, model, version, timer=timer)["gates"]
         out.update(status="awaiting_approval", awaiting_approval=version)
         return
     try:
-        res = registry.promote(ws, model, version, as_of=t, actor=ACTOR)
+        res = registry.promote(ws, model, version, as_of=t, actor=ACTOR, timer=timer)
     except GateFailed as exc:
         out["gates"] = exc.details
         prod_q = (out.get("monitor") or {}).get("production_quality") or {}

@@ -341,6 +341,11 @@ def _check_model(project: Project, m: Model) -> list[str]:
     if m.missing_features not in MISSING_FEATURES:
         out.append(f"{where}: missing_features must be one of {', '.join(MISSING_FEATURES)}; "
                    f"got {m.missing_features!r}.")
+    d = m.deadline_ms
+    if d is not None and (isinstance(d, bool) or not isinstance(d, int | float)
+                          or not math.isfinite(d) or d <= 0):
+        out.append(f"{where}: deadline_ms must be a positive number of milliseconds "
+                   f"(e.g. 50) or None; got {d!r}.")
     out.extend(_check_label_source(where, m, label, horizon))
     out.extend(_check_baselines(where, m))
     out.extend(_check_metrics(where, m))

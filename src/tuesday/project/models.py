@@ -144,6 +144,12 @@ class Model:
         missing_features: What the server does with a row whose online features are
             missing (null): ``"refuse"`` (the default: the row is not answered, HTTP 422)
             or ``"flag"`` (answered, with ``missing_features`` naming them).
+        deadline_ms: A latency budget for the model path of one request, in
+            milliseconds (None: no deadline). When the time a request has taken plus
+            the model's recent prediction time would pass it, the server answers with
+            the model's first baseline that it can compute online instead, flags the
+            rows (``fallback``), logs them as variant ``deadline`` and counts them in
+            ``/metrics``.
     """
 
     name: str
@@ -166,6 +172,7 @@ class Model:
     rules: tuple[Rule, ...] = ()
     policy: Policy | None = None
     missing_features: str = "refuse"
+    deadline_ms: float | None = None
 
     @property
     def primary_metric(self) -> str:

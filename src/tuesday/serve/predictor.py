@@ -184,6 +184,10 @@ class Predictor:
         self.served: dict[tuple[str, int, str], int] = {}
         #: rows with null online features, by (model, 'refused' or 'flagged')
         self.incomplete: dict[tuple[str, str], int] = {}
+        #: rows of models with a deadline, by (model, 'fallback' or 'missed')
+        self.deadline: dict[tuple[str, str], int] = {}
+        #: recent seconds per row of each model's prediction call (for its deadline)
+        self.model_seconds: dict[str, float] = {}
         self._specs: dict[str, Spec] = {}
 
     def spec(self, name: str) -> Spec:
@@ -331,6 +335,7 @@ class Predictor:
         ``slate=False`` the rows are not one set of candidates, so exploration rules
         do not apply (batch scoring of unrelated rows).
         """
+        started = time.perf_counter()
         route = self.route(name)
         sp = self.spec(name)
         key, tcol = sp.key, sp.tcol
@@ -345,7 +350,7 @@ class Predictor:
         counts: list[tuple[int, str]] = []
         if ready:
             answers = self._answer(route, sp, ready, request_id, served, slate, log_rows,
-                                   counts)
+                                   counts, started)
         if self.log_predictions and not self.log.add(log_rows):
             raise Overloaded(f"The prediction log holds {len(self.log)} unwritten rows (the "
                              f"limit is {self.log.max_rows}); the request was not answered "
@@ -376,19 +381,27 @@ class Predictor:
 
     def _answer(self, route: Route, sp: Spec, ready: list[Row], request_id: str,
                 served: datetime, slate: bool, log_rows: list[tuple[Any, ...]],
-                counts: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
+                counts: list[tuple[int, str]], started: float) -> dict[int, dict[str, Any]]:
         """Answers by row index; appends the log rows (when logging) and the (version,
         variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
         model_rules = sp.rules if slate else sp.rules_unrelated
         key, tcol = sp.key, sp.tcol
         rng, draw = _draws(route, model_rules, request_id)
-        variants, versions, raw = _split_predict(route, ready, draw)
+        deadline = sp.model.deadline_ms
+        fallback: tuple[str, dict[str, np.ndarray]] | None = None
+        if deadline is None:
+            variants, versions, raw = _split_predict(route, ready, draw)
+        else:
+            variants, versions, raw, fallback = self._within_deadline(
+                route, sp, ready, draw, started, deadline)
         requests = [r.request for r in ready]
         final = rules.apply(model_rules, requests, raw, rng) if model_rules else \
             rules.Applied(raw, [None] * len(ready), range(len(ready)),  # type: ignore[arg-type]
                           None, False)  # what apply gives, without copies
         logging_on = self.log_predictions
-        bl = self._baselines(sp, ready) if logging_on else {}
+        bl = self._baselines(sp, ready) if logging_on and fallback is None else {}
+        if fallback is not None:
+            bl = fallback[1]
         name = route.model.name
         answers: dict[int, dict[str, Any]] = {}
         rank = {int(j): k for k, j in enumerate(final.order)} if final.explored else {}
@@ -403,6 +416,9 @@ class Predictor:
                 ans["missing_features"] = list(r.missing)
             if final.dropped_by[j] is not None:
                 ans["dropped_by"] = final.dropped_by[j]
+            if fallback is not None:
+                ans["fallback"] = {"reason": "deadline", "baseline": fallback[0],
+                                   "deadline_ms": deadline}
             if show_version:
                 ans["model_version"] = versions[j]
                 ans["variant"] = variants[j]
@@ -414,10 +430,42 @@ class Predictor:
             if logging_on:
                 log_rows.append(self._log_row(request_id, name, versions[j], variants[j], r,
                                               served, p, raw[j], final, j, bl, route))
-        if route.mode == "shadow" and route.challenger is not None:
+        if route.mode == "shadow" and route.challenger is not None and fallback is None:
             self._shadow(route, route.challenger, model_rules, ready, requests, rng,
                          request_id, served, bl, log_rows, counts)
         return answers
+
+    def _within_deadline(self, route: Route, sp: Spec, ready: list[Row], draw: float,
+                         started: float, deadline_ms: float
+                         ) -> tuple[list[str], list[int], np.ndarray,
+                                    tuple[str, dict[str, np.ndarray]] | None]:
+        """The model's answer when the time taken so far plus the model's recent time for
+        this many rows leaves it within the deadline; otherwise the first online baseline's
+        (``fallback`` is then its name and the baselines' values). The estimate of a model
+        that keeps falling back shrinks by a tenth per request, so it is tried again and
+        re-measured; a model call that passed the deadline anyway is counted as missed."""
+        name = route.model.name
+        budget = deadline_ms / 1000.0
+        per_row = self.model_seconds.get(name, 0.0)
+        elapsed = time.perf_counter() - started
+        if sp.online_baselines and elapsed + per_row * len(ready) > budget:
+            self.model_seconds[name] = per_row * 0.9
+            bl = self._baselines(sp, ready)
+            chosen = sp.online_baselines[0].name
+            k = (name, "fallback")
+            self.deadline[k] = self.deadline.get(k, 0) + len(ready)
+            values = np.asarray(bl[chosen], dtype=float)
+            return (["deadline"] * len(ready), [route.production.version] * len(ready),
+                    values, (chosen, bl))
+        t0 = time.perf_counter()
+        variants, versions, raw = _split_predict(route, ready, draw)
+        now = time.perf_counter()
+        took = (now - t0) / len(ready)
+        self.model_seconds[name] = took if per_row == 0.0 else 0.8 * per_row + 0.2 * took
+        if now - started > budget:
+            k = (name, "missed")
+            self.deadline[k] = self.deadline.get(k, 0) + len(ready)
+        return variants, versions, raw, None
 
     def _shadow(self, route: Route, sh: Loaded, model_rules: tuple[Any, ...],
                 ready: list[Row], requests: list[dict[str, Any]], rng: np.random.Generator,

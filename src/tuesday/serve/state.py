@@ -57,8 +57,14 @@ class Metrics:
             "tuesday_missing_features_rows",
             "Rows whose online features were missing, by what the model did with them "
             "(refused or flagged)", ["model", "outcome"], registry=self.registry)
+        self.deadline = Counter(
+            "tuesday_deadline_rows",
+            "Rows of models with a deadline answered by the baseline instead (fallback) or "
+            "answered by the model after the deadline had passed (missed)",
+            ["model", "outcome"], registry=self.registry)
         self._counted: dict[tuple[str, int, str], int] = {}
         self._counted_incomplete: dict[tuple[str, str], int] = {}
+        self._counted_deadline: dict[tuple[str, str], int] = {}
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
@@ -82,11 +88,14 @@ class Metrics:
             if n > done:
                 self.predictions.labels(k[0], str(k[1]), k[2]).inc(n - done)
                 self._counted[k] = n
-        for key, n in list(self.predictor.incomplete.items()):
-            done = self._counted_incomplete.get(key, 0)
-            if n > done:
-                self.incomplete.labels(*key).inc(n - done)
-                self._counted_incomplete[key] = n
+        for counter, counts, counted in (
+                (self.incomplete, self.predictor.incomplete, self._counted_incomplete),
+                (self.deadline, self.predictor.deadline, self._counted_deadline)):
+            for key, n in list(counts.items()):
+                done = counted.get(key, 0)
+                if n > done:
+                    counter.labels(*key).inc(n - done)
+                    counted[key] = n
 
 
 class Tokens:

@@ -19,6 +19,7 @@ from tuesday.serve.handling import StrictJSONResponse as JSONResponse
 from tuesday.serve.handling import json_body
 from tuesday.serve.predictor import wall_clock
 from tuesday.serve.state import State
+from tuesday.serve.timing import served_latency
 from tuesday.train.training import check_artifact
 
 __all__ = ["admin_body", "get_deployment", "models", "promote", "put_deployment", "rollback",
@@ -82,7 +83,8 @@ async def promote(state: State, request: Request, actor: str | None) -> Response
     await asyncio.to_thread(_check_artifact, state, model.name, version)
     res = await asyncio.to_thread(registry.promote, state.ws, model, version,
                                   as_of=wall_clock(), actor=actor or "http",
-                                  override_reason=reason)
+                                  override_reason=reason,
+                                  timer=served_latency(state.ws, state.loaded))
     state.predictor.refresh(model.name)
     return JSONResponse(res)
 
