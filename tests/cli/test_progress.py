@@ -72,3 +72,36 @@ def test_train_prints_fold_lines_on_stderr_and_clean_json(tmp_path: Path) -> Non
     assert json.loads(out.stdout)["version"] == 1
     assert re.search(r"^fold 1/5 done, \d+ s left$", out.stderr, re.M), out.stderr
     assert re.search(r"^fold 5/5 done in \d+ s$", out.stderr, re.M), out.stderr
+
+
+def test_ingest_of_a_large_file_counts_megabytes_and_names_its_steps(tmp_path: Path) -> None:
+    """A 9 MB churn file (the example's rows repeated with new keys): the plain lines
+    count the megabytes read and name each step, and --json stays clean on stdout."""
+    import pandas as pd
+
+    files = load_project(CHURN).module.example_files(tmp_path / "data")
+    name, path = next((n, p) for n, p in files.items() if str(p).endswith(".csv"))
+    frame = pd.read_csv(path)
+    key = load_project(CHURN).project.source(name).key
+    copies = []
+    size = path.stat().st_size
+    for k in range(-(-9_500_000 // size)):
+        part = frame.copy()
+        for col in key:
+            part[col] = part[col].astype(str) + f"-{k}"
+        copies.append(part)
+    big = tmp_path / "big.csv"
+    pd.concat(copies).to_csv(big, index=False)
+    assert big.stat().st_size >= 8 << 20
+    base = [sys.executable, "-m", "tuesday", "--project", str(CHURN), "--workspace",
+            str(tmp_path / "ws")]
+    out = subprocess.run([*base, "ingest", name, str(big), "--as-of", "2024-01-01", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["received"] == sum(len(c) for c in copies)
+    assert re.search(r"^MB read \d+/\d+ done, \d+ s left$", out.stderr, re.M), out.stderr
+    assert re.search(r"^MB read (\d+)/\1 done in \d+ s$", out.stderr, re.M), out.stderr
+    assert re.search(r"^parsing big\.csv \(\d+ s\)$", out.stderr, re.M), out.stderr
+    assert re.search(r"^checking [\d,]+ rows against the contract of ", out.stderr, re.M)
+    assert re.search(r"^writing [\d,]+ accepted and [\d,]+ quarantined rows", out.stderr,
+                     re.M)

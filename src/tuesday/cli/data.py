@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
+from tuesday.cli.progress import progress
 from tuesday.errors import ValidationFailed
 
 
@@ -25,8 +26,9 @@ def ingest(c: Ctx, source: str, file: str, as_of: str | None, as_json: bool) -> 
 
     def go() -> None:
         src = c.loaded.project.source(source)
-        with console.status(f"ingesting {file}"):
-            res = tables.ingest_file(c.workspace, src, file, as_of=parse_time(as_of))
+        with progress(console) as report:
+            res = tables.ingest_file(c.workspace, src, file, as_of=parse_time(as_of),
+                                     progress=report)
         emit(res.to_dict(), as_json, lambda d: res.report.summary()
              + (f"\nTable version: {res.version}" if res.version is not None else ""))
         if res.report.accepted == 0 and res.report.received > 0:

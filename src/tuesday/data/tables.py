@@ -217,22 +217,44 @@ def ingest_frame(ws: Workspace, source: Source, frame: pd.DataFrame | pa.Table |
 
 
 def ingest_file(ws: Workspace, source: Source, path: str | Path, *,
-                as_of: datetime) -> IngestResult:
+                as_of: datetime, progress: Progress | None = None) -> IngestResult:
     """Read and ingest one file (see ``ingest_frame``); an edited ``export_quarantine``
     file resolves the quarantine entries it names. The same file (same bytes) ingested
     again for the same source and ``as_of`` appends nothing and returns the first
-    ingest's result."""
+    ingest's result. ``progress(message)`` names each step as it starts, and
+    ``progress("MB read", done, total)`` counts the megabytes of a file of 8 MB or more."""
+    report = progress or _silent
     p = _input_file(path)
     digest = hashlib.sha256()
+    total = max(1, -(-p.stat().st_size // (1 << 20)))
+    counted = total >= 8  # a small file is read in a blink: no count
+    if counted:
+        report("MB read", 0, total)
     with open(p, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for k, block in enumerate(iter(lambda: fh.read(1 << 20), b""), 1):
             digest.update(block)
-    return _ingest(ws, source, lambda: read_file(p), as_of=as_of, file=str(path),
-                   digest="file:" + digest.hexdigest())
+            if counted:
+                report("MB read", min(k, total), total)
+
+    def load() -> RawBatch:
+        report(f"parsing {p.name}")
+        return read_file(p)
+
+    return _ingest(ws, source, load, as_of=as_of, file=str(path),
+                   digest="file:" + digest.hexdigest(), progress=report)
+
+
+#: what a long step reports to: ``progress(message)`` or ``progress(what, done, total)``
+Progress = Callable[..., None]
+
+
+def _silent(*args: Any) -> None:
+    return None
 
 
 def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
-            as_of: datetime, file: str, digest: str) -> IngestResult:
+            as_of: datetime, file: str, digest: str,
+            progress: Progress = _silent) -> IngestResult:
     """One ingest: a recorded retry returns at once; otherwise, under the table's lock,
     reconcile, recognise a retry again, validate, write the quarantine and data commits
     (the last one carries the ingest's record), then record it in the metadata from
@@ -249,12 +271,15 @@ def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
         if done is not None:
             return _recorded_result(ws, done, repeated=True)
         ingest_id = uuid.uuid4().hex
+        progress(f"checking {len(batch.rows):,} rows against the contract of {source.name!r}")
         val, report, resolutions = _check(ws, source, batch, as_of=as_of)
         report = replace(report, warnings=(*report.warnings, *(
             f"Before this ingest: {n}" for n in notes)))
         record = _record(ws, source, val, report, resolutions, ingest_id=ingest_id,
                          as_of=as_of, file=file, key=key)
         fault("ingest:after_validate")
+        progress(f"writing {report.accepted:,} accepted and {report.quarantined:,} "
+                 f"quarantined rows")
         _commit(ws, source, val, record, ingest_id=ingest_id, as_of=as_of)
         reconcile(ws, source.name)  # the same path that recovers from a crash
         fault("ingest:after_metadata")
