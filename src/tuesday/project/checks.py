@@ -341,6 +341,14 @@ def _check_model(project: Project, m: Model) -> list[str]:
     if m.missing_features not in MISSING_FEATURES:
         out.append(f"{where}: missing_features must be one of {', '.join(MISSING_FEATURES)}; "
                    f"got {m.missing_features!r}.")
+    if m.max_staleness is not None:
+        try:
+            age = timedelta_of(m.max_staleness, what=f"max_staleness of model {m.name!r}")
+            if age <= timedelta(0):
+                out.append(f"{where}: max_staleness must be a positive duration such as "
+                           f"'2d'; got {m.max_staleness!r}.")
+        except TuesdayError as e:
+            out.append(str(e))
     d = m.deadline_ms
     if d is not None and (isinstance(d, bool) or not isinstance(d, int | float)
                           or not math.isfinite(d) or d <= 0):

@@ -144,6 +144,11 @@ class Model:
         missing_features: What the server does with a row whose online features are
             missing (null): ``"refuse"`` (the default: the row is not answered, HTTP 422)
             or ``"flag"`` (answered, with ``missing_features`` naming them).
+        max_staleness: How old the online features may be when a request is answered
+            (``'2d'``, ``'6h'``; None: not checked): the age is the predictor's clock
+            (virtual in a replay) minus the time the features were materialized at. A
+            row with older features is treated as one with missing features (refused,
+            or flagged with ``stale_features`` under ``missing_features="flag"``).
         deadline_ms: A latency budget for the model path of one request, in
             milliseconds (None: no deadline). When the time a request has taken plus
             the model's recent prediction time would pass it, the server answers with
@@ -172,6 +177,7 @@ class Model:
     rules: tuple[Rule, ...] = ()
     policy: Policy | None = None
     missing_features: str = "refuse"
+    max_staleness: str | None = None
     deadline_ms: float | None = None
 
     @property

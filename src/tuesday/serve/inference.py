@@ -35,6 +35,8 @@ class Row:
     request: dict[str, Any]
     #: the model's online features that are null in the store (answered with a flag)
     missing: tuple[str, ...] = ()
+    #: the age of the online features when they are older than the model allows (flagged)
+    stale: str | None = None
 
 
 @dataclass

@@ -27,7 +27,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from tuesday.data import events, online
 from tuesday.data.features import baseline_features, horizon
 from tuesday.errors import NotFound, Overloaded, TuesdayError, ValidationFailed
 from tuesday.project import LoadedProject, Model, parse_time
+from tuesday.project.times import timedelta_of
 from tuesday.release import registry
 from tuesday.serve import compiled, rules
 from tuesday.serve.inference import Loaded, Row, SingleRow
@@ -102,6 +103,7 @@ class Spec:
     online_baselines: tuple[Any, ...]
     rules: tuple[Any, ...]  # all of the model's rules (a slate)
     rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
+    max_age: timedelta | None  # the model's max_staleness
 
     def gaps(self, values: dict[str, Any]) -> tuple[str, ...]:
         """The model's stored features that are null or NaN in ``values`` (only asked
@@ -118,7 +120,9 @@ class Spec:
                    tuple(f.name for f in baseline_features(model)),
                    tuple(b for b in model.baselines if b.kind in ONLINE_BASELINES),
                    tuple(model.rules),
-                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION))
+                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION),
+                   None if model.max_staleness is None
+                   else timedelta_of(model.max_staleness, what="max_staleness"))
 
 
 #: handed to ``rules.apply`` when no rule explores: it draws nothing then
@@ -259,6 +263,7 @@ class Predictor:
         missing: dict[int, str] = {}
         incomplete: dict[int, str] = {}
         out: list[Row] = []
+        now = self.clock() if sp.max_age is not None else None
         for i, row in enumerate(rows):
             entity = row.get(key)
             if not _is_key(entity):
@@ -302,6 +307,16 @@ class Predictor:
                 continue
             values = dict(zip(record.names, vec, strict=True))
             gaps = () if _complete(vec) else sp.gaps(values)
+            stale = None
+            if sp.max_age is not None:
+                age = now - datetime.fromisoformat(record.origin)
+                if age > sp.max_age:
+                    stale = _age_text(age)
+                    incomplete[i] = (f"{key}={entity!r}: its online features were "
+                                     f"materialized at {record.origin[:16]}, {stale} ago "
+                                     f"(the model allows {sp.model.max_staleness})")
+                    if sp.model.missing_features == "refuse":
+                        continue
             if gaps:
                 incomplete[i] = (f"{key}={entity!r}"
                                  + (f" at {tcol}={online.target_key(target)!r}" if has_horizon
@@ -315,7 +330,7 @@ class Predictor:
                 values.update(live.values(self.conn, str(entity), target))
             for f in request_feats:
                 values[f] = row.get(f)
-            out.append(Row(i, str(entity), target, values, row, gaps))
+            out.append(Row(i, str(entity), target, values, row, gaps, stale))
         self._count_incomplete(name, sp, len(incomplete))
         return out, problems, missing, incomplete
 
@@ -365,8 +380,8 @@ class Predictor:
                     "predictions": [answers[0]]}
         def unanswered(i: int) -> dict[str, Any]:
             if i in refused:
-                return _error_row(rows[i], key, tcol, f"missing online features for "
-                                                      f"{refused[i]}")
+                return _error_row(rows[i], key, tcol, f"missing or stale online features "
+                                                      f"for {refused[i]}")
             return _error_row(rows[i], key, tcol, problems.get(i)
                               or f"no online features for {missing.get(i)}")
 
@@ -414,6 +429,8 @@ class Predictor:
             ans["prediction"] = None if p != p else float(p)
             if r.missing:
                 ans["missing_features"] = list(r.missing)
+            if r.stale is not None:
+                ans["stale_features"] = r.stale
             if final.dropped_by[j] is not None:
                 ans["dropped_by"] = final.dropped_by[j]
             if fallback is not None:
@@ -535,6 +552,11 @@ def _error_row(row: dict[str, Any], key: str, tcol: str | None, msg: str) -> dic
             "prediction": None, "error": msg}
 
 
+def _age_text(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+
+
 def _complete(vec: Sequence[float | None]) -> bool:
     """Whether a stored vector has no null and no NaN: one pass in C (``math.fsum``
     fails on None and is NaN when a value is), not a Python loop per value."""
@@ -562,7 +584,7 @@ def _raise_for(name: str, problems: dict[int, str], missing: dict[int, str],
         items = list(refused.values())
         raise ValidationFailed(
             f"Model {name!r} refuses {len(items)} row(s) whose online features are "
-            f"missing: " + "; ".join(items) + ".",
+            f"missing or stale: " + "; ".join(items) + ".",
             fix=f"Ingest the sources those features read and run `tuesday materialize "
                 f"{name}`, or declare Model(..., missing_features='flag') to answer such "
                 f"rows with a flag.", details=items)
