@@ -105,3 +105,18 @@ def test_ingest_of_a_large_file_counts_megabytes_and_names_its_steps(tmp_path: P
     assert re.search(r"^checking [\d,]+ rows against the contract of ", out.stderr, re.M)
     assert re.search(r"^writing [\d,]+ accepted and [\d,]+ quarantined rows", out.stderr,
                      re.M)
+
+
+def test_a_replay_keeps_its_alerts_off_the_terminal(capsys) -> None:
+    """A year of virtual days raises hundreds of alerts: the replay's summary counts them;
+    they are not printed one by one. Outside a replay the Log route still prints."""
+    import logging
+
+    from tuesday.cli.loop import _alerts_kept_off_stderr
+
+    alerts_log = logging.getLogger("tuesday.watch.alerts")
+    with _alerts_kept_off_stderr():
+        alerts_log.critical("drift on 9 of 10 features")
+    assert "drift" not in capsys.readouterr().err
+    alerts_log.critical("served accuracy degraded")
+    assert "served accuracy degraded" in capsys.readouterr().err

@@ -4,8 +4,11 @@ the example data (its steps are in :mod:`tuesday.cli.demo`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -174,7 +177,7 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
         problems = loop.check_policy(pol, f"Model {model!r}")
         if problems:
             raise TuesdayError(" ".join(problems), fix="Fix the policy options.")
-        with progress(console) as report:
+        with progress(console) as report, _alerts_kept_off_stderr():
             tl = replay.replay(c.loaded, model, start, end,
                                workspace=replay_ws or c.workspace_arg, policy=pol,
                                shocks=[replay.Shock.parse(s) for s in shocks], data=data,
@@ -184,6 +187,22 @@ def replay_cmd(c: Ctx, model: str, start: str, end: str, shocks: tuple[str, ...]
         emit(tl if as_json else short, as_json, _replay_text)
 
     run(go)
+
+
+@contextlib.contextmanager
+def _alerts_kept_off_stderr() -> Iterator[None]:
+    """A replay raises the alerts of a year of virtual days: they are counted in its
+    summary and drawn on its timeline, not written one by one to the terminal (the
+    ``Log`` route's logger is kept to itself while the replay runs)."""
+    alerts_log = logging.getLogger("tuesday.watch.alerts")
+    quiet = logging.NullHandler()
+    alerts_log.addHandler(quiet)
+    propagate, alerts_log.propagate = alerts_log.propagate, False
+    try:
+        yield
+    finally:
+        alerts_log.propagate = propagate
+        alerts_log.removeHandler(quiet)
 
 
 def _replay_text(d: dict[str, Any]) -> str:
