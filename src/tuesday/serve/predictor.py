@@ -308,7 +308,7 @@ class Predictor:
             values = dict(zip(record.names, vec, strict=True))
             gaps = () if _complete(vec) else sp.gaps(values)
             stale = None
-            if sp.max_age is not None:
+            if sp.max_age is not None and now is not None:
                 age = now - datetime.fromisoformat(record.origin)
                 if age > sp.max_age:
                     stale = _age_text(age)

@@ -91,7 +91,7 @@ def _requests(ws: Workspace, loaded: LoadedProject, model: Model,
     for rec in records:
         for target in sorted(rec.vectors)[:5]:
             req: dict[str, Any] = {key: rec.entity}
-            if target:
+            if target and tcol:
                 req[tcol] = target
             out.append(req)
     return out
