@@ -100,3 +100,25 @@ def test_runs_can_be_logged_to_mlflow(ws_copy, tmp_path) -> None:
     names = {a.path for a in mlflow.tracking.MlflowClient(tracking_uri=uri)
              .list_artifacts(mlflow_id)}
     assert names == {"manifest.json", "metrics.json", "model.txt"}
+
+
+def test_fewer_folds_on_the_command_line_equal_fewer_folds_declared(
+        short_trained_ws: Workspace, ridership, tmp_path: Path) -> None:
+    """`tuesday train --folds 3` on the 26-fold project gives the run the 3-fold project
+    gives (the same model file and metrics), records the override, and reproduces."""
+    shutil.copytree(short_trained_ws.root, tmp_path / "ws")
+    ws = open_workspace(tmp_path / "ws")
+    r = CliRunner().invoke(main, ["--project", str(ridership.path), "--workspace",
+                                  str(ws.root), "train", "ridership_14d", "--as-of",
+                                  AS_OF.isoformat(), "--folds", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    got = registry.get_version(ws, "ridership_14d", json.loads(r.stdout)["version"])
+    declared = registry.get_version(ws, "ridership_14d", 2)  # by the 3-fold project
+    assert got["artifact"] == declared["artifact"]
+    assert got["metrics"]["model"] == declared["metrics"]["model"]
+    assert len(got["metrics"]["folds"]) == 3
+    assert got["manifest"]["folds"] == 3 and got["manifest"]["folds_override"] is True
+    assert runs.reproduce(ws, ridership, got["run_id"])["identical"]
+    bad = CliRunner().invoke(main, ["--project", str(ridership.path), "--workspace",
+                                    str(ws.root), "train", "ridership_14d", "--folds", "0"])
+    assert bad.exit_code == 2 and "--folds" in bad.output

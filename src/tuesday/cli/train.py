@@ -18,10 +18,13 @@ from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time,
               show_default=True, help="Where backtest folds run: this process or a pool.")
 @click.option("--mlflow-uri", envvar="TUESDAY_MLFLOW_URI", metavar="URI",
               help="Also log the run to MLflow at URI (e.g. sqlite:///mlflow.db).")
+@click.option("--folds", type=click.IntRange(min=1), default=None,
+              help="Backtest folds (default: as the model declares; fewer is faster and "
+                   "judges the gates on fewer days). The model file is the same.")
 @json_opt
 @pass_ctx
 def train(c: Ctx, model: str, as_of: str | None, executor: str, mlflow_uri: str | None,
-          as_json: bool) -> None:
+          folds: int | None, as_json: bool) -> None:
     """Build the point-in-time training set, backtest MODEL and its baselines, fit, and
     register the new version as a candidate."""
     from tuesday.cli.progress import progress
@@ -30,7 +33,7 @@ def train(c: Ctx, model: str, as_of: str | None, executor: str, mlflow_uri: str 
     def go() -> None:
         with progress(console) as report:
             res = training.train(c.workspace, c.loaded, model, parse_time(as_of),
-                                 progress=report, executor=executor)
+                                 progress=report, executor=executor, folds=folds)
         data = {"model": model, "version": res.version, "run_id": res.run_id,
                 "artifact": res.artifact, "metrics": res.metrics}
         if mlflow_uri:

@@ -41,7 +41,7 @@ from tuesday.errors import Conflict, GateFailed, TuesdayError
 from tuesday.loop import daily as loop
 from tuesday.loop.shocks import Shock
 from tuesday.loop.timeline import timeline, write_timeline
-from tuesday.project import Backtest, LoadedProject, Model, Policy, Project, Source, parse_time
+from tuesday.project import LoadedProject, Model, Policy, Project, Source, parse_time
 from tuesday.release import registry
 from tuesday.serve.predictor import Predictor
 from tuesday.train import training
@@ -217,15 +217,7 @@ def _serve_day(predictor: Predictor, lp: LoadedProject, model: Model, day: pd.Ti
 def _with_folds(loaded: LoadedProject, model_name: str, folds: int | None) -> LoadedProject:
     if folds is None:
         return loaded
-    model = loaded.project.model(model_name)
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
-        raise TuesdayError(f"--folds must be a whole number >= 1. Got {folds!r}.",
-                           fix="Pass e.g. --folds 4.")
-    if not isinstance(model.evaluation, Backtest):
-        raise TuesdayError(f"--folds applies to a Backtest; model {model_name!r} uses "
-                           f"{type(model.evaluation).__name__}.", fix="Drop --folds.")
-    m = dataclasses.replace(model, evaluation=dataclasses.replace(model.evaluation,
-                                                                  folds=folds))
+    m = training.with_folds(loaded.project.model(model_name), folds)
     project = dataclasses.replace(loaded.project, models=tuple(
         m if x.name == model_name else x for x in loaded.project.models))
     return LoadedProject(project, loaded.path, loaded.module)

@@ -108,7 +108,8 @@ def reproduce(ws: Workspace, loaded: LoadedProject, run_id: str) -> dict[str, An
         if versions.get(name) != rec["version"]:
             problems.append(f"table {name!r}: the run read version {rec['version']}, the "
                             f"workspace now gives {versions.get(name)} as of {as_of}")
-    res = training.train(ws, loaded, model.name, as_of, register=False)
+    res = training.train(ws, loaded, model.name, as_of, register=False,
+                         folds=man.get("folds") if man.get("folds_override") else None)
     new = res.manifest
     for name, rec in man["tables"].items():
         got = new["tables"].get(name, {}).get("fingerprint")

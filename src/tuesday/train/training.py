@@ -8,6 +8,7 @@ and every baseline, fits the final model on the training window and registers it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -265,10 +266,30 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
     }
 
 
+def with_folds(model: Model, folds: int | None) -> Model:
+    """The model with ``folds`` backtest folds instead of those declared (None: as
+    declared); a clear error when it is not a whole number >= 1 or the model is not
+    evaluated by a backtest."""
+    if folds is None:
+        return model
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise TuesdayError(f"--folds must be a whole number >= 1. Got {folds!r}.",
+                           fix="Pass e.g. --folds 4.")
+    if not isinstance(model.evaluation, Backtest):
+        raise TuesdayError(f"--folds applies to a Backtest; model {model.name!r} uses "
+                           f"{type(model.evaluation).__name__}.", fix="Drop --folds.")
+    return dataclasses.replace(model, evaluation=dataclasses.replace(model.evaluation,
+                                                                     folds=folds))
+
+
 def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,
           *, progress: Any = None, executor: str = "local",
-          register: bool = True) -> TrainResult:
+          register: bool = True, folds: int | None = None) -> TrainResult:
     """Build the training set, backtest, fit on the window, register as candidate.
+
+    ``folds`` overrides the number of backtest folds the model declares (fewer: faster,
+    and rougher gates); the manifest records it, so ``reproduce`` uses it too. The model
+    file does not depend on it (the final fit uses the whole window).
 
     ``progress(message)`` is told each step, ``progress("fold", done, total)`` each
     backtest fold done (see :mod:`tuesday.cli.progress`). With ``register=False``
@@ -276,7 +297,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     artifacts are content-addressed, so storing them again changes nothing.
     """
     project = loaded.project
-    model = project.model(model_name)
+    model = with_folds(project.model(model_name), folds)
     started = time.perf_counter()
     step = progress or (lambda _msg: None)
     step("building the point-in-time training set")
@@ -338,6 +359,8 @@ def _manifest(ws: Workspace, loaded: LoadedProject, model: Model, ts: TrainingSe
         "entity": model.entity.key,
         "features": list(ts.features),
         "seed": model.seed,
+        "folds": getattr(model.evaluation, "folds", None),
+        "folds_override": model.evaluation != loaded.project.model(model.name).evaluation,
         "params": learner_params(model),
         "tables": {n: {"version": v, "fingerprint": _fingerprint(ws, n, v)}
                    for n, v in ts.versions.items()},
