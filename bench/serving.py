@@ -9,7 +9,8 @@ script that POSTs one JSON body per request, cycling over 1,000 customers.
     fastapi        hand-written FastAPI: pydantic body, dict lookup of the customer's 14
                    features, the same LightGBM model (Booster.predict, num_threads=1)
     tuesday        `tuesday serve`: online store lookup, deployment routing, LightGBM,
-                   business rules, prediction log (Delta table, written every 0.5 s)
+                   business rules, prediction log (spooled to disk per request,
+                   committed to a Delta table every 2 s)
     tuesday-nolog  the same with the prediction log off (TUESDAY_PREDICTION_LOG=off)
     tuesday-capi   the same with compiled inference off (TUESDAY_COMPILED=off): LightGBM's
                    single-row C API answers (the tuesday servers above are measured once
