@@ -244,12 +244,9 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
                                    scale=scale) for n in names}
     primary = model.primary_metric
     way = evaluation.direction(model)[primary]
-    best = None
-    for b in model.baselines:
-        v = overall[b.name][primary]
-        if best is None or evaluation.better(primary, v, overall[best][primary], way):
-            best = b.name
-    assert best is not None
+    best = evaluation.verdict(primary, overall["model"][primary],
+                              {b.name: overall[b.name][primary] for b in model.baselines},
+                              way).best_baseline or model.baselines[0].name
     return {
         "primary": primary,
         "direction": way,

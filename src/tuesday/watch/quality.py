@@ -106,39 +106,29 @@ def feature_frame(rows: pd.DataFrame) -> pd.DataFrame:
                         index=rows.index)
 
 
-def _best(model: Model, baselines: dict[str, dict[str, float]]) -> str | None:
-    primary = model.primary_metric
-    way = evaluation.direction(model).get(primary)
-    finite = {n: v[primary] for n, v in baselines.items() if np.isfinite(v[primary])}
-    if not finite:
-        return None
-    if way == "higher":
-        return max(finite, key=lambda n: finite[n])
-    if way == "zero":
-        return min(finite, key=lambda n: abs(finite[n]))
-    return min(finite, key=lambda n: finite[n])
-
-
 def _scored(model: Model, y: np.ndarray, p: np.ndarray, bl: pd.DataFrame) -> dict[str, Any]:
-    """Model and baseline metrics on the same rows, with the best baseline."""
+    """Model and baseline metrics on the same rows, and who wins by the shared rule
+    (``evaluation.verdict``): the model against the best baseline on these rows, each
+    baseline compared on the rows where it is known (one logged null has no inputs)."""
     out: dict[str, Any] = {"model": evaluation.score(model.metrics, y, p), "baselines": {}}
+    primary = model.primary_metric
+    metric = _metric_of(model, primary)
+    mine_on: dict[str, float] = {}
+    known_rows: dict[str, int] = {}
     for name in bl.columns:
-        out["baselines"][name] = evaluation.score(model.metrics, y, bl[name].to_numpy(float))
-    best = _best(model, out["baselines"])
-    out["best_baseline"] = best
-    if best is not None:
-        # on the rows where the baseline is known (one logged null has no inputs)
-        known = ~np.isnan(bl[best].to_numpy(float))
-        mine = out["model"] if known.all() else \
-            evaluation.score(model.metrics, y[known], p[known])
-        if not known.all():
-            out["baseline_rows"] = int(known.sum())
-        way = evaluation.direction(model).get(model.primary_metric)
-        out["beats_baseline"] = evaluation.better(
-            model.primary_metric, mine[model.primary_metric],
-            out["baselines"][best][model.primary_metric], way)
-    else:
-        out["beats_baseline"] = None
+        b = bl[name].to_numpy(float)
+        out["baselines"][name] = evaluation.score(model.metrics, y, b)
+        known = ~np.isnan(b)
+        known_rows[name] = int(known.sum())
+        mine_on[name] = out["model"][primary] if known.all() else \
+            evaluation.score([metric], y[known], p[known])[primary]
+    v = evaluation.verdict(primary, mine_on,
+                           {n: out["baselines"][n][primary] for n in bl.columns},
+                           evaluation.direction(model).get(primary))
+    out["best_baseline"] = v.best_baseline
+    out["beats_baseline"] = v.beats if v.best_baseline is not None else None
+    if v.best_baseline is not None and known_rows[v.best_baseline] < len(y):
+        out["baseline_rows"] = known_rows[v.best_baseline]
     return out
 
 
