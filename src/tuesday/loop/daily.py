@@ -257,16 +257,19 @@ def _monitor(run: _Tick, prod: dict[str, Any], write_report: bool) -> None:
     if q["degraded"]:
         run.alert("quality", "critical",
                   f"{name}: the served forecasts of the last {pol.quality_window} are "
-                  f"degraded on {q['rows']} rows of ground truth: {q['why']}",
+                  f"degraded on {q['rows']} rows ({q['days']} target days) of ground "
+                  f"truth: {q['why']}",
                   {"version": prod["version"], "metric": metric, "why": q["why"],
                    "model": q.get("model"), "baseline": q.get("best_baseline"),
                    "baseline_metrics": q.get("baseline"), "rows": q["rows"],
                    "backtest": mon["expected"]["backtest"], "window": pol.quality_window})
-    if q["rows_served"] >= pol.min_rows and q["rows"] == 0:
+    if q["days_served"] >= pol.min_days and q["rows"] == 0:
         run.alert("ground_truth", "warning",
                   f"{name}: no ground truth for the {q['rows_served']} predictions "
-                  f"whose target lies in the last {pol.quality_window}",
-                  {"rows_served": q["rows_served"], "window": pol.quality_window})
+                  f"({q['days_served']} target days) whose target lies in the last "
+                  f"{pol.quality_window}",
+                  {"rows_served": q["rows_served"], "days_served": q["days_served"],
+                   "window": pol.quality_window})
 
 
 def _decide(run: _Tick, prod: dict[str, Any] | None) -> bool:
@@ -402,7 +405,8 @@ def _resolve_cleared(ws: Workspace, model: str, out: dict[str, Any],
     if mon.get("drift_share") is not None and not mon["drifted"]:
         cleared["drift"] = "no dataset drift over the drift window"
     q = mon.get("quality") or {}
-    if q.get("rows", 0) >= out["policy"]["min_rows"] and not q.get("degraded"):
+    if q.get("days", 0) >= out["policy"].get("min_days", 1) \
+            and q.get("rows", 0) >= out["policy"]["min_rows"] and not q.get("degraded"):
         cleared["quality"] = "the served forecasts are no longer degraded"
     if q.get("rows", 0) > 0:
         cleared["ground_truth"] = "ground truth is arriving"

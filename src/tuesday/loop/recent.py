@@ -146,7 +146,8 @@ def _judge(q: dict[str, Any] | None, expected: dict[str, Any], pol: Policy,
         return None
     q = dict(q)
     q["degraded"] = False
-    if q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
+    if q.get("days_with_ground_truth", 0) < pol.min_days \
+            or q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
         return q
     live = q["model"][metric]
     why = []
@@ -189,6 +190,8 @@ def monitor_summary(report: dict[str, Any], metric: str) -> dict[str, Any]:
         q = report.get(name) or {}
         s: dict[str, Any] = {"rows": q.get("rows_with_ground_truth", 0),
                              "rows_served": q.get("rows_served", 0),
+                             "days": q.get("days_with_ground_truth", 0),
+                             "days_served": q.get("days_served", 0),
                              "degraded": bool(q.get("degraded")), "why": q.get("why")}
         if q.get("model"):
             best = q.get("best_baseline")

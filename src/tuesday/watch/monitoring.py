@@ -39,8 +39,9 @@ __all__ = ["MIN_ROWS_FOR_DRIFT", "alerts_for", "latest_report", "live_quality", 
            "raise_alerts", "render_html"]
 
 MIN_ROWS_FOR_DRIFT = 5
-#: fewest rows with ground truth before quality raises an alert
-MIN_ROWS_FOR_QUALITY = 5
+#: fewest distinct target days with ground truth (rows, without a time axis) before
+#: quality raises an alert: a day of 133 items is one day of evidence
+MIN_DAYS_FOR_QUALITY = 5
 #: share of failed (5xx) requests above which the service alert is raised
 MAX_ERROR_RATE = 0.01
 
@@ -228,8 +229,8 @@ def alerts_for(report: dict[str, Any], *, max_error_rate: float = MAX_ERROR_RATE
     """The alerts a monitor report calls for, as ``raise_alert`` keyword arguments.
 
     Dataset drift and prediction drift are warnings; quality worse than the best baseline
-    (on at least ``MIN_ROWS_FOR_QUALITY`` rows) is critical; a stale or unusually small
-    or large delivery of a source is a warning; a service error rate above
+    (on at least ``MIN_DAYS_FOR_QUALITY`` distinct target days) is critical; a stale or
+    unusually small or large delivery of a source is a warning; a service error rate above
     ``max_error_rate`` is critical; a challenger significantly worse than its reference
     (shadow, canary, B) is a warning.
 
@@ -272,16 +273,16 @@ def _drift_alerts(report: dict[str, Any]) -> list[_Found]:
 
 def _quality_alerts(report: dict[str, Any]) -> list[_Found]:
     q = report.get("quality") or {}
-    if q.get("beats_baseline") is not False \
-            or q.get("rows_with_ground_truth", 0) < MIN_ROWS_FOR_QUALITY:
+    days = q.get("days_with_ground_truth", q.get("rows_with_ground_truth", 0))
+    if q.get("beats_baseline") is not False or days < MIN_DAYS_FOR_QUALITY:
         return []
     m, best = report.get("primary_metric") or next(iter(q["model"])), q["best_baseline"]
     return [("quality", "critical", f"{m} {q['model'][m]:.4g} is worse than baseline "
              f"{best!r} ({q['baselines'][best][m]:.4g}) on {q['rows_with_ground_truth']} "
-             "rows with ground truth", "baseline",
+             f"rows ({days} target days) with ground truth", "baseline",
              {"metric": m, "model": q["model"][m], "baseline": best,
               "baseline_value": q["baselines"][best][m],
-              "rows": q["rows_with_ground_truth"]})]
+              "rows": q["rows_with_ground_truth"], "days": days})]
 
 
 def _variant_alerts(report: dict[str, Any]) -> list[_Found]:

@@ -140,7 +140,9 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
     otherwise ``rows_served`` and ``rows_with_ground_truth``, and when some rows have
     ground truth: ``model`` (every declared metric, user ``Metric`` objects included),
     ``baselines`` (each logged baseline on the same rows), ``best_baseline`` and
-    ``beats_baseline`` (on the primary metric).
+    ``beats_baseline`` (on the primary metric); ``days_served`` and
+    ``days_with_ground_truth`` count the evidence in distinct target days
+    (:func:`evidence`).
 
     Example:
         >>> q = live_quality(ws, loaded, "ridership_14d", read_log(ws, "ridership_14d"),
@@ -153,11 +155,15 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
         return None
     labels = labels or labels_as_of(ws, loaded, model_name, as_of)
     joined, n_served = attach(model, labels, log)
+    served_days = evidence(latest_answers(log, labels))
     if joined.empty:
-        return {"rows_with_ground_truth": 0, "rows_served": n_served}
+        return {"rows_with_ground_truth": 0, "rows_served": n_served,
+                "days_with_ground_truth": 0, "days_served": served_days}
     scored = _scored(model, joined["y"].to_numpy(float), joined["prediction"].to_numpy(float),
                      baseline_frame(joined))
     out: dict[str, Any] = {"rows_served": n_served, "rows_with_ground_truth": len(joined),
+                           "days_served": served_days,
+                           "days_with_ground_truth": evidence(joined),
                            "model": scored["model"], "baselines": scored["baselines"]}
     if scored["baselines"] and scored["best_baseline"] is not None:
         out["best_baseline"] = scored["best_baseline"]
@@ -190,6 +196,24 @@ def when(rows: pd.DataFrame) -> pd.Series:
     """The time a row is judged at: its target time, else the time it was served."""
     return pd.to_datetime(rows["target_time"].where(rows["target_time"].notna(),
                                                     rows["served_at"]))
+
+
+def evidence(rows: pd.DataFrame) -> int:
+    """How much evidence some logged (or joined) rows are: their distinct target days,
+    or the rows themselves for predictions without a target time. 133 items forecast
+    for one day are one day of evidence, not 133.
+
+    Example:
+        >>> evidence(pd.DataFrame({"target_time": pd.to_datetime(
+        ...     ["2016-07-01", "2016-07-01", "2016-07-02"])}))
+        2
+    """
+    if rows.empty:
+        return 0
+    if "target_time" not in rows.columns or rows["target_time"].isna().all():
+        return len(rows)
+    t = pd.to_datetime(rows["target_time"])
+    return int(t.dt.normalize().nunique()) + int(t.isna().sum())
 
 
 def windows(model: Model, joined: pd.DataFrame, period: str = "W") -> list[dict[str, Any]]:
