@@ -11,6 +11,7 @@ from tuesday.project.features import Feature
 from tuesday.project.policy import Policy
 from tuesday.project.rules import Rule
 from tuesday.project.sources import Entity, Source
+from tuesday.project.watching import Watch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,6 +145,9 @@ class Model:
         missing_features: What the server does with a row whose online features are
             missing (null): ``"refuse"`` (the default: the row is not answered, HTTP 422)
             or ``"flag"`` (answered, with ``missing_features`` naming them).
+        watch: What the monitor watches besides its defaults: key features whose
+            drift alone is an alert, seasonal ones left out of the drift vote, absolute
+            accuracy limits (``tuesday.project.Watch``); None means ``Watch()``.
     """
 
     name: str
@@ -166,6 +170,7 @@ class Model:
     rules: tuple[Rule, ...] = ()
     policy: Policy | None = None
     missing_features: str = "refuse"
+    watch: Watch | None = None
 
     @property
     def primary_metric(self) -> str:
