@@ -23,6 +23,7 @@ os.environ.setdefault("TUESDAY_COMPILED", "off")
 os.environ.setdefault("TUESDAY_COMPILED_CACHE", tempfile.mkdtemp(prefix="tuesday-compiled-"))
 
 RIDERSHIP = Path(__file__).resolve().parents[1] / "src/tuesday/examples/ridership/project.py"
+PIZZA = RIDERSHIP.parents[1] / "pizza" / "project.py"
 AS_OF = datetime(2016, 6, 30)
 
 
@@ -86,3 +87,14 @@ def served_ws(ws_copy: Workspace, ridership: LoadedProject) -> Workspace:
     registry.promote(ws_copy, model, 1, as_of=AS_OF)
     materialize(ws_copy, ridership.project, model, AS_OF)
     return ws_copy
+
+
+@pytest.fixture(scope="session")
+def pizza() -> LoadedProject:
+    """The pizza place: 91 items, daily units, many of them intermittent."""
+    return load_project(PIZZA)
+
+
+@pytest.fixture(scope="session")
+def pizza_frames(pizza: LoadedProject) -> dict[str, object]:
+    return dict(pizza.module.example_frames())

@@ -400,6 +400,8 @@ def _reconcile_data(ws: Workspace, name: str) -> list[str]:
             base = v
         elif rec.get("kind") == "rollback" and rec.get("to_version") == base:
             pending = []
+        elif rec.get("kind") == "upkeep" and not pending:
+            continue  # compaction or vacuum of the recorded state: no row changed
         else:
             pending.append(v)
     if adopted:

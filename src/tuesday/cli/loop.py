@@ -212,8 +212,14 @@ def _replay_text(d: dict[str, Any]) -> str:
              f"{s['days']} days, {s['served']} forecasts served, {s['retrains']} retrain(s), "
              f"{s['promotions']} promotion(s), {s['alerts']} new alert(s)."]
     if a["wape"] is not None:
-        lines.append(f"  WAPE of what was served {a['wape']:.3f}; best baseline "
-                     f"{a['best_baseline']} {a['baseline_wape']:.3f}")
+        tot = a.get("store_total") or {}
+        lines.append(f"  WAPE per item of what was served {a['wape']:.3f}; best baseline "
+                     f"{a['best_baseline']} {a['baseline_wape']:.3f} ("
+                     f"{'the model wins' if a.get('beats_baseline') else 'the baseline wins'})")
+        if tot.get("wape") is not None:
+            lines.append(f"  WAPE of the store total (errors of items that cancel within "
+                         f"a day do not count) {tot['wape']:.3f}; best baseline "
+                         f"{tot['best_baseline']} {tot['baseline_wape']:.3f}")
     for sh in d["shocks"]:
         fa = sh["first_alert"]
         lines.append(f"  shock: {sh['text']}: first alert "

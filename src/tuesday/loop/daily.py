@@ -48,6 +48,7 @@ from tuesday.release import registry
 from tuesday.serve.timing import served_latency
 from tuesday.train import training
 from tuesday.watch import alerts
+from tuesday.watch.anomalies import watch_of
 from tuesday.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -141,14 +142,16 @@ class _Tick:
     timer: StageTimer = field(default_factory=StageTimer)
     raised: list[alerts.Alert] = field(default_factory=list)
 
-    def alert(self, kind: str, severity: str, title: str, details: Mapping[str, Any]) -> None:
-        """Raise (or repeat) the loop's alert of this kind for the model."""
+    def alert(self, kind: str, severity: str, title: str, details: Mapping[str, Any],
+              subject: str = "") -> None:
+        """Raise (or repeat) the loop's alert of this kind (and subject) for the model."""
         name = self.model.name
         with self.timer("alerts"):
             self.raised.append(alerts.raise_alert(
                 self.ws, model=name, kind=kind, severity=severity, title=title,
                 details=details, as_of=self.as_of, routes=self.policy.routes,
-                dedup_key=f"{name}/loop/{kind}"))
+                subject=subject,
+                dedup_key=f"{name}/loop/{kind}" + (f"/{subject}" if subject else "")))
 
 
 def tick(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime, *,
@@ -254,20 +257,65 @@ def _monitor(run: _Tick, prod: dict[str, Any], write_report: bool) -> None:
                   f"{out['drift_streak']} ticks in a row",
                   {"drifted": mon["drifted_columns"], "share": mon["drift_share"],
                    "streak": out["drift_streak"], "window": pol.drift_window})
+    _key_alerts(run, mon)
+    if mon.get("anomaly"):
+        a = mon["anomaly"]
+        run.alert("anomaly", "critical",
+                  f"{name}: the served forecasts for {a['date']} are far off on "
+                  f"{a['rows']} rows of ground truth: {a['why']}",
+                  {"version": prod["version"], **a})
     q = mon["quality"]
     if q["degraded"]:
         run.alert("quality", "critical",
                   f"{name}: the served forecasts of the last {pol.quality_window} are "
-                  f"degraded on {q['rows']} rows of ground truth: {q['why']}",
+                  f"degraded on {q['rows']} rows ({q['days']} target days) of ground "
+                  f"truth: {q['why']}",
                   {"version": prod["version"], "metric": metric, "why": q["why"],
                    "model": q.get("model"), "baseline": q.get("best_baseline"),
                    "baseline_metrics": q.get("baseline"), "rows": q["rows"],
                    "backtest": mon["expected"]["backtest"], "window": pol.quality_window})
-    if q["rows_served"] >= pol.min_rows and q["rows"] == 0:
+    if q["days_served"] >= pol.min_days and q["rows"] == 0:
         run.alert("ground_truth", "warning",
                   f"{name}: no ground truth for the {q['rows_served']} predictions "
-                  f"whose target lies in the last {pol.quality_window}",
-                  {"rows_served": q["rows_served"], "window": pol.quality_window})
+                  f"({q['days_served']} target days) whose target lies in the last "
+                  f"{pol.quality_window}",
+                  {"rows_served": q["rows_served"], "days_served": q["days_served"],
+                   "window": pol.quality_window})
+
+
+def _key_alerts(run: _Tick, mon: dict[str, Any]) -> None:
+    """Alert on each key feature that drifted on ``key_ticks`` consecutive ticks (this
+    one included): a price that moved is news even when the other features did not."""
+    need = watch_of(run.model).key_ticks
+    streaks = run.out["key_streaks"] = {}
+    for k in mon.get("key", []):
+        if not k["drifted"]:
+            continue
+        n = 1 + _key_streak(run.ws, run.model.name, run.as_of, k["feature"])
+        streaks[k["feature"]] = n
+        if n >= need:
+            idx = f"index {k['index']:.3f}" if k["index"] is not None else "no index"
+            run.alert("key_drift", "warning",
+                      f"{run.model.name}: key feature {k['feature']!r} drifted over the "
+                      f"last {run.policy.drift_window} on {n} ticks in a row ({idx}: the "
+                      f"typical entity moved {_pct(k['index'])}; test "
+                      f"{'drifted' if k['test_drifted'] else 'did not drift'})",
+                      {**k, "streak": n, "window": run.policy.drift_window},
+                      subject=k["feature"])
+
+
+def _pct(index: float | None) -> str:
+    return "?" if index is None else f"{index - 1:+.1%}"
+
+
+def _key_streak(ws: Workspace, model: str, t: datetime, feature: str) -> int:
+    """Consecutive ticks before ``t`` on which key ``feature`` drifted."""
+    n = 0
+    for prev in ticks(ws, model, before=t, limit=400):
+        if feature not in ((prev.get("monitor") or {}).get("key_drifted") or []):
+            break
+        n += 1
+    return n
 
 
 def _decide(run: _Tick, prod: dict[str, Any] | None) -> bool:
@@ -404,17 +452,23 @@ def _resolve_cleared(ws: Workspace, model: str, out: dict[str, Any],
     if mon.get("drift_share") is not None and not mon["drifted"]:
         cleared["drift"] = "no dataset drift over the drift window"
     q = mon.get("quality") or {}
-    if q.get("rows", 0) >= out["policy"]["min_rows"] and not q.get("degraded"):
+    if q.get("days", 0) >= out["policy"].get("min_days", 1) \
+            and q.get("rows", 0) >= out["policy"]["min_rows"] and not q.get("degraded"):
         cleared["quality"] = "the served forecasts are no longer degraded"
     if q.get("rows", 0) > 0:
         cleared["ground_truth"] = "ground truth is arriving"
+    if out["monitor"] is not None and not mon.get("anomaly"):
+        cleared["anomaly"] = "the newest day with ground truth is within its limits"
+    for k in mon.get("key", []):
+        if not k["drifted"]:
+            cleared[f"key_drift/{k['feature']}"] = f"key feature {k['feature']!r} is steady"
     if out["retrained"] is not None:
         cleared["retrain_failed"] = f"version {out['retrained']['version']} was trained"
     done = []
     for a in alerts.list_alerts(ws, model=model):
         if a.status == "resolved" or not a.dedup_key.startswith(f"{model}/loop/"):
             continue
-        kind = a.dedup_key.rsplit("/", 1)[1]
+        kind = a.dedup_key.split("/loop/", 1)[1]
         note = cleared.get(kind)
         if kind == "approval" and out["awaiting_approval"] is None:
             v = a.details.get("version")

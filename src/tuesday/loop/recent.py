@@ -27,7 +27,7 @@ from tuesday.project import LoadedProject, Model, duration
 from tuesday.project.policy import Policy
 from tuesday.release import registry
 from tuesday.train import evaluation
-from tuesday.watch import monitoring, quality
+from tuesday.watch import anomalies, monitoring, quality
 from tuesday.watch.drift import dataset_drift
 from tuesday.workspace import Workspace
 
@@ -85,9 +85,13 @@ def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of:
     when = logged["target_time"].where(logged["target_time"].notna(), logged["served_at"])
     qwin = duration(pol.quality_window, what="quality_window")
     window = logged[(when > t - qwin) & (when <= t)]
+    report["days"], report["anomaly"] = [], None
     if len(window):
+        labels = quality.labels_as_of(ws, loaded, model_name, as_of)
         report["quality"], report["production_quality"] = _window_quality(
-            ws, loaded, model_name, as_of, window, prod["version"], report["expected"], pol)
+            ws, loaded, model_name, as_of, window, prod["version"], report["expected"], pol,
+            labels)
+        report["days"], report["anomaly"] = _day_checks(model, prod, window, labels)
     report["status"] = _status(report)
     if write:
         _write_monitor_report(ws, report, model_name, t)
@@ -96,19 +100,33 @@ def recent_monitor(ws: Workspace, loaded: LoadedProject, model_name: str, as_of:
 
 def _window_quality(ws: Workspace, loaded: LoadedProject, model_name: str,
                     as_of: datetime, window: pd.DataFrame, version: int,
-                    expected: dict[str, Any], pol: Policy
+                    expected: dict[str, Any], pol: Policy, labels: quality.Labels
                     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Quality over the logged predictions of ``window`` (every version served) and
     over those of the production ``version``, each judged degraded or not."""
     metric = expected["metric"]
     # the same computation as ``monitor``, over the window
-    served = _judge(monitoring.live_quality(ws, loaded, model_name, window, as_of),
-                    expected, pol, metric)
+    served = _judge(monitoring.live_quality(ws, loaded, model_name, window, as_of,
+                                            labels=labels), expected, pol, metric)
     ours = window[window["version"] == version]
     if not len(ours):
         return served, None
-    return served, _judge(monitoring.live_quality(ws, loaded, model_name, ours, as_of),
-                          expected, pol, metric)
+    return served, _judge(monitoring.live_quality(ws, loaded, model_name, ours, as_of,
+                                                  labels=labels), expected, pol, metric)
+
+
+def _day_checks(model: Model, prod: dict[str, Any], window: pd.DataFrame,
+                labels: quality.Labels
+                ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Each target day of the window with ground truth against the production
+    version's own backtest (``anomalies.day_accuracy``), and the newest such day when it
+    breaks a limit (None otherwise): what was served, whatever the baselines did."""
+    joined = quality.attach(model, labels, window)[0]
+    lim = anomalies.limits(model, prod["metrics"]["model"].get(model.primary_metric),
+                           prod["metrics"].get("daily"))
+    days = anomalies.day_accuracy(model, joined, lim)
+    newest = days[-1] if days else None
+    return days, newest if newest is not None and newest["anomaly"] else None
 
 
 def _write_monitor_report(ws: Workspace, report: dict[str, Any], model_name: str,
@@ -124,19 +142,32 @@ def _write_monitor_report(ws: Workspace, report: dict[str, Any], model_name: str
 
 def _drift(model: Model, prod: dict[str, Any], recent: pd.DataFrame,
            before: pd.DataFrame) -> dict[str, Any] | None:
+    """Drift of the recent served features against those served before: the dataset
+    share over the features that vote (not calendar, holiday or declared seasonal
+    ones, whose columns are reported apart as ``seasonal``), and each key feature on
+    its own (``key``: its test and, per entity, its index)."""
     n = monitoring.MIN_ROWS_FOR_DRIFT
     if len(recent) < n or len(before) < 2 * n:
         return None
     fixed = {f.name for f in model.features if f.kind in ("calendar", "holiday")}
+    seasonal = set(anomalies.watch_of(model).seasonal)
     cur = pd.DataFrame([json.loads(s) for s in recent["features"]])
     ref = pd.DataFrame([json.loads(s) for s in before["features"]])
-    cols = [c for c in prod["manifest"]["features"] if c not in fixed
-            and c in cur.columns and c in ref.columns
-            and cur[c].notna().sum() >= n and ref[c].notna().sum() >= n]
+    usable = [c for c in prod["manifest"]["features"] if c not in fixed
+              and c in cur.columns and c in ref.columns
+              and cur[c].notna().sum() >= n and ref[c].notna().sum() >= n]
+    cols = [c for c in usable if c not in seasonal]
     if not cols:
         return None
-    return dataset_drift(ref[cols].astype(float), cur[cols].astype(float),
-                         columns=cols).to_dict()
+    out = dataset_drift(ref[cols].astype(float), cur[cols].astype(float),
+                        columns=cols).to_dict()
+    aside = [c for c in usable if c in seasonal]
+    out["seasonal"] = dataset_drift(ref[aside].astype(float), cur[aside].astype(float),
+                                    columns=aside).to_dict()["columns"] if aside else []
+    out["key"] = anomalies.key_drift(
+        model, ref.assign(entity=before["entity"].to_numpy()),
+        cur.assign(entity=recent["entity"].to_numpy()), out["columns"])
+    return out
 
 
 def _judge(q: dict[str, Any] | None, expected: dict[str, Any], pol: Policy,
@@ -146,7 +177,8 @@ def _judge(q: dict[str, Any] | None, expected: dict[str, Any], pol: Policy,
         return None
     q = dict(q)
     q["degraded"] = False
-    if q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
+    if q.get("days_with_ground_truth", 0) < pol.min_days \
+            or q.get("rows_with_ground_truth", 0) < pol.min_rows or not q.get("model"):
         return q
     live = q["model"][metric]
     why = []
@@ -168,6 +200,8 @@ def _status(report: dict[str, Any]) -> str:
         return "no_traffic"
     if (report.get("quality") or {}).get("degraded"):
         return "degraded"
+    if report.get("anomaly"):
+        return "anomaly"
     if report.get("drift") and report["drift"]["dataset_drifted"]:
         return "drift"
     return "ok"
@@ -183,12 +217,17 @@ def monitor_summary(report: dict[str, Any], metric: str) -> dict[str, Any]:
         "drifted": bool(d and d["dataset_drifted"]),
         "drift_share": d["share_drifted"] if d else None,
         "drifted_columns": [c["column"] for c in d["columns"] if c["drifted"]] if d else [],
+        "key_drifted": [k["feature"] for k in (d or {}).get("key", []) if k["drifted"]],
+        "key": (d or {}).get("key", []),
         "expected": report.get("expected"),
+        "anomaly": report.get("anomaly"),
     }
     for name in ("quality", "production_quality"):
         q = report.get(name) or {}
         s: dict[str, Any] = {"rows": q.get("rows_with_ground_truth", 0),
                              "rows_served": q.get("rows_served", 0),
+                             "days": q.get("days_with_ground_truth", 0),
+                             "days_served": q.get("days_served", 0),
                              "degraded": bool(q.get("degraded")), "why": q.get("why")}
         if q.get("model"):
             best = q.get("best_baseline")

@@ -4,7 +4,9 @@ what the loop does when the world changes.
 ``scale=0.6 from 2015-03-01`` multiplies the target by 0.6 from that day;
 ``stuck:weather.temp=50 from 2015-06-01`` sets a column to a constant (a stuck sensor);
 ``rename:ridership.station=Clark_Lake>Clark_Lake_Loop from 2015-06-01`` changes an
-entity's code (a taxonomy change). ``until DAY`` ends a shock.
+entity's code (a taxonomy change); ``ramp:prices.price=1.1 from 2015-06-05 until
+2015-06-19`` raises a column step by step to 1.1 times its value by the end day and
+keeps it there (costs passed on to prices). ``until DAY`` ends a shock (a ramp's climb).
 
 Example:
     >>> Shock.parse("scale=0.6 from 2015-03-01").describe()
@@ -23,7 +25,7 @@ import pandas as pd
 from tuesday.errors import TuesdayError
 from tuesday.project import Model, Project, Source, parse_time
 
-SHOCK_KINDS = ("scale", "stuck", "rename")
+SHOCK_KINDS = ("scale", "stuck", "rename", "ramp")
 _SHOCK = re.compile(
     r"^\s*(?P<kind>[a-z]+)(?::(?P<source>[\w-]+)\.(?P<column>\w+))?\s*=\s*(?P<value>\S+)"
     r"\s+from\s+(?P<start>\S+)(?:\s+(?:until|to)\s+(?P<end>\S+))?\s*$")
@@ -34,8 +36,10 @@ class Shock:
     """A change applied to the history before it is replayed.
 
     Attributes:
-        kind: ``scale`` (multiply a numeric column), ``stuck`` (set it to a constant)
-            or ``rename`` (an entity code changes: ``value`` is ``'OLD>NEW'``).
+        kind: ``scale`` (multiply a numeric column), ``stuck`` (set it to a constant),
+            ``rename`` (an entity code changes: ``value`` is ``'OLD>NEW'``) or ``ramp``
+            (multiply by a factor growing day by day from 1 at ``start`` to ``value`` at
+            ``end``, and ``value`` after it).
         value: The factor, the constant, or ``'OLD>NEW'``.
         start: First day affected (by the source's time column).
         end: First day no longer affected (None: to the end).
@@ -66,7 +70,11 @@ class Shock:
                 f"{', '.join(SHOCK_KINDS)}). Got {text!r}.",
                 fix="Write the shock as KIND[:SOURCE.COLUMN]=VALUE from DAY [until DAY].")
         value: float | str = m["value"]
-        if m["kind"] in ("scale", "stuck"):
+        if m["kind"] == "ramp" and m["end"] is None:
+            raise TuesdayError(f"A ramp shock needs the day its climb ends: 'ramp:SOURCE."
+                               f"COLUMN=1.1 from DAY until DAY'. Got {text!r}.",
+                               fix="Add 'until DAY'.")
+        if m["kind"] in ("scale", "stuck", "ramp"):
             try:
                 value = float(m["value"])
             except ValueError:
@@ -105,6 +113,8 @@ class Shock:
             return f"scale {what} by {self.value:g} {span}"
         if self.kind == "stuck":
             return f"{what} stuck at {self.value:g} {span}"
+        if self.kind == "ramp":
+            return f"{what} climbing to {self.value:g}x from {self.start} to {self.end}"
         old, new = str(self.value).split(">", 1)
         return f"rename {old!r} to {new!r} in {what} {span}"
 
@@ -113,6 +123,14 @@ class Shock:
         assert source.time is not None and self.column is not None
         t = pd.to_datetime(frame[source.time])
         hit = t >= pd.Timestamp(self.start)
+        if self.kind == "ramp":
+            assert self.end is not None
+            start, end = pd.Timestamp(self.start), pd.Timestamp(self.end)
+            share = ((t - start) / (end - start)).clip(0.0, 1.0)
+            factor = 1.0 + share * (float(self.value) - 1.0)
+            out = frame.copy()
+            out.loc[hit, self.column] = out.loc[hit, self.column] * factor[hit]
+            return out
         if self.end is not None:
             hit &= t < pd.Timestamp(self.end)
         out = frame.copy()

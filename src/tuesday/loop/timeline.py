@@ -30,6 +30,7 @@ from tuesday.data.predictions import read_log
 from tuesday.loop.shocks import Shock
 from tuesday.project import LoadedProject, Model, Policy
 from tuesday.release import registry
+from tuesday.train import evaluation
 from tuesday.workspace import Workspace
 
 ROLLING_DAYS = 14
@@ -150,7 +151,15 @@ def _accuracy(ws: Workspace, loaded: LoadedProject, model: Model) -> pd.DataFram
     bl = pd.DataFrame([json.loads(s) for s in j["baselines"]], index=j.index)
     names = [b.name for b in model.baselines if b.name in bl.columns]
     j = pd.concat([j, bl[names]], axis=1)
-    j["date"] = pd.to_datetime(j["target_time"]).dt.normalize()
+    return daily_accuracy(j, names)
+
+
+def daily_accuracy(j: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Per target day of ``j`` (one row per item and target: ``target_time``,
+    ``version``, ``actual``, ``prediction`` and one column per baseline in ``names``):
+    the sums over items, each forecast's per-item absolute error and the actuals it is
+    judged on, and the rolling per-item WAPE."""
+    j = j.assign(date=pd.to_datetime(j["target_time"]).dt.normalize())
     have = j[j["actual"].notna()]
     per = []
     for date, g in j.groupby("date", sort=True):
@@ -160,20 +169,24 @@ def _accuracy(ws: Workspace, loaded: LoadedProject, model: Model) -> pd.DataFram
         for n in names:
             row[n] = _sum_or_none(g[n])
         per.append(row)
-    frame = pd.DataFrame(per)
-    # rolling WAPE over the last ROLLING_DAYS target days with ground truth
-    err = have.assign(abs_actual=have["actual"].abs(),
-                      e_model=(have["prediction"] - have["actual"]).abs(),
-                      **{f"e_{n}": (have[n] - have["actual"]).abs() for n in names})
-    daily = err.groupby("date")[["abs_actual", "e_model", *(f"e_{n}" for n in names)]].sum()
-    daily = daily.reindex(pd.date_range(frame["date"].min(), frame["date"].max(), freq="D"))
+    frame = pd.DataFrame(per).set_index("date")
+    # per item: each item-day's error, summed per day, on the rows where the actual and
+    # that forecast are both known (the day's store total hides errors that cancel)
+    for col in ("prediction", *names):
+        both = have[have[col].notna()]
+        err = (both[col] - both["actual"]).abs().groupby(both["date"]).sum()
+        mass = both["actual"].abs().groupby(both["date"]).sum()
+        frame[f"item_error_{col}"] = err.reindex(frame.index)
+        frame[f"item_actual_{col}"] = mass.reindex(frame.index)
+    # rolling per-item WAPE over the last ROLLING_DAYS target days with ground truth
+    daily = frame[[c for c in frame.columns if c.startswith("item_")]]
+    daily = daily.reindex(pd.date_range(frame.index.min(), frame.index.max(), freq="D"))
     roll = daily.rolling(f"{ROLLING_DAYS}D", min_periods=1).sum()
-    cnt = daily["abs_actual"].notna().astype(int).rolling(f"{ROLLING_DAYS}D").sum()
-    ok = (cnt >= ROLLING_DAYS // 2) & (roll["abs_actual"] > 0)
-    frame = frame.set_index("date")
-    frame["wape"] = (roll["e_model"] / roll["abs_actual"]).where(ok)
-    for n in names:
-        frame[f"wape_{n}"] = (roll[f"e_{n}"] / roll["abs_actual"]).where(ok)
+    cnt = daily["item_actual_prediction"].notna().astype(int).rolling(
+        f"{ROLLING_DAYS}D").sum()
+    for col, out in (("prediction", "wape"), *((n, f"wape_{n}") for n in names)):
+        ok = (cnt >= ROLLING_DAYS // 2) & (roll[f"item_actual_{col}"] > 0)
+        frame[out] = (roll[f"item_error_{col}"] / roll[f"item_actual_{col}"]).where(ok)
     frame = frame.reset_index()
     frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
     return frame.replace({np.nan: None})
@@ -184,37 +197,64 @@ def _sum_or_none(s: pd.Series) -> float | None:
     return float(s.sum()) if len(s) else None
 
 
-def _wape(acc: pd.DataFrame, col: str, lo: str, hi: str) -> float | None:
-    """WAPE of ``col`` over the target days in ``[lo, hi)`` that have ground truth."""
+#: how the timeline's WAPE aggregates, said beside every figure
+AGGREGATIONS = {
+    "item": "per item: the sum over item-days of |forecast - actual| over the sum of "
+            "actuals",
+    "total": "store total: the sum over days of |total forecast - total actual| over the "
+             "sum of actuals (errors of items that cancel within a day do not count)",
+}
+
+
+def _wape(acc: pd.DataFrame, col: str, lo: str, hi: str, how: str = "item") -> float | None:
+    """WAPE of ``col`` over the target days in ``[lo, hi)`` that have ground truth,
+    per item (``how='item'``) or of the day's total over items (``'total'``)."""
     if acc.empty or col not in acc.columns:
         return None
     w = acc[(acc["date"] >= lo) & (acc["date"] < hi) & acc["actual"].notna()
             & acc[col].notna()]
     if w.empty:
         return None
+    if how == "item":
+        err, mass = f"item_error_{col}", f"item_actual_{col}"
+        if err not in w.columns:
+            return None
+        denom = float(w[mass].astype(float).sum())
+        return float(w[err].astype(float).sum()) / denom if denom else None
     denom = w["actual"].astype(float).abs().sum()
     return float((w[col].astype(float) - w["actual"].astype(float)).abs().sum() / denom) \
         if denom else None
 
 
-def _best(acc: pd.DataFrame, model: Model, lo: str, hi: str) -> tuple[str | None, float | None]:
-    vals: dict[str, float] = {}
-    for b in model.baselines:
-        v = _wape(acc, b.name, lo, hi)
-        if v is not None:
-            vals[b.name] = v
-    if not vals:
-        return None, None
-    name = min(vals, key=lambda k: vals[k])
-    return name, vals[name]
+def _best(acc: pd.DataFrame, model: Model, lo: str, hi: str, how: str = "item"
+          ) -> tuple[str | None, float | None, bool | None]:
+    """The best baseline over ``[lo, hi)``, its WAPE, and whether what was served beats
+    it (the shared rule, :func:`tuesday.train.evaluation.verdict`)."""
+    vals = {b.name: _wape(acc, b.name, lo, hi, how) for b in model.baselines}
+    v = evaluation.verdict("wape", _none_nan(_wape(acc, "prediction", lo, hi, how)),
+                           {k: _none_nan(x) for k, x in vals.items()}, "lower")
+    if v.best_baseline is None:
+        return None, None, None
+    return v.best_baseline, vals[v.best_baseline], v.beats
+
+
+def _none_nan(v: float | None) -> float:
+    return float("nan") if v is None else v
 
 
 def _overall(acc: pd.DataFrame, model: Model) -> dict[str, Any]:
+    """WAPE of what was served over the whole replay, per item (the figure that judges
+    it) and of the store total, each against its best baseline."""
     lo, hi = "0000", "9999"
-    name, value = _best(acc, model, lo, hi)
-    return {"wape": _wape(acc, "prediction", lo, hi), "best_baseline": name,
-            "baseline_wape": value,
-            "days_with_ground_truth": int(acc["actual"].notna().sum()) if len(acc) else 0}
+    out: dict[str, Any] = {"aggregation": "item", "definition": AGGREGATIONS["item"]}
+    for how, into in (("item", out), ("total", {})):
+        name, value, beats = _best(acc, model, lo, hi, how)
+        into.update(wape=_wape(acc, "prediction", lo, hi, how), best_baseline=name,
+                    baseline_wape=value, beats_baseline=beats)
+        if how == "total":
+            out["store_total"] = {**into, "definition": AGGREGATIONS["total"]}
+    out["days_with_ground_truth"] = int(acc["actual"].notna().sum()) if len(acc) else 0
+    return out
 
 
 def _shock_summary(s: Shock, days: list[dict[str, Any]], acc: pd.DataFrame,
@@ -255,9 +295,10 @@ def _window(acc: pd.DataFrame, model: Model, lo: pd.Timestamp,
             hi: pd.Timestamp) -> dict[str, Any]:
     """WAPE of what was served and of the best baseline over target days [lo, hi)."""
     a, b = str(lo.date()), str(hi.date())
-    name, value = _best(acc, model, a, b)
+    name, value, beats = _best(acc, model, a, b)
     return {"from": a, "to": b, "wape": _wape(acc, "prediction", a, b),
-            "best_baseline": name, "baseline_wape": value}
+            "best_baseline": name, "baseline_wape": value, "beats_baseline": beats,
+            "store_total_wape": _wape(acc, "prediction", a, b, "total")}
 
 
 def _recovered_on(acc: pd.DataFrame, start: pd.Timestamp,
@@ -336,9 +377,15 @@ def _html_summary(tl: dict[str, Any]) -> list[str]:
     ]
     a = s["accuracy"]
     if a["wape"] is not None:
+        tot = a.get("store_total") or {}
         parts.append(f"<p>Accuracy of what was served over {a['days_with_ground_truth']} "
-                     f"days with ground truth: WAPE {a['wape']:.3f}; best baseline "
-                     f"{e(str(a['best_baseline']))} {_f(a['baseline_wape'])}.</p>")
+                     f"days with ground truth: WAPE per item {a['wape']:.3f}; best "
+                     f"baseline {e(str(a['best_baseline']))} {_f(a['baseline_wape'])}"
+                     f" ({'the model wins' if a.get('beats_baseline') else 'the baseline wins'}"
+                     f"). Store total: WAPE {_f(tot.get('wape'))}, best baseline "
+                     f"{e(str(tot.get('best_baseline')))} {_f(tot.get('baseline_wape'))}."
+                     f"</p><p class=note>{e(a['definition'])}; {e(tot.get('definition', ''))}."
+                     "</p>")
     parts.append("<h2>Policy</h2><p>" + e(", ".join(
         f"{k}={v}" for k, v in tl["policy"].items())) + "</p>")
     return parts

@@ -75,6 +75,7 @@ from tuesday.project.sources import (
     Volume,
 )
 from tuesday.project.times import duration, parse_time
+from tuesday.project.watching import Watch
 
 __all__ = [
     "BASELINE_KINDS",
@@ -112,6 +113,7 @@ __all__ = [
     "Source",
     "Taxonomy",
     "Volume",
+    "Watch",
     "Webhook",
     "boost",
     "calendar",

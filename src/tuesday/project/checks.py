@@ -48,6 +48,7 @@ from tuesday.project.sources import (
     Volume,
 )
 from tuesday.project.times import parse_time, timedelta_of
+from tuesday.project.watching import check_watch
 
 #: what a model may do with a row whose online features are missing
 MISSING_FEATURES = ("refuse", "flag")
@@ -134,6 +135,8 @@ def _model_type_problems(m: Model) -> list[str]:
     out.extend(rules.check(m.rules, where))
     if m.policy is not None:
         out.extend(check_policy(m.policy, where))
+    if m.watch is not None:
+        out.extend(check_watch(m.watch, where, m.feature_names))
     return out
 
 

@@ -11,6 +11,7 @@ from tuesday.project.features import Feature
 from tuesday.project.policy import Policy
 from tuesday.project.rules import Rule
 from tuesday.project.sources import Entity, Source
+from tuesday.project.watching import Watch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,6 +156,9 @@ class Model:
             the model's first baseline that it can compute online instead, flags the
             rows (``fallback``), logs them as variant ``deadline`` and counts them in
             ``/metrics``.
+        watch: What the monitor watches besides its defaults: key features whose
+            drift alone is an alert, seasonal ones left out of the drift vote, absolute
+            accuracy limits (``tuesday.project.Watch``); None means ``Watch()``.
     """
 
     name: str
@@ -179,6 +183,7 @@ class Model:
     missing_features: str = "refuse"
     max_staleness: str | None = None
     deadline_ms: float | None = None
+    watch: Watch | None = None
 
     @property
     def primary_metric(self) -> str:

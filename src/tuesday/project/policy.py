@@ -39,7 +39,11 @@ class Policy:
         drift_window: The recent served features checked for drift...
         drift_reference: ...against those served in this window just before.
         quality_window: The targets whose ground truth judges the accuracy.
-        min_rows: Fewest predictions with ground truth before accuracy is judged.
+        min_days: Fewest distinct target days with ground truth (rows, for a model
+            without a time axis) before accuracy is judged, and fewest target days
+            served without any ground truth before that is an alert: a store of 133
+            items gives 133 rows a day, but one day is one day of evidence.
+        min_rows: Fewest rows with ground truth besides (default 1).
         max_degradation: How much worse than its backtest (relative, on the primary
             metric) the live accuracy may be before it counts as degraded.
         challenger: When production is degraded and a retrained version fails its
@@ -61,7 +65,8 @@ class Policy:
     drift_window: str = "7d"
     drift_reference: str = "28d"
     quality_window: str = "14d"
-    min_rows: int = 7
+    min_days: int = 7
+    min_rows: int = 1
     max_degradation: float = 1.0
     challenger: bool = True
     kind: str = field(default="policy", init=False)
@@ -99,7 +104,8 @@ def check_policy(p: Any, where: str) -> list[str]:
         if not _is_days(getattr(p, name)):
             out.append(f"{where}: the policy's {name!r} must be a whole number of days like "
                        f"'14d'. Got {getattr(p, name)!r}.")
-    for name, low in (("drift_ticks", 1), ("min_days_between_retrains", 0), ("min_rows", 1)):
+    for name, low in (("drift_ticks", 1), ("min_days_between_retrains", 0), ("min_rows", 1),
+                      ("min_days", 1)):
         v = getattr(p, name)
         if v is None and name == "drift_ticks":
             continue

@@ -140,8 +140,8 @@ def evaluation_report(ws: Workspace, project: Project | LoadedProject, model_nam
     }
     report["headline"] = _headline(manifest, metrics, primary, way, best, preds, key)
     report["overall"] = {"model": metrics["model"], "baselines": metrics["baselines"]}
-    report["folds"] = _folds(metrics, preds, primary, way, best, time_col)
-    report["slices"] = _slices(metrics, primary, way, best)
+    report["folds"] = _folds(metrics, preds, primary, way, time_col)
+    report["slices"] = _slices(metrics, primary, way)
     report["over_time"] = (_over_time(preds, time_col, key, target, best)
                            if task != "binary" and time_col is not None else None)
     report["calibration"] = (_calibration(preds, target, task)
@@ -183,17 +183,23 @@ def _direction(metric: str, stored: Any) -> str:
     return "zero" if metric in evaluation.ABSOLUTE else "lower"
 
 
-def _lift(metric: str, way: str, model: Any, baseline: Any) -> float | None:
-    if not finite(model) or not finite(baseline):
-        return None
-    value = evaluation.lift(metric, float(model), float(baseline), way)
-    return value if math.isfinite(value) else None
+def _verdict(metric: str, way: str, model: dict[str, Any],
+             baselines: dict[str, dict[str, Any]]) -> evaluation.Verdict:
+    """The shared rule (``evaluation.verdict``): the model against the best baseline on
+    the same rows."""
+    def number(v: Any) -> float:
+        return float(v) if finite(v) else float("nan")
+
+    values = {b: number(v.get(metric)) for b, v in baselines.items()}
+    return evaluation.verdict(metric, number(model.get(metric)), values, way)
 
 
-def _beats(metric: str, way: str, model: Any, baseline: Any) -> bool | None:
-    if not finite(model) or not finite(baseline):
-        return None
-    return bool(evaluation.better(metric, float(model), float(baseline), way))
+def _judged(metric: str, way: str, model: dict[str, Any],
+            baselines: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A fold's or slice's verdict fields: its own best baseline, the lift over it and
+    whether the model beats it."""
+    v = _verdict(metric, way, model, baselines)
+    return {"best_baseline": v.best_baseline, "lift": v.lift, "beats_baseline": v.beats}
 
 
 def _time_column(project: Project, model: Model, preds: pd.DataFrame) -> str | None:
@@ -208,10 +214,11 @@ def _time_column(project: Project, model: Model, preds: pd.DataFrame) -> str | N
 
 def _headline(manifest: dict[str, Any], metrics: dict[str, Any], primary: str, way: str,
               best: str, preds: pd.DataFrame, key: str) -> dict[str, Any]:
+    v = _verdict(primary, way, metrics["model"], metrics["baselines"])
+    best = v.best_baseline or best
     mine = metrics["model"].get(primary)
     theirs = metrics["baselines"][best].get(primary)
-    lift = _lift(primary, way, mine, theirs)
-    beats = _beats(primary, way, mine, theirs)
+    lift, beats = v.lift, v.beats
     art = manifest.get("artifact", {})
     cost = metrics.get("cost") or {}
     if lift is None:
@@ -247,7 +254,7 @@ _WAY_TEXT = {"lower": "lower is better", "higher": "higher is better",
 
 
 def _folds(metrics: dict[str, Any], preds: pd.DataFrame, primary: str, way: str,
-           best: str, time_col: str | None) -> list[dict[str, Any]]:
+           time_col: str | None) -> list[dict[str, Any]]:
     periods: dict[int, tuple[str, str]] = {}
     if time_col is not None and "fold" in preds.columns:
         t = pd.to_datetime(preds[time_col])
@@ -262,24 +269,19 @@ def _folds(metrics: dict[str, Any], preds: pd.DataFrame, primary: str, way: str,
             "fold": number, "cutoff": f.get("cutoff"), "first": first, "last": last,
             "train_rows": f.get("train_rows"), "test_rows": f.get("test_rows"),
             "model": f["model"], "baselines": bl,
-            "lift": _lift(primary, way, f["model"].get(primary), bl[best].get(primary)),
-            "beats_baseline": _beats(primary, way, f["model"].get(primary),
-                                     bl[best].get(primary)),
+            **_judged(primary, way, f["model"], bl),
         })
     return out
 
 
-def _slices(metrics: dict[str, Any], primary: str, way: str,
-            best: str) -> list[dict[str, Any]]:
+def _slices(metrics: dict[str, Any], primary: str, way: str) -> list[dict[str, Any]]:
     out = []
     for s in metrics.get("slices", []):
         bl = {b: s.get(b, {}) for b in metrics["baselines"]}
         out.append({
             "slice": s["slice"], "value": s["value"], "label": _slice_label(s),
             "rows": s.get("rows"), "model": s["model"], "baselines": bl,
-            "lift": _lift(primary, way, s["model"].get(primary), bl[best].get(primary)),
-            "beats_baseline": _beats(primary, way, s["model"].get(primary),
-                                     bl[best].get(primary)),
+            **_judged(primary, way, s["model"], bl),
         })
     return out
 
@@ -470,14 +472,16 @@ def _highlights(report: dict[str, Any]) -> list[str]:
     folds = [f for f in report["folds"] if f["beats_baseline"] is not None]
     if folds:
         won = sum(1 for f in folds if f["beats_baseline"])
-        out.append(f"The model beats {best!r} in {won} of {len(folds)} backtest folds.")
+        out.append(f"The model beats the best baseline of each fold in {won} of "
+                   f"{len(folds)} backtest folds.")
     lost = [s for s in report["slices"] if s["beats_baseline"] is False]
     if lost:
-        names = ", ".join(f"{s['slice']}={s['label']}" for s in lost[:5])
+        names = ", ".join(f"{s['slice']}={s['label']} (to {s['best_baseline']!r})"
+                          for s in lost[:5])
         more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
-        out.append(f"It loses to {best!r} on {len(lost)} slice(s): {names}{more}.")
+        out.append(f"It loses to a baseline on {len(lost)} slice(s): {names}{more}.")
     elif report["slices"]:
-        out.append(f"It beats {best!r} on every slice.")
+        out.append("It beats every baseline on every slice.")
     ents = report["entities"]
     if ents and ents["count"] > 1:
         out.append(f"{ents['losing']} of {ents['count']} {ents['key']} values have a larger "

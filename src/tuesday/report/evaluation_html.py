@@ -157,7 +157,7 @@ def _compare_table(rows: list[dict[str, Any]], r: dict[str, Any], lead: list[str
     """Rows with the primary metric of the model and every baseline, and the lift."""
     p = r["primary"]
     heads = [*lead, f"model {p}", *(f"{b} {p}" for b in r["baselines"]),
-             f"lift vs {r['best_baseline']}"]
+             "best baseline here", "lift vs it"]
     out = ["<table class=sortable><thead><tr>"
            + "".join(f"<th>{_esc(x)}</th>" for x in heads) + "</tr></thead><tbody>"]
     for row in rows:
@@ -166,6 +166,7 @@ def _compare_table(rows: list[dict[str, Any]], r: dict[str, Any], lead: list[str
         out.append("<tr>" + lead_cells(row)
                    + _num_td(row["model"].get(p))
                    + "".join(_num_td(row["baselines"][b].get(p)) for b in r["baselines"])
+                   + f"<td class=l>{_esc(row.get('best_baseline') or '')}</td>"
                    + f"<td{cls} data-v=\"{_v(lift)}\">"
                    + (f"{lift:+.1%}" if lift is not None else "&ndash;") + "</td></tr>")
     out.append("</tbody></table>")

@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,77 @@ def lift(metric: str, model: float, baseline: float, way: str | None = None) -> 
     if w == "zero":
         return (abs(baseline) - abs(model)) / abs(baseline)
     return (baseline - model) / baseline
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Who wins on a set of rows (overall, a fold, a slice, a window): the model or the
+    best of the baselines scored on the same rows.
+
+    Attributes:
+        beats: The model is strictly better than the best baseline; None when they
+            cannot be compared (no finite value).
+        best_baseline: The baseline with the best value on these rows (None: none).
+        model: The model's value (on the best baseline's rows when they differ).
+        baseline: The best baseline's value.
+        lift: Relative improvement of the model over it (0.3 = 30% better).
+    """
+
+    beats: bool | None
+    best_baseline: str | None
+    model: float | None
+    baseline: float | None
+    lift: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"beats_baseline": self.beats, "best_baseline": self.best_baseline,
+                "model_value": self.model, "baseline_value": self.baseline,
+                "lift": self.lift}
+
+
+def verdict(metric: str, model: float | Mapping[str, float],
+            baselines: Mapping[str, float], way: str | None = None) -> Verdict:
+    """The one rule that decides whether the model beats its baselines on some rows.
+
+    The model is compared with the best baseline *on those same rows* (not with the
+    baseline that is best overall): a slice where any declared baseline does better
+    is a slice the model loses. Ties go to the baseline (the model must be strictly
+    better); among baselines with the same value, the first declared is the best. The
+    report, the plan, the gates, the fallback and the monitor all decide with it.
+
+    Args:
+        metric: The metric name (its direction from ``way``, or from the name).
+        model: The model's value, or its value on the rows of each baseline (a
+            baseline with unknown values is then compared on its own rows).
+        baselines: Each baseline's value on the rows.
+        way: ``'lower'``, ``'higher'`` or ``'zero'`` (closest to zero is best).
+
+    Example:
+        >>> v = verdict("wape", 0.61, {"mean_4_weekdays": 0.64, "tsb": 0.53})
+        >>> v.beats, v.best_baseline
+        (False, 'tsb')
+    """
+    w = _way(metric, way)
+    best: str | None = None
+    for name, value in baselines.items():
+        if value is None or not np.isfinite(value):
+            continue
+        if best is None or better(metric, float(value), float(baselines[best]), w):
+            best = name
+    if best is None:
+        mine = model if not isinstance(model, Mapping) else None
+        return Verdict(None, None, _finite(mine), None, None)
+    theirs = float(baselines[best])
+    mine = model.get(best) if isinstance(model, Mapping) else model
+    if mine is None or not np.isfinite(mine):
+        return Verdict(None, best, None, theirs, None)
+    gain = lift(metric, float(mine), theirs, w)
+    return Verdict(bool(better(metric, float(mine), theirs, w)), best, float(mine), theirs,
+                   gain if np.isfinite(gain) else None)
+
+
+def _finite(v: float | None) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
 
 
 def score(metrics: Sequence[str | Metric], y: np.ndarray, p: np.ndarray, *,

@@ -37,7 +37,7 @@ from tuesday.data.features import (
     points_frame,
 )
 from tuesday.errors import ArtifactCorrupt, TuesdayError, ValidationFailed
-from tuesday.project import Backtest, Baseline, LoadedProject, Model, Project, duration
+from tuesday.project import Backtest, Baseline, LoadedProject, Metric, Model, Project, duration
 from tuesday.train import baselines, evaluation, learners, model_file, versions
 from tuesday.train.executor import run as run_work
 from tuesday.workspace import Workspace
@@ -245,12 +245,9 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
                                    scale=scale) for n in names}
     primary = model.primary_metric
     way = evaluation.direction(model)[primary]
-    best = None
-    for b in model.baselines:
-        v = overall[b.name][primary]
-        if best is None or evaluation.better(primary, v, overall[best][primary], way):
-            best = b.name
-    assert best is not None
+    best = evaluation.verdict(primary, overall["model"][primary],
+                              {b.name: overall[b.name][primary] for b in model.baselines},
+                              way).best_baseline or model.baselines[0].name
     return {
         "primary": primary,
         "direction": way,
@@ -261,6 +258,7 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
                                 way),
         "folds": fold_rows,
         "slices": evaluation.slice_table(model, allp, ts.target, names, scale=scale),
+        "daily": daily_profile(model, allp, ts.target, ts.time),
         "rows": len(allp),
         "predictions": allp.drop(columns=["_scale"]),
     }
@@ -280,6 +278,36 @@ def with_folds(model: Model, folds: int | None) -> Model:
                            f"{type(model.evaluation).__name__}.", fix="Drop --folds.")
     return dataclasses.replace(model, evaluation=dataclasses.replace(model.evaluation,
                                                                      folds=folds))
+
+
+def daily_profile(model: Model, preds: pd.DataFrame, target: str,
+                  time_col: str | None) -> dict[str, Any] | None:
+    """How the backtest's days went, for the monitor's absolute accuracy limits: the
+    model's primary metric on each target day's rows (its median, 99th percentile and
+    worst) and each day's forecast total over the actual total (1st and 99th
+    percentiles). None without a time axis or for a classifier."""
+    if time_col is None or model.task != "regression" or preds.empty:
+        return None
+    primary = model.primary_metric
+    metric = next(m for m in model.metrics
+                  if (m.name if isinstance(m, Metric) else m) == primary)
+    day = pd.to_datetime(preds[time_col]).dt.normalize()
+    values, ratios = [], []
+    for _d, g in preds.groupby(day, sort=True):
+        y, p = g[target].to_numpy(float), g["model"].to_numpy(float)
+        v = evaluation.score([metric], y, p)[primary]
+        if np.isfinite(v):
+            values.append(abs(v) if evaluation.direction(model)[primary] == "zero" else v)
+        if np.nansum(np.abs(y)) > 0:
+            ratios.append(float(np.nansum(p) / np.nansum(y)))
+    if not values:
+        return None
+    arr, r = np.array(values), np.array(ratios) if ratios else np.array([np.nan])
+    return {"days": len(values), "metric": primary,
+            "median": float(np.median(arr)), "q99": float(np.quantile(arr, 0.99)),
+            "max": float(arr.max()),
+            "total_ratio_q01": float(np.nanquantile(r, 0.01)) if ratios else None,
+            "total_ratio_q99": float(np.nanquantile(r, 0.99)) if ratios else None}
 
 
 def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime,

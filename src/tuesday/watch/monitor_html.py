@@ -47,6 +47,10 @@ def headline(report: dict[str, Any]) -> tuple[str, str, str]:
         sentence += " Some features drifted from the training data: see Feature drift."
     if status == "degraded" or beats is False:
         return "degraded: worse than a baseline", "bad", sentence
+    if status == "anomaly":
+        a = (report.get("anomalies") or [None])[-1] or report.get("anomaly") or {}
+        return ("anomaly: far off its own backtest", "bad",
+                f"{sentence} On {a.get('date', '?')}: {a.get('why', '')}.".strip())
     if status == "no_traffic":
         return "no traffic", "note", sentence or "No predictions were logged."
     if drifted:

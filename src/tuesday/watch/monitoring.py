@@ -29,7 +29,7 @@ from tuesday.data.predictions import read_log
 from tuesday.errors import NotFound, TuesdayError
 from tuesday.project import LoadedProject, Model
 from tuesday.release import registry
-from tuesday.watch import alerts, health, quality
+from tuesday.watch import alerts, anomalies, health, quality
 from tuesday.watch import monitor_html as words
 from tuesday.watch.drift import dataset_drift
 from tuesday.watch.quality import live_quality
@@ -39,8 +39,9 @@ __all__ = ["MIN_ROWS_FOR_DRIFT", "alerts_for", "latest_report", "live_quality", 
            "raise_alerts", "render_html"]
 
 MIN_ROWS_FOR_DRIFT = 5
-#: fewest rows with ground truth before quality raises an alert
-MIN_ROWS_FOR_QUALITY = 5
+#: fewest distinct target days with ground truth (rows, without a time axis) before
+#: quality raises an alert: a day of 133 items is one day of evidence
+MIN_DAYS_FOR_QUALITY = 5
 #: share of failed (5xx) requests above which the service alert is raised
 MAX_ERROR_RATE = 0.01
 
@@ -132,6 +133,11 @@ def _accuracy(ws: Workspace, loaded: LoadedProject, model: Model, prod: dict[str
         "quality": live_quality(ws, loaded, model.name, users, as_of, labels=labels)}
     joined = quality.attach(model, labels, users)[0] if len(users) else pd.DataFrame()
     out["windows"] = quality.windows(model, joined, period) if len(joined) else []
+    lim = anomalies.limits(model, prod["metrics"]["model"].get(model.primary_metric),
+                           prod["metrics"].get("daily"))
+    days = anomalies.day_accuracy(model, joined, lim) if len(joined) else []
+    out["day_limits"] = lim
+    out["anomalies"] = [d for d in days if d["anomaly"]]
     out["slices"] = quality.slices(model, joined, labels) if len(joined) else []
     out["variants"] = quality.variants(model, labels, log)
     out["performance_estimate"] = quality.performance_estimate(
@@ -161,8 +167,9 @@ def _write(ws: Workspace, report: dict[str, Any], model_name: str, as_of: dateti
 def _drift(model: Model, prod: dict[str, Any], ref: pd.DataFrame, log: pd.DataFrame,
            methods: Mapping[str, str] | None, thresholds: Mapping[str, float] | None
            ) -> dict[str, Any]:
-    # calendar and holiday values are fixed by the date: their "drift" is the season
-    deterministic = {f.name for f in model.features if f.kind in ("calendar", "holiday")}
+    # calendar and holiday values are fixed by the date: their "drift" is the season;
+    # declared seasonal features (weather) do not vote either
+    deterministic = anomalies.not_voting(model)
     features = [f for f in prod["manifest"]["features"] if f not in deterministic]
     methods, thresholds = dict(methods or {}), dict(thresholds or {})
     unknown = sorted((set(methods) | set(thresholds)) - set(prod["manifest"]["features"]))
@@ -182,6 +189,10 @@ def _drift(model: Model, prod: dict[str, Any], ref: pd.DataFrame, log: pd.DataFr
                           methods={k: v for k, v in methods.items() if k in cols},
                           thresholds={k: v for k, v in thresholds.items() if k in cols})
     out = drift.to_dict()
+    keys = set(anomalies.watch_of(model).key)
+    out["key"] = [{"feature": c["column"], "drifted": bool(c["drifted"]),
+                   "method": c["method"], "statistic": c["statistic"]}
+                  for c in out["columns"] if c["column"] in keys]
     out["overrides"] = {"methods": methods, "thresholds": thresholds,
                         "not_compared": sorted((set(methods) | set(thresholds)) - set(cols))}
     pred = dataset_drift(ref[[model.target]].rename(columns={model.target: "y"}),
@@ -215,9 +226,25 @@ def _status(report: dict[str, Any]) -> str:
     q = report.get("quality")
     if q and q.get("beats_baseline") is False:
         return "degraded"
+    if _recent_anomaly(report) is not None:
+        return "anomaly"
     if report.get("drift") and report["drift"]["dataset_drifted"]:
         return "drift"
     return "ok"
+
+
+#: a day of accuracy anomaly this recent (before as_of) sets the report's status
+ANOMALY_DAYS = 7
+
+
+def _recent_anomaly(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest anomalous target day within ``ANOMALY_DAYS`` before ``as_of``."""
+    found = report.get("anomalies") or []
+    if not found:
+        return None
+    newest = found[-1]
+    age = (pd.Timestamp(report["as_of"]).normalize() - pd.Timestamp(newest["date"])).days
+    return newest if age <= ANOMALY_DAYS else None
 
 
 # ------------------------------------------------------------------------- alerts
@@ -228,8 +255,8 @@ def alerts_for(report: dict[str, Any], *, max_error_rate: float = MAX_ERROR_RATE
     """The alerts a monitor report calls for, as ``raise_alert`` keyword arguments.
 
     Dataset drift and prediction drift are warnings; quality worse than the best baseline
-    (on at least ``MIN_ROWS_FOR_QUALITY`` rows) is critical; a stale or unusually small
-    or large delivery of a source is a warning; a service error rate above
+    (on at least ``MIN_DAYS_FOR_QUALITY`` distinct target days) is critical; a stale or
+    unusually small or large delivery of a source is a warning; a service error rate above
     ``max_error_rate`` is critical; a challenger significantly worse than its reference
     (shadow, canary, B) is a warning.
 
@@ -239,7 +266,8 @@ def alerts_for(report: dict[str, Any], *, max_error_rate: float = MAX_ERROR_RATE
     """
     name = report["model"]
     return [_alert(name, *a) for a in (
-        *_drift_alerts(report), *_quality_alerts(report), *_variant_alerts(report),
+        *_drift_alerts(report), *_quality_alerts(report), *_anomaly_alerts(report),
+        *_variant_alerts(report),
         *_data_alerts(report), *_service_alerts(report, max_error_rate))]
 
 
@@ -262,6 +290,10 @@ def _drift_alerts(report: dict[str, Any]) -> list[_Found]:
         out.append(("drift", "warning", f"{len(cols)} of {len(d['columns'])} features drifted "
                     f"({', '.join(cols)})", "features",
                     {"share_drifted": d["share_drifted"], "drifted": cols}))
+    for k in (d or {}).get("key", []):
+        if k["drifted"]:
+            out.append(("drift", "warning", f"key feature {k['feature']!r} drifted "
+                        f"({k['method']} {k['statistic']:.4g})", f"key/{k['feature']}", k))
     pdrift = report.get("prediction_drift")
     if pdrift and pdrift.get("drifted"):
         out.append(("drift", "warning", f"the predictions drifted ({pdrift['method']} "
@@ -270,18 +302,26 @@ def _drift_alerts(report: dict[str, Any]) -> list[_Found]:
     return out
 
 
+def _anomaly_alerts(report: dict[str, Any]) -> list[_Found]:
+    a = _recent_anomaly(report)
+    if a is None:
+        return []
+    return [("anomaly", "critical", f"the served forecasts for {a['date']} are far off on "
+             f"{a['rows']} rows of ground truth: {a['why']}", a["date"], a)]
+
+
 def _quality_alerts(report: dict[str, Any]) -> list[_Found]:
     q = report.get("quality") or {}
-    if q.get("beats_baseline") is not False \
-            or q.get("rows_with_ground_truth", 0) < MIN_ROWS_FOR_QUALITY:
+    days = q.get("days_with_ground_truth", q.get("rows_with_ground_truth", 0))
+    if q.get("beats_baseline") is not False or days < MIN_DAYS_FOR_QUALITY:
         return []
     m, best = report.get("primary_metric") or next(iter(q["model"])), q["best_baseline"]
     return [("quality", "critical", f"{m} {q['model'][m]:.4g} is worse than baseline "
              f"{best!r} ({q['baselines'][best][m]:.4g}) on {q['rows_with_ground_truth']} "
-             "rows with ground truth", "baseline",
+             f"rows ({days} target days) with ground truth", "baseline",
              {"metric": m, "model": q["model"][m], "baseline": best,
               "baseline_value": q["baselines"][best][m],
-              "rows": q["rows_with_ground_truth"]})]
+              "rows": q["rows_with_ground_truth"], "days": days})]
 
 
 def _variant_alerts(report: dict[str, Any]) -> list[_Found]:
@@ -383,6 +423,7 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append("<h2>Problems</h2><ul>" + "".join(
             f"<li class=bad>{e(p)}</li>" for p in report["problems"]) + "</ul>")
     parts += _quality_html(report)
+    parts += _anomalies_html(report)
     parts += _windows_html(report.get("windows"), "Quality over time",
                            "window", lambda r: f"{r['start']} to {r['end']}")
     parts += _windows_html(report.get("slices"), "Quality per slice", "slice",
@@ -421,6 +462,24 @@ def _quality_html(report: dict[str, Any]) -> list[str]:
     return [f"<h2>Accuracy on ground truth ({q['rows_with_ground_truth']} of "
             f"{q.get('rows_served', '?')} served rows)</h2>",
             _table(["predictor", *map(e, metrics)], rows)]
+
+
+def _anomalies_html(report: dict[str, Any]) -> list[str]:
+    """The target days whose accuracy broke the limits of the model's own backtest."""
+    e = html.escape
+    found, lim = report.get("anomalies"), report.get("day_limits")
+    if not found or not lim:
+        return []
+    return [f"<h2>Days far off the model's own backtest</h2><p class=note>A day is "
+            f"flagged when its {e(lim['metric'])} is above {_num(lim['error'])} (the "
+            f"backtest's {_num(lim['backtest'])} times the allowed ratio, or its worst "
+            f"days) or its forecast total is beyond {_num(lim['total_low'])}x to "
+            f"{_num(lim['total_high'])}x the actual total, whatever the baselines did.</p>",
+            _table(["day", "rows", e(lim["metric"]), "forecast total", "actual total",
+                    "why"],
+                   [[e(d["date"]), str(d["rows"]), _num(d["value"]),
+                     _num(d["forecast_total"]), _num(d["actual_total"]), e(d["why"])]
+                    for d in found], left=(0, 5))]
 
 
 def _windows_html(rows: list[dict[str, Any]] | None, title: str, what: str,

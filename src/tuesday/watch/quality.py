@@ -106,39 +106,29 @@ def feature_frame(rows: pd.DataFrame) -> pd.DataFrame:
                         index=rows.index)
 
 
-def _best(model: Model, baselines: dict[str, dict[str, float]]) -> str | None:
-    primary = model.primary_metric
-    way = evaluation.direction(model).get(primary)
-    finite = {n: v[primary] for n, v in baselines.items() if np.isfinite(v[primary])}
-    if not finite:
-        return None
-    if way == "higher":
-        return max(finite, key=lambda n: finite[n])
-    if way == "zero":
-        return min(finite, key=lambda n: abs(finite[n]))
-    return min(finite, key=lambda n: finite[n])
-
-
 def _scored(model: Model, y: np.ndarray, p: np.ndarray, bl: pd.DataFrame) -> dict[str, Any]:
-    """Model and baseline metrics on the same rows, with the best baseline."""
+    """Model and baseline metrics on the same rows, and who wins by the shared rule
+    (``evaluation.verdict``): the model against the best baseline on these rows, each
+    baseline compared on the rows where it is known (one logged null has no inputs)."""
     out: dict[str, Any] = {"model": evaluation.score(model.metrics, y, p), "baselines": {}}
+    primary = model.primary_metric
+    metric = _metric_of(model, primary)
+    mine_on: dict[str, float] = {}
+    known_rows: dict[str, int] = {}
     for name in bl.columns:
-        out["baselines"][name] = evaluation.score(model.metrics, y, bl[name].to_numpy(float))
-    best = _best(model, out["baselines"])
-    out["best_baseline"] = best
-    if best is not None:
-        # on the rows where the baseline is known (one logged null has no inputs)
-        known = ~np.isnan(bl[best].to_numpy(float))
-        mine = out["model"] if known.all() else \
-            evaluation.score(model.metrics, y[known], p[known])
-        if not known.all():
-            out["baseline_rows"] = int(known.sum())
-        way = evaluation.direction(model).get(model.primary_metric)
-        out["beats_baseline"] = evaluation.better(
-            model.primary_metric, mine[model.primary_metric],
-            out["baselines"][best][model.primary_metric], way)
-    else:
-        out["beats_baseline"] = None
+        b = bl[name].to_numpy(float)
+        out["baselines"][name] = evaluation.score(model.metrics, y, b)
+        known = ~np.isnan(b)
+        known_rows[name] = int(known.sum())
+        mine_on[name] = out["model"][primary] if known.all() else \
+            evaluation.score([metric], y[known], p[known])[primary]
+    v = evaluation.verdict(primary, mine_on,
+                           {n: out["baselines"][n][primary] for n in bl.columns},
+                           evaluation.direction(model).get(primary))
+    out["best_baseline"] = v.best_baseline
+    out["beats_baseline"] = v.beats if v.best_baseline is not None else None
+    if v.best_baseline is not None and known_rows[v.best_baseline] < len(y):
+        out["baseline_rows"] = known_rows[v.best_baseline]
     return out
 
 
@@ -150,7 +140,9 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
     otherwise ``rows_served`` and ``rows_with_ground_truth``, and when some rows have
     ground truth: ``model`` (every declared metric, user ``Metric`` objects included),
     ``baselines`` (each logged baseline on the same rows), ``best_baseline`` and
-    ``beats_baseline`` (on the primary metric).
+    ``beats_baseline`` (on the primary metric); ``days_served`` and
+    ``days_with_ground_truth`` count the evidence in distinct target days
+    (:func:`evidence`).
 
     Example:
         >>> q = live_quality(ws, loaded, "ridership_14d", read_log(ws, "ridership_14d"),
@@ -163,11 +155,15 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
         return None
     labels = labels or labels_as_of(ws, loaded, model_name, as_of)
     joined, n_served = attach(model, labels, log)
+    served_days = evidence(latest_answers(log, labels))
     if joined.empty:
-        return {"rows_with_ground_truth": 0, "rows_served": n_served}
+        return {"rows_with_ground_truth": 0, "rows_served": n_served,
+                "days_with_ground_truth": 0, "days_served": served_days}
     scored = _scored(model, joined["y"].to_numpy(float), joined["prediction"].to_numpy(float),
                      baseline_frame(joined))
     out: dict[str, Any] = {"rows_served": n_served, "rows_with_ground_truth": len(joined),
+                           "days_served": served_days,
+                           "days_with_ground_truth": evidence(joined),
                            "model": scored["model"], "baselines": scored["baselines"]}
     if scored["baselines"] and scored["best_baseline"] is not None:
         out["best_baseline"] = scored["best_baseline"]
@@ -200,6 +196,24 @@ def when(rows: pd.DataFrame) -> pd.Series:
     """The time a row is judged at: its target time, else the time it was served."""
     return pd.to_datetime(rows["target_time"].where(rows["target_time"].notna(),
                                                     rows["served_at"]))
+
+
+def evidence(rows: pd.DataFrame) -> int:
+    """How much evidence some logged (or joined) rows are: their distinct target days,
+    or the rows themselves for predictions without a target time. 133 items forecast
+    for one day are one day of evidence, not 133.
+
+    Example:
+        >>> evidence(pd.DataFrame({"target_time": pd.to_datetime(
+        ...     ["2016-07-01", "2016-07-01", "2016-07-02"])}))
+        2
+    """
+    if rows.empty:
+        return 0
+    if "target_time" not in rows.columns or rows["target_time"].isna().all():
+        return len(rows)
+    t = pd.to_datetime(rows["target_time"])
+    return int(t.dt.normalize().nunique()) + int(t.isna().sum())
 
 
 def windows(model: Model, joined: pd.DataFrame, period: str = "W") -> list[dict[str, Any]]:
