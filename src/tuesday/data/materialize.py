@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tuesday.data import events, tables
+from tuesday.data import events, inputs
 from tuesday.data.features import baseline_features, feature_frame, horizon, points_frame
 from tuesday.data.online import connect, target_key
 from tuesday.project import Model, Project
@@ -67,7 +67,7 @@ def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) 
 
 def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: datetime
                          ) -> dict[str, Any]:
-    versions, tabs = tables.model_tables(ws, project, model, as_of)
+    versions, tabs = inputs.model_tables(ws, project, model, as_of)
     entities = known_entities(project, model, tabs)
     h = horizon(model)
     origin = pd.Timestamp(as_of)

@@ -237,6 +237,11 @@ def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
     reconcile, recognise a retry again, validate, write the quarantine and data commits
     (the last one carries the ingest's record), then record it in the metadata from
     those commits."""
+    if source.derive is not None:
+        raise TuesdayError(
+            f"Source {source.name!r} is derived from {', '.join(source.derive.inputs)}; its "
+            f"rows are computed, not ingested ({file!r} was not read).",
+            fix="Ingest its inputs instead; the derived table follows them.")
     key = hashlib.sha256(json.dumps(
         [source.name, pd.Timestamp(as_of).isoformat(), digest]).encode()).hexdigest()
     done = _ingest_with_key(ws, source.name, key)
@@ -761,17 +766,3 @@ def sources_used(project: Project, model: Model) -> list[str]:
 def read_tables(ws: Workspace, project: Project, names: list[str],
                 versions: dict[str, int]) -> dict[str, pa.Table]:
     return {n: read_table(ws, project.source(n), versions.get(n)) for n in names}
-
-
-def model_tables(ws: Workspace, project: Project, model: Model, as_of: datetime
-                 ) -> tuple[dict[str, int], dict[str, pa.Table]]:
-    """The versions (and tables) of every source a model reads, as ingested at or before
-    ``as_of``; a clear error when its label source has no data yet."""
-    names = sources_used(project, model)
-    versions = versions_as_of(ws, names, as_of)
-    if model.label_source not in versions:
-        raise ValidationFailed(
-            f"Model {model.name!r} has no labels: source {model.label_source!r} has no "
-            f"version ingested at or before {as_of:%Y-%m-%d %H:%M}.",
-            fix=f"Run `tuesday ingest {model.label_source} FILE` (or pass a later --as-of).")
-    return versions, read_tables(ws, project, names, versions)

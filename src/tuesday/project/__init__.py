@@ -67,12 +67,14 @@ from tuesday.project.sources import (
     DTYPES,
     Column,
     Contract,
+    Derive,
     Entity,
     Freshness,
     MinHistory,
     Source,
     Taxonomy,
     Volume,
+    derived,
 )
 from tuesday.project.times import duration, parse_time
 
@@ -95,6 +97,7 @@ __all__ = [
     "Column",
     "Contract",
     "CrossValidation",
+    "Derive",
     "Email",
     "Entity",
     "Feature",
@@ -117,6 +120,7 @@ __all__ = [
     "calendar",
     "cap",
     "check_project",
+    "derived",
     "drop",
     "duration",
     "epsilon_greedy",

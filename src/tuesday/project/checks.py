@@ -40,6 +40,7 @@ from tuesday.project.sources import (
     DTYPES,
     Column,
     Contract,
+    Derive,
     Entity,
     Freshness,
     MinHistory,
@@ -70,6 +71,7 @@ def check_project(project: Project) -> list[str]:
     out.extend(_name_problems("Model", models))
     for s in project.sources:
         out.extend(_check_source(s))
+    out.extend(_check_derived(project))
     for m in project.models:
         out.extend(_check_model(project, m))
     return out
@@ -148,6 +150,82 @@ def _check_source(s: Source) -> list[str]:
     for t in _taxonomies(s):
         out.extend(_check_taxonomy(s, t))
     return out
+
+
+def _check_derived(project: Project) -> list[str]:
+    """Derived sources: declared inputs, one way to compute, a valid lookback, no
+    cycle, and ``available_at`` when an input has one."""
+    srcs = {s.name: s for s in project.sources}
+    out = []
+    for s in project.sources:
+        d = s.derive
+        if d is None:
+            continue
+        where = f"Derived source {s.name!r}"
+        if not isinstance(d, Derive):
+            out.append(f"{where}: derive must be Derive(...); got {type(d).__name__}.")
+            continue
+        if not isinstance(d.inputs, tuple | list) or not d.inputs:
+            out.append(f"{where} needs inputs=(...), the sources it reads; got {d.inputs!r}.")
+            continue
+        for i in d.inputs:
+            if i == s.name:
+                out.append(f"{where} reads itself; a source cannot be its own input.")
+            elif i not in srcs:
+                out.append(f"{where} reads {i!r}, which is not declared (sources: "
+                           f"{', '.join(srcs)}).")
+        if d.sql is None and d.fn is None:
+            out.append(f"{where} needs sql= or fn=: a DuckDB query over its inputs or a "
+                       "Python function of them.")
+        if d.sql is not None and d.fn is not None:
+            out.append(f"{where} has both sql= and fn=; keep one.")
+        if d.fn is not None and not callable(d.fn):
+            out.append(f"{where}: fn must be a function; got {d.fn!r}.")
+        if d.frames not in ("pandas", "arrow"):
+            out.append(f"{where}: frames must be 'pandas' or 'arrow'; got {d.frames!r}.")
+        try:
+            if timedelta_of(d.lookback, what=f"lookback of {where}") % timedelta(days=1):
+                out.append(f"{where}: lookback must be whole days like '6d'; got "
+                           f"{d.lookback!r}.")
+        except TuesdayError as e:
+            out.append(e.message)
+        col = s.contract.column(s.time) if s.time else None
+        if col is not None and col.dtype not in ("date", "timestamp"):
+            out.append(f"{where}: its time column {s.time!r} must be a date or timestamp; "
+                       f"got {col.dtype!r}.")
+        timed = [i for i in d.inputs if i in srcs and srcs[i].available_at]
+        if timed and not s.available_at:
+            out.append(f"{where} reads {', '.join(map(repr, timed))}, whose rows become "
+                       "known at their available_at time; declare available_at= (a "
+                       "timestamp column of its contract) so its rows are not known "
+                       "earlier than the rows they come from.")
+        if s.available_at and (c := s.contract.column(s.available_at)) is not None and \
+                c.dtype != "timestamp":
+            out.append(f"{where}: its available_at column {s.available_at!r} must be a "
+                       f"timestamp; got {c.dtype!r}.")
+    out.extend(_derived_cycles(project))
+    return out
+
+
+def _derived_cycles(project: Project) -> list[str]:
+    inputs = {s.name: tuple(s.derive.inputs) for s in project.sources
+              if isinstance(s.derive, Derive) and isinstance(s.derive.inputs, tuple | list)}
+    out: list[str] = []
+    for start in inputs:
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
+        while stack:
+            name, path = stack.pop()
+            for i in inputs.get(name, ()):
+                if i == start and len(path) > 1:
+                    out.append("Derived sources read each other in a circle: "
+                               + " -> ".join((*path, i)) + "; break the circle.")
+                    stack = []
+                    break
+                if i not in seen and i != name:
+                    seen.add(i)
+                    stack.append((i, (*path, i)))
+    return sorted(set(out))
 
 
 def _taxonomies(s: Source) -> Any:

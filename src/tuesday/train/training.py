@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tuesday.data import tables
+from tuesday.data import inputs, tables
 from tuesday.data.features import (
     ORIGIN,
     ROW,
@@ -107,7 +107,7 @@ def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
 def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
                  ) -> TrainingSet:
     """Every label row known at ``as_of`` with its point-in-time features."""
-    versions, tabs = tables.model_tables(ws, project, model, as_of)
+    versions, tabs = inputs.model_tables(ws, project, model, as_of)
     label_src = project.source(model.label_source)
     labels = tabs[model.label_source].to_pandas()
     labels = labels[labels[model.target].notna()]
