@@ -71,6 +71,7 @@ from tuesday import meta
 from tuesday.data.contracts import (
     ARROW_TYPES,
     BatchCheck,
+    CheckCount,
     Mapped,
     Problem,
     Report,
@@ -110,7 +111,9 @@ class IngestResult:
 
 
 def arrow_schema(source: Source) -> pa.Schema:
-    return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns])
+    """The stored columns: the contract's, then the flag columns of its checks."""
+    return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns]
+                     + [pa.field(f, pa.bool_()) for f in source.contract.flag_columns])
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,8 @@ def _check(ws: Workspace, source: Source, batch: RawBatch, *, as_of: datetime
     recent = None if c.volume is None else _recent_volumes(ws, source.name, c.volume.history)
     val = validate(data, c, source=source.name, existing_keys=_existing_keys(ws, source),
                    row_numbers=batch.rows, malformed=batch.malformed, time=source.time,
-                   taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent)
+                   taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent,
+                   existing=existing_rows(ws, source) if c.checks else None)
     report = val.report
     resolutions: list[dict[str, Any]] = []
     if correction:
@@ -388,7 +392,10 @@ def _report(d: dict[str, Any]) -> Report:
         batch=tuple(BatchCheck(b["check"], b["status"], b["message"], b.get("details", {}))
                     for b in d.get("batch_checks", ())),
         mapped=tuple(Mapped(m["column"], m["old"], m["new"], m["rows"])
-                     for m in d.get("mapped", {}).get("codes", ())))
+                     for m in d.get("mapped", {}).get("codes", ())),
+        checks=tuple(CheckCount(c["kind"], c["name"], c["action"], int(c["rows"]),
+                                int(c["groups"]), c["label"], c["message"],
+                                c.get("details", {})) for c in d.get("checks", ())))
 
 
 def _batch_digest(batch: RawBatch) -> str:
@@ -448,6 +455,27 @@ def _recent_volumes(ws: Workspace, name: str, history: int) -> list[int]:
          .order_by(i.c.as_of.desc()).limit(history))
     with ws.engine().connect() as conn:
         return [int(v) for v in conn.execute(q).scalars()]
+
+
+def existing_rows(ws: Workspace, source: Source
+                  ) -> Callable[[list[str], str | None, list[Any] | None], pa.Table]:
+    """A reader of the table's recorded rows for the checks across rows: the columns
+    asked for, of the rows whose ``key`` column holds one of ``values`` (all rows when
+    ``key`` is None)."""
+    import pyarrow.dataset as ds
+
+    def read(columns: list[str], key: str | None, values: list[Any] | None) -> pa.Table:
+        last = latest_version(ws, source.name)
+        dt = None if last is None else _delta(ws.table_path(source.name), int(last["version"]))
+        if dt is None:
+            return arrow_schema(source).empty_table().select(columns)
+        flt = None
+        if key is not None and values is not None:
+            typ = arrow_schema(source).field(key).type
+            flt = ds.field(key).isin(pa.array(values).cast(typ))
+        return dt.to_pyarrow_dataset().to_table(columns=columns, filter=flt)
+
+    return read
 
 
 def _existing_keys(ws: Workspace, source: Source) -> pa.Table | None:

@@ -51,6 +51,15 @@ from tuesday.project.models import (
 )
 from tuesday.project.policy import Policy
 from tuesday.project.routes import Email, Log, Webhook
+from tuesday.project.row_checks import (
+    Condition,
+    DuplicateGroups,
+    Gaps,
+    OffsettingPairs,
+    References,
+    Repair,
+    Spike,
+)
 from tuesday.project.rules import (
     Rule,
     boost,
@@ -95,13 +104,16 @@ __all__ = [
     "Backtest",
     "Baseline",
     "Column",
+    "Condition",
     "Contract",
     "CrossValidation",
     "Derive",
+    "DuplicateGroups",
     "Email",
     "Entity",
     "Feature",
     "Freshness",
+    "Gaps",
     "Gate",
     "Learner",
     "LoadedProject",
@@ -109,10 +121,14 @@ __all__ = [
     "Metric",
     "MinHistory",
     "Model",
+    "OffsettingPairs",
     "Policy",
     "Project",
+    "References",
+    "Repair",
     "Rule",
     "Source",
+    "Spike",
     "Taxonomy",
     "Volume",
     "Webhook",

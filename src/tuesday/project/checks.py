@@ -36,6 +36,15 @@ from tuesday.project.models import (
     Project,
 )
 from tuesday.project.policy import check_policy
+from tuesday.project.row_checks import (
+    ROW_CHECKS,
+    Condition,
+    Gaps,
+    References,
+    Repair,
+    Spike,
+    check_name,
+)
 from tuesday.project.sources import (
     DTYPES,
     Column,
@@ -147,8 +156,60 @@ def _check_source(s: Source) -> list[str]:
     out.extend(_check_key_columns(s))
     out.extend(_check_file_columns(s))
     out.extend(_check_batch_checks(s))
+    out.extend(_check_row_checks(s))
     for t in _taxonomies(s):
         out.extend(_check_taxonomy(s, t))
+    return out
+
+
+def _check_row_checks(s: Source) -> list[str]:
+    """The contract's checks across rows: known kinds and actions, declared columns,
+    a time column where one is needed, unique names."""
+    checks = s.contract.checks
+    out = _tuple_of(f"Source {s.name!r}: contract checks", checks, ROW_CHECKS)
+    if out:
+        return out
+    cols = s.contract.names
+    names = [check_name(c) for c in checks]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"Source {s.name!r} has several checks named {dup!r}; give each "
+                   "name=... of its own.")
+    for f in s.contract.flag_columns:
+        if f in cols:
+            out.append(f"Source {s.name!r}: the flag column {f!r} of a check is also a "
+                       "declared column; rename the check or the column.")
+    for c in checks:
+        where = f"The {c.kind} check {check_name(c)!r} of source {s.name!r}"
+        if c.action not in c.actions:
+            out.append(f"{where} has action {c.action!r}; expected one of "
+                       f"{', '.join(map(repr, c.actions))}.")
+        used = [*getattr(c, "group", ()), *getattr(c, "series", ())] + [
+            v for v in (getattr(c, a, None) for a in ("sequence", "value", "reference",
+                                                      "column", "to", "time"))
+            if isinstance(v, str)]
+        for name in used:
+            if name not in cols:
+                out.append(f"{where} reads column {name!r}, which is not in the contract "
+                           f"(columns: {', '.join(cols)}).")
+        if isinstance(c, Spike | Gaps) and not (c.time or s.time):
+            out.append(f"{where} looks at a series over time and needs Source(time=...) "
+                       "or time=....")
+        if isinstance(c, Gaps):
+            try:
+                timedelta_of(c.every, what=f"every of {where}")
+            except TuesdayError as e:
+                out.append(e.message)
+        if isinstance(c, References) and c.missing not in ("quarantine", "flag"):
+            out.append(f"{where} has missing={c.missing!r}; expected 'quarantine' or "
+                       "'flag'.")
+        if isinstance(c, Repair) and (not isinstance(c.mapping, Mapping) or
+                                      not (c.mapping or c.fold)):
+            out.append(f"{where} needs mapping={{spelling: canonical}} or fold=True.")
+        if isinstance(c, Condition) and (not isinstance(c.where, str) or not c.where.strip()):
+            out.append(f"{where} needs where=, a SQL condition such as 'qty < 0'.")
+        if isinstance(c, Condition) and not PLAIN_NAME.fullmatch(str(c.name)):
+            out.append(f"{where}: its name becomes the column flag_{c.name}; use letters, "
+                       "digits and '_'.")
     return out
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuesday.project.row_checks import RowCheck, flags
+
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 
 
@@ -136,6 +138,9 @@ class Contract:
         freshness: Batch check on the newest event time (see ``Freshness``).
         volume: Batch check on the row count (see ``Volume``).
         min_history: Report of entities with short history (see ``MinHistory``).
+        checks: Checks across rows and over time (``tuesday.project.row_checks``):
+            duplicate groups, offsetting pairs, references, spikes, gaps, repairs and
+            SQL conditions, each quarantining, flagging or repairing what it finds.
     """
 
     columns: tuple[Column, ...]
@@ -146,9 +151,15 @@ class Contract:
     freshness: Freshness | None = None
     volume: Volume | None = None
     min_history: MinHistory | None = None
+    checks: tuple[RowCheck, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def flag_columns(self) -> tuple[str, ...]:
+        """The boolean columns the flagging checks add to the table (``flag_NAME``)."""
+        return flags(tuple(self.checks)) if isinstance(self.checks, tuple | list) else ()
 
     @property
     def names(self) -> tuple[str, ...]:

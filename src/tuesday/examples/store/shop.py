@@ -123,7 +123,9 @@ def export(seed: int = 7, *, start: str = "2024-01-01", days: int = 120, items: 
     truth = sim["sales"].merge(stock[["item", "date"]], on=["item", "date"], how="right")
     truth["units"] = truth["units"].fillna(0.0)
     truth = truth.sort_values(["date", "item"]).reset_index(drop=True)
-    ledger["sold_out"] = [(i, d) for i, d in sim["sold_out"]]
+    gone = set(ledger["stock_gaps"])
+    ledger["sold_out"] = [g for g in sim["sold_out"] if g not in gone]
+    ledger["censored"] = [g for g in sim["censored"] if g not in gone]
     frames = {
         "till_lines": lines, "stock": stock, "prices": prices.rename(
             columns={"from": "valid_from"}), "deliveries": deliveries,
@@ -208,7 +210,9 @@ def _simulate(rng: np.random.Generator, cat: pd.DataFrame, dates: list[date],
     rain = dict(zip(weather["date"], weather["rain_mm"], strict=True))
     stock = {it: int(rng.integers(10, 40)) for it in cat["item"]}
     incoming: dict[date, list[tuple[str, int]]] = {}
-    sales, stock_rows, deliveries, writeoffs, sold_out = [], [], [], [], []
+    sales, stock_rows, deliveries, writeoffs = [], [], [], []
+    sold_out: list[tuple[str, str]] = []  # nothing on the shelf at closing
+    censored: list[tuple[str, str]] = []  # demand above the units there were to sell
     invoice_no = 1000
     items = cat.to_dict(orient="records")
     for d in dates:
@@ -231,8 +235,8 @@ def _simulate(rng: np.random.Generator, cat: pd.DataFrame, dates: list[date],
                 demand = int(rng.poisson(rate))
                 units = min(demand, max(stock[name], 0))
                 stock[name] -= units
-                if demand > 0 and stock[name] == 0:
-                    sold_out.append((name, key))
+                if demand > units:
+                    censored.append((name, key))
             if units:
                 sales.append({"item": name, "date": key, "units": float(units)})
             if it["category"] in _FRESH and stock[name] > 0 and rng.random() < 0.06:
@@ -241,13 +245,15 @@ def _simulate(rng: np.random.Generator, cat: pd.DataFrame, dates: list[date],
                 writeoffs.append({"date": key, "item": name, "qty": q,
                                   "reason": str(rng.choice(["expired", "damaged"]))})
             stock_rows.append({"date": key, "item": name, "book_stock": stock[name]})
+            if stock[name] <= 0:
+                sold_out.append((name, key))
             pending = sum(q for v in incoming.values() for i, q in v if i == name)
             if stock[name] + pending < it["base"] * 3:
                 lead = int(rng.integers(1, 3))
                 incoming.setdefault(d + timedelta(days=lead), []).append(
                     (name, int(np.ceil(it["base"] * 8))))
     return {"sales": pd.DataFrame(sales, columns=["item", "date", "units"]),
-            "stock": pd.DataFrame(stock_rows), "sold_out": sold_out,
+            "stock": pd.DataFrame(stock_rows), "sold_out": sold_out, "censored": censored,
             "deliveries": pd.DataFrame(deliveries),
             "writeoffs": pd.DataFrame(writeoffs, columns=["date", "item", "qty", "reason"])}
 
@@ -290,7 +296,8 @@ def _till_lines(rng: np.random.Generator, sales: pd.DataFrame, dates: list[date]
 
 
 def _n(rng: np.random.Generator, rate: float, dirt: float) -> int:
-    return int(rng.poisson(rate * dirt)) if dirt > 0 else 0
+    """How many pieces of one kind of dirt: Poisson, at least one in a dirty export."""
+    return max(1, int(rng.poisson(rate * dirt))) if dirt > 0 else 0
 
 
 def _dirty_lines(rng: np.random.Generator, lines: pd.DataFrame, dates: list[date],
@@ -399,14 +406,15 @@ def _dirty_stock(rng: np.random.Generator, stock: pd.DataFrame,
             negative.append((name, d))
     ledger["negative_book_stock"] = negative
     gaps = []
-    for i in rng.choice(len(stock), min(_n(rng, 3, dirt), len(stock)), replace=False):
-        if i in used or any(abs(int(i) - j) <= 2 for j in used):
-            continue
+    inner = [i for i in range(1, len(stock) - 1) if same[i - 1] == same[i] == same[i + 1]
+             and not any(abs(i - j) <= 2 for j in used)]
+    for i in rng.choice(inner, min(_n(rng, 3, dirt), len(inner)), replace=False):
         gaps.append((str(stock.loc[i, "item"]), str(stock.loc[i, "date"])))
     gone = set(gaps)
     drop = pd.Series([(i, d) in gone for i, d in zip(stock["item"], stock["date"],
                                                       strict=True)], index=stock.index)
     ledger["stock_gaps"] = sorted(gaps)
+    ledger["negative_book_stock"] = [g for g in negative if g not in gone]
     return stock[~drop].sort_values(["date", "item"]).reset_index(drop=True)
 
 

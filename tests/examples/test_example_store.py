@@ -1,0 +1,139 @@
+"""The store example on its synthetic export: every piece of dirt the generator injected
+is found and counted exactly by the contract's checks across rows, and the derived
+daily units equal the generator's clean truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tuesday.examples
+from tuesday.data import derived, tables
+from tuesday.examples.store import shop
+from tuesday.project import LoadedProject, load_project
+from tuesday.workspace import Workspace, open_workspace
+
+PROJECT = Path(tuesday.examples.__file__).parent / "store" / "project.py"
+AS_OF = datetime(2024, 5, 1)
+
+
+@pytest.fixture(scope="module")
+def store() -> LoadedProject:
+    return load_project(PROJECT)
+
+
+@pytest.fixture(scope="module")
+def export() -> shop.Export:
+    return shop.export(seed=7)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory, store: LoadedProject,
+             export: shop.Export) -> tuple[Workspace, dict[str, tables.IngestResult]]:
+    """The whole export ingested at once (one file per source)."""
+    folder = tmp_path_factory.mktemp("store-files")
+    ws = open_workspace(tmp_path_factory.mktemp("store-ws"))
+    results = {name: tables.ingest_file(ws, store.project.source(name), path, as_of=AS_OF)
+               for name, path in export.write(folder).items()}
+    derived.refresh(ws, store.project)
+    return ws, results
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[["item", "date", "units"]].copy()
+    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[us]")
+    return out.sort_values(["date", "item"]).reset_index(drop=True)
+
+
+def test_the_generator_injected_every_kind(export: shop.Export) -> None:
+    for kind in ("retried_receipts", "void_pairs", "refunds", "bad_references", "hour_zero",
+                 "stock_typos", "negative_book_stock", "stock_gaps", "duplicate_invoices",
+                 "category_spellings"):
+        assert export.ledger[kind], kind
+
+
+def test_every_injected_kind_is_found_and_counted_exactly(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]],
+        export: shop.Export) -> None:
+    _, res = ingested
+    led = export.ledger
+    till = res["till_lines"].report
+    retried = till.check("retried_receipt")
+    assert (retried.groups, retried.rows) == (len(led["retried_receipts"]),
+                                              sum(n for _, n in led["retried_receipts"]))
+    assert till.check("void").groups == len(led["void_pairs"])
+    assert till.check("void").rows == 2 * len(led["void_pairs"])
+    refund = till.check("refund")
+    assert refund.rows == len(led["refunds"])
+    assert refund.details["missing"] == len(led["bad_references"])
+    assert till.check("hour_zero").rows == len(led["hour_zero"])
+    # received = accepted + quarantined, row for row: the copies and bad references
+    assert till.quarantined == retried.rows + len(led["bad_references"])
+    assert till.accepted + till.quarantined == till.received
+    stock = res["stock"].report
+    assert stock.check("stock_typo").rows == len(led["stock_typos"])
+    assert stock.check("missing_snapshot").rows == len(led["stock_gaps"])
+    assert stock.check("sold_out").rows == len(led["sold_out"])
+    inv = res["deliveries"].report.check("duplicate_invoice")
+    assert (inv.groups, inv.rows) == (len(led["duplicate_invoices"]),
+                                      sum(n for _, n in led["duplicate_invoices"]))
+    spelling = res["items"].report.check("category_spelling")
+    assert spelling.rows == sum(led["category_spellings"].values())
+    assert res["items"].report.quarantined == 0
+
+
+def test_quarantine_holds_the_copies_with_their_reason(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        export: shop.Export) -> None:
+    ws, _ = ingested
+    q = tables.quarantine(ws, store.project.source("till_lines"))
+    reasons = q["reasons"].value_counts().to_dict()
+    assert reasons == {"duplicate_group:retried_receipt": sum(
+        n for _, n in export.ledger["retried_receipts"]),
+        "reference_missing:refund": len(export.ledger["bad_references"])}
+
+
+def test_flags_keep_real_rows_and_repairs_fix_typos(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        export: shop.Export) -> None:
+    ws, _ = ingested
+    till = tables.read_table(ws, store.project.source("till_lines")).to_pandas()
+    assert int(till["flag_hour_zero"].sum()) == len(export.ledger["hour_zero"])
+    assert int(till["flag_refund"].sum()) == len(export.ledger["refunds"])
+    stock = tables.read_table(ws, store.project.source("stock")).to_pandas()
+    typo = stock.set_index(["item", "date"]).loc[
+        [(i, pd.Timestamp(d)) for i, d in export.ledger["stock_typos"]], "book_stock"]
+    assert (typo < 200).all()
+
+
+def test_derived_daily_units_equal_the_clean_truth(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        export: shop.Export) -> None:
+    ws, _ = ingested
+    got = _sorted(tables.read_table(ws, store.project.source("daily_units")).to_pandas())
+    pd.testing.assert_frame_equal(got, _sorted(export.truth))
+
+
+def test_weekly_deliveries_find_copies_and_references_across_ingests(
+        tmp_path: Path, store: LoadedProject, export: shop.Export) -> None:
+    """Ingested a week at a time, receipts re-posted in a later file and refunds of a
+    receipt ingested weeks before are recognised through the table."""
+    ws = open_workspace(tmp_path / "ws")
+    till = store.project.source("till_lines")
+    lines = export.frames["till_lines"]
+    first = lines[pd.to_datetime(lines["ts"]) < "2024-02-01"]
+    later = lines[pd.to_datetime(lines["ts"]) >= "2024-02-01"]
+    again = first[first["receipt"].isin(first["receipt"].unique()[:3])]
+    a = tables.ingest_frame(ws, till, first.astype(str), as_of=datetime(2024, 2, 1))
+    b = tables.ingest_frame(ws, till, pd.concat([again, later]).astype(str),
+                            as_of=datetime(2024, 5, 1))
+    own = [(r, n) for r, n in export.ledger["retried_receipts"] if r >= "240201"]
+    assert b.report.check("retried_receipt").groups == 3 + len(own)
+    assert b.report.check("retried_receipt").rows == len(again) + sum(n for _, n in own)
+    refunds_later = [r for r in export.ledger["refunds"] if r[0] >= "240201"]
+    assert a.report.check("refund").rows + b.report.check("refund").rows == \
+        len(export.ledger["refunds"])
+    assert b.report.check("refund").rows == len(refunds_later)
