@@ -4,14 +4,18 @@ daily units equal the generator's clean truth."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import tuesday.examples
 from tuesday.data import derived, tables
+from tuesday.report.evaluation import evaluation_report
+from tuesday.train import training
 from tuesday.examples.store import shop
 from tuesday.project import LoadedProject, load_project
 from tuesday.workspace import Workspace, open_workspace
@@ -137,3 +141,35 @@ def test_weekly_deliveries_find_copies_and_references_across_ingests(
     assert a.report.check("refund").rows + b.report.check("refund").rows == \
         len(export.ledger["refunds"])
     assert b.report.check("refund").rows == len(refunds_later)
+
+
+@pytest.fixture(scope="module")
+def trained(ingested: tuple[Workspace, dict[str, tables.IngestResult]],
+            store: LoadedProject) -> training.TrainResult:
+    ws, _ = ingested
+    return training.train(ws, store, "units_1d", AS_OF)
+
+
+def test_sold_out_days_are_left_out_of_training_and_scored_both_ways(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        export: shop.Export, trained: training.TrainResult) -> None:
+    ws, _ = ingested
+    ts = training.training_set(ws, store.project, store.project.model("units_1d"), AS_OF)
+    sold_out = {(i, pd.Timestamp(d)) for i, d in export.ledger["sold_out"]}
+    marked = set(zip(ts.frame.loc[ts.frame["_censored"], "item"],
+                     ts.frame.loc[ts.frame["_censored"], "date"], strict=True))
+    assert marked == sold_out  # read point in time from the stock table, typos repaired
+    m = trained.metrics
+    cens = m["censored"]
+    preds = pd.read_parquet(io.BytesIO(ws.get_artifact(
+        trained.manifest["backtest_predictions"]["sha256"])))
+    assert cens["rows"] == int(preds["_censored"].sum()) > 0
+    keep = ~preds["_censored"].to_numpy(bool)
+    mae = float(np.mean(np.abs(preds["units"][keep] - preds["model"][keep])))
+    assert cens["without"]["model"]["mae"] == pytest.approx(mae)
+    assert cens["without"]["model"]["mae"] != m["model"]["mae"]
+    in_window = ts.frame["date"] > pd.Timestamp(AS_OF) - pd.Timedelta(days=3650)
+    assert m["train_rows"] == int((in_window & ~ts.frame["_censored"]).sum())
+    report = evaluation_report(ws, store, "units_1d", trained.version)
+    assert report["censored"]["rows"] == cens["rows"]
+    assert any("censored" in h for h in report["headline"]["highlights"])

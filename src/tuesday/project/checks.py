@@ -20,6 +20,7 @@ from tuesday.project.features import (
 from tuesday.project.models import (
     BASELINE_KINDS,
     BINARY_METRICS,
+    CENSORED_ACTIONS,
     DERIVED_SLICES,
     GATE_KINDS,
     LEARNERS,
@@ -28,6 +29,7 @@ from tuesday.project.models import (
     TASKS,
     Backtest,
     Baseline,
+    Censored,
     CrossValidation,
     Gate,
     Learner,
@@ -487,6 +489,39 @@ def _check_model(project: Project, m: Model) -> list[str]:
     out.extend(_check_slices(where, m, label))
     out.extend(_check_gates(where, m))
     out.extend(_check_window_and_evaluation(where, m))
+    out.extend(_check_censored(where, m, srcs))
+    return out
+
+
+def _check_censored(where: str, m: Model, srcs: Mapping[str, Source]) -> list[str]:
+    c = m.censored
+    if c is None:
+        return []
+    if not isinstance(c, Censored):
+        return [f"{where}: censored must be Censored(...); got {type(c).__name__}."]
+    out = []
+    name = c.source or m.label_source
+    src = srcs.get(name)
+    if c.action not in CENSORED_ACTIONS:
+        out.append(f"{where}: censored action must be one of "
+                   f"{', '.join(map(repr, CENSORED_ACTIONS))}; got {c.action!r}.")
+    if src is None:
+        return [*out, f"{where}: censored reads source {name!r}, which is not declared."]
+    cols = (*src.contract.names, *src.contract.flag_columns)
+    if c.column not in cols:
+        out.append(f"{where}: censored reads column {c.column!r}, which is not in source "
+                   f"{name!r} (columns: {', '.join(cols)}).")
+    col = src.contract.column(c.column)
+    if col is not None and col.dtype not in ("float", "int", "bool"):
+        out.append(f"{where}: censored column {c.column!r} must be a number or a bool; got "
+                   f"{col.dtype!r}.")
+    if name != m.label_source:
+        if src.entity is None or src.entity.key != m.entity.key:
+            out.append(f"{where}: censored source {name!r} must carry the entity key "
+                       f"{m.entity.key!r}.")
+        if src.time is None:
+            out.append(f"{where}: censored source {name!r} needs a time column to match "
+                       "each label row's time.")
     return out
 
 

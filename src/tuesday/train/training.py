@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tuesday.data import inputs, tables
+from tuesday.data.censoring import CENSORED, censored_rows, impute
 from tuesday.data.features import (
     ORIGIN,
     ROW,
@@ -139,6 +140,8 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
                           request=labels)
     context = labels.drop(columns=[c for c in labels.columns if c in feats.columns])
     frame = pd.concat([context.reset_index(drop=True), feats], axis=1)
+    if model.censored is not None:
+        frame[CENSORED] = censored_rows(project, model, labels, tabs)
     if model.task == "binary":
         frame[model.target] = (labels[model.target] == model.positive).astype(float).to_numpy()
     if tcol is not None:
@@ -179,8 +182,8 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
     baseline; add derived slices from the training history. Pure: same task, same
     result, whichever executor runs it."""
     model = task.model
-    y = task.train[task.target].to_numpy(dtype=float)
-    fitted = fit(model, task.train[list(task.features)], y)
+    train_rows, y = fit_rows(model, task.train, task.target)
+    fitted = fit(model, train_rows[list(task.features)], y)
     part = task.test.copy()
     part["fold"] = task.number
     part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
@@ -194,7 +197,7 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
         season = max((b.season for b in model.baselines), default=7)
         hist = evaluation.history_classes(task.train, key, min_rows=8 * season)
         part["history"] = part[key].map(hist).fillna("short").to_numpy()
-    scale = _mase_scale(model, task.train, task.time, task.target)
+    scale = _mase_scale(model, train_rows, task.time, task.target)
     names = ["model", *(b.name for b in model.baselines)]
     actual = part[task.target].to_numpy(float)
     row = {"fold": task.number, "cutoff": task.cutoff,
@@ -212,6 +215,37 @@ def _mase_scale(model: Model, train: pd.DataFrame, time_col: str | None,
     season = next((b.season for b in model.baselines if b.kind in
                    ("seasonal_naive", "seasonal_mean")), 1)
     return evaluation.seasonal_scale(train, model.entity.key, time_col, target, season)
+
+
+def fit_rows(model: Model, train: pd.DataFrame, target: str
+             ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a fit uses and their targets: censored rows left out or imputed as the
+    model declares (all rows, as they are, without a declaration)."""
+    c = model.censored
+    if c is None or CENSORED not in train.columns or c.action == "keep":
+        return train, train[target].to_numpy(dtype=float)
+    if c.action == "impute":
+        return train, impute(model, train, target, model.entity.key)
+    kept = train[~train[CENSORED].to_numpy(bool)]
+    return kept, kept[target].to_numpy(dtype=float)
+
+
+def _without_censored(model: Model, allp: pd.DataFrame, target: str, names: list[str],
+                      scale: float | None) -> dict[str, Any] | None:
+    """The backtest's metrics on the test rows that are not censored, beside how many
+    were."""
+    if model.censored is None or CENSORED not in allp.columns:
+        return None
+    cens = allp[CENSORED].to_numpy(bool)
+    keep = ~cens
+    actual = allp[target].to_numpy(dtype=float)
+    scores = {n: evaluation.score(model.metrics, actual[keep],
+                                  allp[n].to_numpy(float)[keep], scale=scale)
+              for n in names} if keep.any() else {}
+    return {"action": model.censored.action, "rows": int(cens.sum()),
+            "share": round(float(cens.mean()), 4) if len(cens) else 0.0,
+            "without": {"model": scores.get("model", {}),
+                        "baselines": {n: scores.get(n, {}) for n in names[1:]}}}
 
 
 def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
@@ -261,6 +295,8 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
         "folds": fold_rows,
         "slices": evaluation.slice_table(model, allp, ts.target, names, scale=scale),
         "rows": len(allp),
+        **({"censored": cens} if (cens := _without_censored(
+            model, allp, ts.target, names, scale)) is not None else {}),
         "predictions": allp.drop(columns=["_scale"]),
     }
 
@@ -286,9 +322,10 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     backtest_preds = bt.pop("predictions")
     step("fitting the final model")
     final = _training_window(model, ts, as_of)
-    x = ts.frame.loc[final, list(ts.features)]
+    rows, y = fit_rows(model, ts.frame.loc[final], ts.target)
+    x = rows[list(ts.features)]
     fit_started = time.perf_counter()
-    fitted = fit(model, x, ts.frame[ts.target].to_numpy(dtype=float)[final])
+    fitted = fit(model, x, y)
     fit_seconds = time.perf_counter() - fit_started
     model_bytes = fitted.dumps()
     if fitted.format == "lightgbm-text":  # never store a file LightGBM cannot read back
@@ -304,7 +341,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
                                  "sha256": ws.put_artifact(_parquet_bytes(backtest_preds))},
     }
     run_id = uuid.uuid4().hex
-    metrics = {**bt, "train_rows": int(final.sum()),
+    metrics = {**bt, "train_rows": len(rows),
                "train_seconds": round(time.perf_counter() - started, 3), "cost": cost,
                "importance": fitted.importance()}
     manifest = _manifest(ws, loaded, model, ts, as_of, run_id, stored)
