@@ -14,10 +14,10 @@ import pytest
 
 import tuesday.examples
 from tuesday.data import derived, tables
-from tuesday.report.evaluation import evaluation_report
-from tuesday.train import training
 from tuesday.examples.store import shop
 from tuesday.project import LoadedProject, load_project
+from tuesday.report.evaluation import evaluation_report
+from tuesday.train import training
 from tuesday.workspace import Workspace, open_workspace
 
 PROJECT = Path(tuesday.examples.__file__).parent / "store" / "project.py"
