@@ -16,12 +16,15 @@ import tuesday.examples
 from tuesday.data import derived, tables
 from tuesday.examples.store import shop
 from tuesday.project import LoadedProject, load_project
+from tuesday.data.materialize import materialize
+from tuesday.release import registry
 from tuesday.report.evaluation import evaluation_report
+from tuesday.serve.predictor import Predictor
 from tuesday.train import training
 from tuesday.workspace import Workspace, open_workspace
 
 PROJECT = Path(tuesday.examples.__file__).parent / "store" / "project.py"
-AS_OF = datetime(2024, 5, 1)
+AS_OF = datetime(2024, 4, 29, 23)  # the evening of the export's last day
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +176,39 @@ def test_sold_out_days_are_left_out_of_training_and_scored_both_ways(
     report = evaluation_report(ws, store, "units_1d", trained.version)
     assert report["censored"]["rows"] == cens["rows"]
     assert any("censored" in h for h in report["headline"]["highlights"])
+
+
+def test_text_features_are_categories_with_codes_kept_from_training_to_serving(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        trained: training.TrainResult) -> None:
+    ws, _ = ingested
+    cats = trained.manifest["categories"]
+    assert cats["category"] == sorted(shop.CATEGORIES.values())  # spellings repaired
+    assert "Easter Monday" in cats["holiday_name"]
+    booster = training.load_booster(ws, trained.artifact)
+    assert "categorical_feature" in booster.model_to_string()[:20000] or any(
+        "cat_threshold" in line for line in booster.model_to_string().splitlines()[:400])
+    fitted = training.load_model(ws, trained.manifest)
+    assert fitted.categories["category"] == tuple(cats["category"])
+    # serving codes values as training did; a category unseen in training gets the
+    # unseen code, a missing one NaN, and both are answered
+    frame = pd.DataFrame([{**{f: 1.0 for f in fitted.features}, "category": c,
+                           "holiday_name": None} for c in ("Dairy", "Frozen", None)])
+    x = fitted.encode(frame)
+    j = fitted.features.index("category")
+    assert x[0, j] == cats["category"].index("Dairy")
+    assert x[1, j] == len(cats["category"])
+    assert np.isnan(x[2, j])
+    assert np.isfinite(fitted.predict(x)).all()
+    model = store.project.model("units_1d")
+    # a bare date means that whole day: the ingest at 23:00 counts, targets are dates
+    made = materialize(ws, store.project, model, datetime(2024, 4, 29))
+    assert made["first_target"] == "2024-04-30T00:00:00"
+    assert materialize(ws, store.project, model, AS_OF)["first_target"] == made["first_target"]
+    registry.promote(ws, model, trained.version, as_of=AS_OF, override_reason="test")
+    p = Predictor(ws, store, log_predictions=False)
+    try:
+        out = p.predict("units_1d", [{"item": "A001", "date": "2024-04-30"}])
+    finally:
+        p.close()
+    assert out["predictions"][0]["prediction"] >= 0

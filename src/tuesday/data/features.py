@@ -129,11 +129,22 @@ def feature_frame(
         con.close()
     _known_in_advance(out, feats, points[TARGET_TIME], request)
     for f in feats:
+        if f.dtype == "category":  # text, None where missing; coded by the learner
+            out[f.name] = category_values(out[f.name])
+            continue
         if f.default is not None:
             out[f.name] = out[f.name].fillna(f.default)
         if out[f.name].dtype == object:
             out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
     return out[[f.name for f in feats]]
+
+
+def category_values(values: pd.Series) -> pd.Series:
+    """A category feature's values as text (object dtype), None where missing."""
+    s = pd.Series(values, dtype=object)
+    text = s.map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                 or v is pd.NA else str(v))
+    return text.astype(object)
 
 
 def _source_features(out: pd.DataFrame, con: duckdb.DuckDBPyConnection, project: Project,
@@ -182,7 +193,9 @@ def _known_in_advance(out: pd.DataFrame, feats: tuple[Feature, ...], t: pd.Serie
         elif f.kind == "holiday":
             out[f.name] = holiday_values(f.country or "", f.part or "", t)
         elif f.kind == "request":
-            if request is not None and f.name in request.columns:
+            if request is not None and f.name in request.columns and f.dtype == "category":
+                out[f.name] = category_values(request[f.name]).to_numpy()
+            elif request is not None and f.name in request.columns:
                 out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
             else:
                 out[f.name] = np.nan

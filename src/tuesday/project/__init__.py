@@ -17,6 +17,7 @@ Example:
 from tuesday.project.checks import check_project
 from tuesday.project.features import (
     CALENDAR_PARTS,
+    FEATURE_DTYPES,
     FEATURE_KINDS,
     HOLIDAY_PARTS,
     WINDOW_AGGS,
@@ -94,6 +95,7 @@ __all__ = [
     "CALENDAR_PARTS",
     "DERIVED_SLICES",
     "DTYPES",
+    "FEATURE_DTYPES",
     "FEATURE_KINDS",
     "GATE_KINDS",
     "HOLIDAY_PARTS",

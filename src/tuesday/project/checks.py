@@ -12,6 +12,7 @@ from tuesday.errors import TuesdayError
 from tuesday.project import rules
 from tuesday.project.features import (
     CALENDAR_PARTS,
+    FEATURE_DTYPES,
     FEATURE_KINDS,
     HOLIDAY_PARTS,
     WINDOW_AGGS,
@@ -669,6 +670,12 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
     if f.kind == "holiday":
         out.extend(_check_holiday_feature(label, f))
+    if f.dtype not in FEATURE_DTYPES and f.kind != "request":
+        out.append(f"{label} has dtype {f.dtype!r}; expected one of "
+                   f"{', '.join(FEATURE_DTYPES)}.")
+    if f.dtype == "category" and m.learner.kind != "lightgbm":
+        out.append(f"{label} is a category, which only the lightgbm learner takes as "
+                   f"such; model {m.name!r} uses {m.learner.kind!r}.")
     if f.default is not None and (not isinstance(f.default, int | float)
                                   or math.isnan(float(f.default))):
         out.append(f"{label} has default {f.default!r}; expected a number.")
@@ -690,10 +697,14 @@ def _check_source_feature(label: str, f: Feature, src: Source, horizon: timedelt
         out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
                    f"but the model's entity key is {m.entity.key!r}.")
     col = src.contract.column(f.column or "")
-    if col is not None and col.dtype not in ("float", "int", "bool"):
+    if col is not None and f.dtype == "category" and f.kind not in ("lookup", "scheduled"):
+        out.append(f"{label} is a category; only lookup and scheduled features can be "
+                   "(a lag or window of text has no meaning).")
+    elif col is not None and col.dtype not in ("float", "int", "bool") and \
+            f.dtype != "category":
         out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
-                   "must be numbers (float, int or bool). Encode the column as numbers "
-                   "in the source (e.g. 0/1 for yes/no).")
+                   "must be numbers (float, int or bool), or categories: declare "
+                   f"dtype='category' to take {f.column!r} as one.")
     if f.kind in ("lag", "window", "scheduled") and src.time is None:
         out.append(f"{label} ({f.kind}) needs a source with a time column.")
     if f.kind in ("lag", "window"):
@@ -732,7 +743,13 @@ def _check_holiday_feature(label: str, f: Feature) -> list[str]:
     if f.part not in HOLIDAY_PARTS:
         out.append(f"{label} has part {f.part!r}; expected one of "
                    f"{', '.join(HOLIDAY_PARTS)}.")
-    if f.country not in holidays.list_supported_countries():
+    country, _, subdiv = str(f.country).partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
         out.append(f"{label} has country {f.country!r}, which the holidays package "
                    "does not know; use an ISO code such as 'US'.")
+    elif subdiv and subdiv not in supported[country]:
+        out.append(f"{label} has subdivision {subdiv!r} of {country!r}, which the holidays "
+                   f"package does not know; it knows {', '.join(supported[country][:12])}"
+                   + ("..." if len(supported[country]) > 12 else "") + ".")
     return out

@@ -239,7 +239,7 @@ def _gate_latency(g: Gate, ws: Workspace, row: dict[str, Any]) -> dict[str, Any]
     names = list(manifest["features"])
     ref = pq.read_table(io.BytesIO(ws.get_artifact(manifest["reference"]["sha256"])),
                         columns=names).to_pandas()
-    x = ref.to_numpy(dtype=float) if len(ref) else np.zeros((1, len(names)))
+    x = booster.encode(ref) if len(ref) else np.zeros((1, len(names)))
     n = LATENCY_SAMPLES
     rows = x[np.arange(n) % len(x)]
     for i in range(50):  # warm up

@@ -14,7 +14,7 @@ import json
 import platform
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -82,14 +82,20 @@ def learner_params(model: Model) -> dict[str, Any]:
 
 
 def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> learners.Fitted:
-    """Fit the model's learner; deterministic for the same inputs."""
-    return learners.fit(model.learner, model.task, x, y, seed=model.seed)
+    """Fit the model's learner; deterministic for the same inputs. Category features
+    are coded by the values of ``x`` (recorded on the result)."""
+    return learners.fit(model.learner, model.task, x, y, seed=model.seed,
+                        categorical=category_features(model))
+
+
+def category_features(model: Model) -> tuple[str, ...]:
+    return tuple(f.name for f in model.features if f.dtype == "category")
 
 
 def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
     """Predict with a fitted learner (or a LightGBM booster)."""
     if isinstance(fitted, learners.Fitted):
-        return fitted.predict(x.to_numpy(dtype=float), num_threads=num_threads)
+        return fitted.predict(fitted.encode(x), num_threads=num_threads)
     return np.asarray(fitted.predict(x, num_threads=num_threads), dtype=float)
 
 
@@ -333,6 +339,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     artifact = ws.put_artifact(model_bytes)
     cost = _cost(fitted, x, fit_seconds, len(model_bytes))
     stored = {
+        "categories": fitted.categories,
         "artifact": {"format": fitted.format, "sha256": artifact, "bytes": len(model_bytes)},
         "reference": {"format": "parquet",
                       "sha256": ws.put_artifact(_reference_bytes(ts.frame.loc[final], ts,
@@ -374,6 +381,7 @@ def _manifest(ws: Workspace, loaded: LoadedProject, model: Model, ts: TrainingSe
         "horizon": model.horizon,
         "entity": model.entity.key,
         "features": list(ts.features),
+        "categories": {k: list(v) for k, v in stored.get("categories", {}).items()},
         "seed": model.seed,
         "params": learner_params(model),
         "tables": {n: {"version": v, "fingerprint": _fingerprint(ws, n, v)}
@@ -393,7 +401,7 @@ def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,
           size: int) -> dict[str, float]:
     """What the model costs: fit seconds, file size, and predict microseconds per row
     (one row at a time, the serving case, median of a few rows)."""
-    rows = x.to_numpy(dtype=float)[:50]
+    rows = fitted.encode(x.iloc[:50])
     times = []
     for r in rows:
         t0 = time.perf_counter()
@@ -410,7 +418,9 @@ def load_model(ws: Workspace, manifest: dict[str, Any]) -> learners.Fitted:
     what = artifact_name(manifest)
     data = ws.get_artifact(art["sha256"])
     try:
-        return learners.loads(art["format"], data, what=what)
+        fitted = learners.loads(art["format"], data, what=what)
+        cats = {str(k): tuple(v) for k, v in (manifest.get("categories") or {}).items()}
+        return replace(fitted, categories=cats) if cats else fitted
     except TuesdayError:
         raise
     except Exception as exc:  # a hash-matching but unreadable file: say so

@@ -30,7 +30,9 @@ from tuesday.project import (
     Spike,
     calendar,
     derived,
+    holiday,
     lag,
+    lookup,
     window,
 )
 
@@ -116,6 +118,10 @@ units_1d = Model(
         window("daily_units", "units", "7d", lag="1d"),
         window("daily_units", "units", "28d", lag="1d"),
         calendar("day_of_week"),
+        holiday("DE-BY", "is_holiday"),  # the shop is closed on Bavaria's holidays
+        holiday("DE-BY", "name"),  # a category: LightGBM's own
+        lookup("items", "category", dtype="category"),
+        lookup("prices", "price"),
     ),
     baselines=(Baseline("seasonal_naive", "seasonal_naive", season=7),
                Baseline("moving_average_28d", "moving_average", window=28)),
