@@ -14,9 +14,9 @@ import pytest
 
 import tuesday.examples
 from tuesday.data import derived, tables
+from tuesday.data.materialize import materialize
 from tuesday.examples.store import shop
 from tuesday.project import LoadedProject, load_project
-from tuesday.data.materialize import materialize
 from tuesday.release import registry
 from tuesday.report.evaluation import evaluation_report
 from tuesday.serve.predictor import Predictor
