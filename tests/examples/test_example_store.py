@@ -212,3 +212,24 @@ def test_text_features_are_categories_with_codes_kept_from_training_to_serving(
     finally:
         p.close()
     assert out["predictions"][0]["prediction"] >= 0
+
+
+def test_the_cli_ingest_computes_the_derived_sources_that_read_it(
+        tmp_path: Path, export: shop.Export) -> None:
+    from click.testing import CliRunner
+
+    from tuesday.cli import main
+
+    files = export.write(tmp_path / "data", until="2024-01-14")
+    base = ["--project", str(PROJECT), "--workspace", str(tmp_path / "ws")]
+    runner = CliRunner()
+    r = runner.invoke(main, [*base, "ingest", "stock", str(files["stock"]),
+                             "--as-of", "2024-01-14T22:00"])
+    assert r.exit_code == 0, r.output
+    assert "Derived daily_units: version 0 (full)" in r.output
+    r = runner.invoke(main, [*base, "ingest", "till_lines", str(files["till_lines"]),
+                             "--as-of", "2024-01-14T22:00", "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"mode": "incremental"' in r.output
+    r = runner.invoke(main, [*base, "ingest", "daily_units", str(files["stock"])])
+    assert r.exit_code != 0 and "is derived from till_lines, stock" in r.output

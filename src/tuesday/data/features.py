@@ -276,12 +276,15 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
     keyjoin = f"AND s.{_q(key)} = p.{_q(key)}" if src.entity is not None else ""
     known = src.available_at or src.time
     avail = f"AND s.{_q(src.available_at)} <= p.{ORIGIN}" if src.available_at else ""
+    # several rows may match one point: issues of a forecast for one day, made at
+    # different times; the latest one known at the origin is the point's value
+    latest = (f"QUALIFY row_number() OVER (PARTITION BY p.{ROW} ORDER BY "
+              f"s.{_q(known or '')} DESC NULLS LAST) = 1") if known else ""
     if kind == "lag":
         hi = f"_hi_{_days(duration(group[2], what='lag'))}"
         cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
-        # a table is append-only with a unique (key, time): at most one row matches
         return (f"SELECT p.{ROW}, {cols} FROM p LEFT JOIN {s} s "
-                f"ON s.{_q(src.time or '')} = p.{hi} {keyjoin} {avail}")
+                f"ON s.{_q(src.time or '')} = p.{hi} {keyjoin} {avail} {latest}")
     if kind == "window":
         lag_td = duration(group[2], what="lag")
         hi = f"_hi_{_days(lag_td)}"
@@ -301,7 +304,7 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
     if kind == "scheduled":
         cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
         return (f"SELECT p.{ROW}, {cols} FROM p LEFT JOIN {s} s "
-                f"ON s.{_q(src.time or '')} = p.{TARGET_TIME} {keyjoin} {avail}")
+                f"ON s.{_q(src.time or '')} = p.{TARGET_TIME} {keyjoin} {avail} {latest}")
     # lookup: the latest row known at the origin
     cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
     if known is None:

@@ -79,6 +79,7 @@ from tuesday.data.contracts import (
     history_check,
     validate,
 )
+from tuesday.data.contracts.taxonomy import apply_taxonomy
 from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
@@ -577,7 +578,9 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
     """Read a table (optionally at a version) as Arrow; an empty typed table if none.
 
     Without a version it reads the newest version the metadata records, so a reader never
-    sees rows whose ingest is not complete.
+    sees rows whose ingest is not complete. The source's taxonomies are applied to the
+    rows read, so history stored before a mapping was declared is read in today's codes
+    too (the stored rows keep the codes they had).
     """
     if version is None:
         last = latest_version(ws, source.name)
@@ -593,7 +596,23 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
         schema = arrow_schema(source)
         table = schema.empty_table()
         return table.select(columns) if columns else table
-    return dt.to_pyarrow_table(columns=columns)
+    return current_codes(source, dt.to_pyarrow_table(columns=columns))
+
+
+def current_codes(source: Source, table: pa.Table) -> pa.Table:
+    """``table`` with the source's taxonomies applied (old codes mapped to new ones)."""
+    tax = [t for t in source.taxonomies if t.column in table.column_names]
+    if not tax or not table.num_rows:
+        return table
+    names = {t.column for t in tax} | ({source.time} if source.time in table.column_names
+                                       else set())
+    typed = {n: table.column(n).combine_chunks() for n in names if n is not None}
+    apply_taxonomy(typed, tax, source.time if source.time in typed else None,
+                   source.contract)
+    for t in tax:
+        table = table.set_column(table.column_names.index(t.column), t.column,
+                                 typed[t.column])
+    return table
 
 
 def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.DataFrame:
