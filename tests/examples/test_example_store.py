@@ -21,6 +21,8 @@ from tuesday.release import registry
 from tuesday.report.evaluation import evaluation_report
 from tuesday.serve.predictor import Predictor
 from tuesday.train import training
+from tuesday.train.contributions import contributions
+from tuesday.train.explanations import explain
 from tuesday.workspace import Workspace, open_workspace
 
 PROJECT = Path(tuesday.examples.__file__).parent / "store" / "project.py"
@@ -200,7 +202,14 @@ def test_text_features_are_categories_with_codes_kept_from_training_to_serving(
     assert x[1, j] == len(cats["category"])
     assert np.isnan(x[2, j])
     assert np.isfinite(fitted.predict(x)).all()
+    # explanations name the category, not its code
     model = store.project.model("units_1d")
+    contrib = contributions(fitted, x)
+    shown = {r.feature: r for r in explain(model, contrib, 0).reasons}
+    assert shown["category"].value == "Dairy"
+    assert shown["category"].text == "category is 'Dairy'"
+    assert {r.feature: r for r in explain(model, contrib, 1).reasons}["category"].value == \
+        "(unseen in training)"
     # a bare date means that whole day: the ingest at 23:00 counts, targets are dates
     made = materialize(ws, store.project, model, datetime(2024, 4, 29))
     assert made["first_target"] == "2024-04-30T00:00:00"

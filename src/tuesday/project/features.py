@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tuesday.project.times import norm_days as _norm_days
 
@@ -16,7 +17,7 @@ HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last", "name")
 #: the codes are learned in training and recorded with the model)
 FEATURE_DTYPES = ("float", "category")
 #: how explanations describe a feature (see ``Feature.describe``)
-Describe = str | Callable[[float | None], str] | None
+Describe = str | Callable[[Any], str] | None
 
 
 @dataclass(frozen=True)
