@@ -1,5 +1,6 @@
 """Metadata schema (SQLAlchemy Core): ingests, table versions, runs, model versions,
-stage transitions (the audit), deployments, tokens, alerts, loop ticks and ingest keys.
+stage transitions (the audit), deployments, tokens, alerts, loop ticks, ingest keys and
+the lineage of derived versions.
 
 The workspace creates these tables in SQLite (WAL) under its folder. They are written with
 SQLAlchemy Core types only, so that another database can hold them, but SQLite is the
@@ -166,4 +167,19 @@ ingest_keys = sa.Table(
     sa.Column("source", sa.String(200), primary_key=True),
     sa.Column("content_key", sa.String(64), primary_key=True),
     sa.Column("ingest_id", sa.String(32), nullable=False, unique=True),
+)
+
+#: the lineage of each version of a derived source: the input versions it was computed
+#: from, and how (``full``, or ``incremental`` over ``days`` days: the runs of day
+#: numbers in ``replaced``)
+derived_versions = sa.Table(
+    "derived_versions",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    sa.Column("days", sa.Integer, nullable=True),
+    sa.Column("replaced", sa.JSON, nullable=True),
+    sa.Column("as_of", sa.DateTime, nullable=False),
 )

@@ -91,11 +91,14 @@ class Notebook:
         """``tuesday ingest SOURCE FILE``: validate, append, quarantine what fails."""
         import pandas as pd
 
-        from tuesday.data import tables
+        from tuesday.data import derived, tables
 
         res = tables.ingest_file(self.workspace, self.loaded.project.source(source), file,
                                  as_of=_time(as_of))
         data = res.to_dict()
+        made = derived.after_ingest(self.workspace, self.loaded.project, source)
+        if made:
+            data["derived"] = [m.to_dict() for m in made]
         frame = pd.DataFrame([{k: data.get(k) for k in (
             "received", "accepted", "quarantined", "table_version", "ingest_id")}])
         problems = pd.DataFrame(data.get("problems") or [])

@@ -18,10 +18,10 @@ uvicorn...) inside its function, not at the top of its module: that keeps
 
 from __future__ import annotations
 
-from tuesday.cli import data, example, loop, release, serve, train, watch
+from tuesday.cli import data, example, init, loop, release, serve, train, watch
 from tuesday.cli.app import main, share_global_options
 
-for _group in (example, data, train, release, serve, watch, loop):
+for _group in (init, example, data, train, release, serve, watch, loop):
     for _command in _group.COMMANDS:
         main.add_command(_command)
 share_global_options(main)

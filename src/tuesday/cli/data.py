@@ -22,15 +22,24 @@ def ingest(c: Ctx, source: str, file: str, as_of: str | None, as_json: bool) -> 
     Rows that fail go to quarantine with their reasons; nothing is lost. Ingesting the
     label source is how ground truth (actuals) arrives.
     """
-    from tuesday.data import tables
+    from tuesday.data import derived, tables
 
     def go() -> None:
         src = c.loaded.project.source(source)
         with progress(console) as report:
             res = tables.ingest_file(c.workspace, src, file, as_of=parse_time(as_of),
                                      progress=report)
-        emit(res.to_dict(), as_json, lambda d: res.report.summary()
-             + (f"\nTable version: {res.version}" if res.version is not None else ""))
+            if derived.readers(c.loaded.project, src.name):
+                report("computing the derived sources that read it")
+            made = derived.after_ingest(c.workspace, c.loaded.project, src.name)
+        out = res.to_dict()
+        if made:
+            out["derived"] = [m.to_dict() for m in made]
+        emit(out, as_json, lambda d: res.report.summary()
+             + (f"\nTable version: {res.version}" if res.version is not None else "")
+             + "".join(f"\nDerived {m.source}: version {m.version} ({m.mode}"
+                       + (f", {m.days} day(s)" if m.days is not None else "")
+                       + f"), {m.report.accepted} row(s)" for m in made))
         if res.report.accepted == 0 and res.report.received > 0:
             raise ValidationFailed(f"No row of {file!r} was accepted into {source!r}.",
                                fix=f"See the problems above; `tuesday quarantine {source}` "

@@ -13,18 +13,19 @@ from tuesday.cli.app import emit, json_opt, parse_time, run
 from tuesday.errors import NotFound
 
 #: the examples shipped in ``tuesday.examples``
-EXAMPLES = ("ridership", "churn", "transactions")
+EXAMPLES = ("ridership", "churn", "transactions", "store")
 
 
 @click.command()
 @click.argument("name", metavar="NAME")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--until", metavar="DATE",
-              help="Only the rows known by this ISO 8601 date (ridership, transactions).")
+              help="Only the rows known by this ISO 8601 date (ridership, transactions, "
+                   "store).")
 @json_opt
 def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
-    """Write example NAME (ridership, churn or transactions) to DIR: its project.py and
-    one CSV file per source under DIR/data/, ready for `tuesday ingest`."""
+    """Write example NAME (ridership, churn, transactions or store) to DIR: its project.py
+    and one CSV file per source under DIR/data/, ready for `tuesday ingest`."""
 
     def go() -> None:
         if name not in EXAMPLES:
@@ -38,7 +39,8 @@ def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
         kwargs: dict[str, Any] = {}
         if until is not None:
             if name == "churn":
-                raise click.UsageError("--until applies to ridership and transactions only.")
+                raise click.UsageError("--until applies to ridership, transactions and store "
+                                       "only.")
             kwargs["until"] = parse_time(until, what="--until").isoformat()
         files = module.example_files(out / "data", **kwargs)
         data = {"project": str(project),

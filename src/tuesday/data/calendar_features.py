@@ -29,29 +29,45 @@ def calendar_values(part: str, times: pd.Series) -> np.ndarray:
                                                                         na_value=np.nan)
 
 
+#: the holiday name of a day that is no holiday (a category of its own, not missing)
+NO_HOLIDAY = "(no holiday)"
+
+
 @lru_cache(maxsize=32)
+def _holidays(country: str, first: int, last: int) -> dict[np.datetime64, str]:
+    """The holidays of ``country`` (``'DE'``, or a subdivision ``'DE-BY'``) by day."""
+    code, _, subdiv = country.partition("-")
+    days = holidays_pkg.country_holidays(code, subdiv=subdiv or None,
+                                         years=range(first, last + 1))
+    return {np.datetime64(d, "D"): str(name) for d, name in sorted(days.items())}
+
+
 def _holiday_days(country: str, first: int, last: int) -> np.ndarray:
-    days = holidays_pkg.country_holidays(country, years=range(first, last + 1))
-    return np.array(sorted(np.datetime64(d, "D") for d in days), dtype="datetime64[D]")
+    return np.array(sorted(_holidays(country, first, last)), dtype="datetime64[D]")
 
 
 def holiday_values(country: str, part: str, times: pd.Series) -> np.ndarray:
     """Holiday features of each date: ``is_holiday`` (0/1), ``days_to_next`` and
-    ``days_since_last`` holiday (capped at 366).
+    ``days_since_last`` holiday (capped at 366), or the holiday's ``name``
+    (``NO_HOLIDAY`` on other days). ``country`` may name a subdivision: ``'DE-BY'``.
 
     Example:
         >>> holiday_values("US", "is_holiday", pd.Series(pd.to_datetime(["2024-07-04"])))
         array([1.])
     """
     t = pd.to_datetime(times)
-    out = np.full(len(t), np.nan)
+    out = np.full(len(t), None if part == "name" else np.nan,
+                  dtype=object if part == "name" else float)
     valid = t.notna().to_numpy()
     if not valid.any():
         return out
     days = t[valid].to_numpy().astype("datetime64[D]")
     years = pd.DatetimeIndex(t[valid]).year
     hol = _holiday_days(country, int(years.min()) - 1, int(years.max()) + 1)
-    if part == "is_holiday":
+    if part == "name":
+        names = _holidays(country, int(years.min()) - 1, int(years.max()) + 1)
+        out[valid] = [names.get(d, NO_HOLIDAY) for d in days]
+    elif part == "is_holiday":
         idx = np.searchsorted(hol, days)
         hit = (idx < len(hol)) & (hol[np.minimum(idx, len(hol) - 1)] == days)
         out[valid] = hit.astype(float)

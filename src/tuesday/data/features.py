@@ -129,11 +129,22 @@ def feature_frame(
         con.close()
     _known_in_advance(out, feats, points[TARGET_TIME], request)
     for f in feats:
+        if f.dtype == "category":  # text, None where missing; coded by the learner
+            out[f.name] = category_values(out[f.name])
+            continue
         if f.default is not None:
             out[f.name] = out[f.name].fillna(f.default)
         if out[f.name].dtype == object:
             out[f.name] = pd.to_numeric(out[f.name], errors="coerce")
     return out[[f.name for f in feats]]
+
+
+def category_values(values: pd.Series) -> pd.Series:
+    """A category feature's values as text (object dtype), None where missing."""
+    s = pd.Series(values, dtype=object)
+    text = s.map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                 or v is pd.NA else str(v))
+    return text.astype(object)
 
 
 def _source_features(out: pd.DataFrame, con: duckdb.DuckDBPyConnection, project: Project,
@@ -182,7 +193,9 @@ def _known_in_advance(out: pd.DataFrame, feats: tuple[Feature, ...], t: pd.Serie
         elif f.kind == "holiday":
             out[f.name] = holiday_values(f.country or "", f.part or "", t)
         elif f.kind == "request":
-            if request is not None and f.name in request.columns:
+            if request is not None and f.name in request.columns and f.dtype == "category":
+                out[f.name] = category_values(request[f.name]).to_numpy()
+            elif request is not None and f.name in request.columns:
                 out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
             else:
                 out[f.name] = np.nan
@@ -263,12 +276,15 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
     keyjoin = f"AND s.{_q(key)} = p.{_q(key)}" if src.entity is not None else ""
     known = src.available_at or src.time
     avail = f"AND s.{_q(src.available_at)} <= p.{ORIGIN}" if src.available_at else ""
+    # several rows may match one point: issues of a forecast for one day, made at
+    # different times; the latest one known at the origin is the point's value
+    latest = (f"QUALIFY row_number() OVER (PARTITION BY p.{ROW} ORDER BY "
+              f"s.{_q(known or '')} DESC NULLS LAST) = 1") if known else ""
     if kind == "lag":
         hi = f"_hi_{_days(duration(group[2], what='lag'))}"
         cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
-        # a table is append-only with a unique (key, time): at most one row matches
         return (f"SELECT p.{ROW}, {cols} FROM p LEFT JOIN {s} s "
-                f"ON s.{_q(src.time or '')} = p.{hi} {keyjoin} {avail}")
+                f"ON s.{_q(src.time or '')} = p.{hi} {keyjoin} {avail} {latest}")
     if kind == "window":
         lag_td = duration(group[2], what="lag")
         hi = f"_hi_{_days(lag_td)}"
@@ -288,7 +304,7 @@ def _sql(kind: str, src: Source, members: list[Feature], key: str,
     if kind == "scheduled":
         cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
         return (f"SELECT p.{ROW}, {cols} FROM p LEFT JOIN {s} s "
-                f"ON s.{_q(src.time or '')} = p.{TARGET_TIME} {keyjoin} {avail}")
+                f"ON s.{_q(src.time or '')} = p.{TARGET_TIME} {keyjoin} {avail} {latest}")
     # lookup: the latest row known at the origin
     cols = ", ".join(f"s.{_q(f.column or '')} AS {_q(f.name)}" for f in members)
     if known is None:

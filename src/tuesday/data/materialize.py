@@ -7,7 +7,8 @@ origin ``as_of`` up to the model's horizon ahead (or at ``as_of`` itself for a m
 without horizon). The record holds the vectors for those targets.
 
 With daily data, ``as_of`` is the last day whose data is in; targets are the next
-``horizon`` days.
+``horizon`` days. A time of day (``2025-12-31T23:45``) still means that day, and a bare
+date the whole of it (``daily_origin``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tuesday.data import events, tables
+from tuesday.data import events, inputs
 from tuesday.data.features import baseline_features, feature_frame, horizon, points_frame
 from tuesday.data.online import connect, target_key
 from tuesday.project import Model, Project
@@ -65,12 +66,25 @@ def materialize(ws: Workspace, project: Project, model: Model, as_of: datetime) 
     return {**out, "events": built} if built else out
 
 
+def daily_origin(h: pd.Timedelta, as_of: datetime) -> tuple[pd.Timestamp, datetime]:
+    """The forecast origin and the time the tables are read at. A model whose horizon is
+    whole days forecasts dates: its origin is the day of ``as_of`` (23:45 is that day, as
+    the daily loop has it), and a bare date means that whole day, so an ingest at 23:00
+    of it counts. Other models use ``as_of`` as it is."""
+    at = pd.Timestamp(as_of)
+    if h >= pd.Timedelta(days=1) and h % pd.Timedelta(days=1) == pd.Timedelta(0):
+        day = at.normalize()
+        read = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if at == day else at
+        return day, read.to_pydatetime()
+    return at, at.to_pydatetime()
+
+
 def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: datetime
                          ) -> dict[str, Any]:
-    versions, tabs = tables.model_tables(ws, project, model, as_of)
-    entities = known_entities(project, model, tabs)
     h = horizon(model)
-    origin = pd.Timestamp(as_of)
+    origin, read_at = daily_origin(h, as_of)
+    versions, tabs = inputs.model_tables(ws, project, model, read_at)
+    entities = known_entities(project, model, tabs)
     if h > pd.Timedelta(0):
         step = pd.Timedelta(days=1) if h >= pd.Timedelta(days=1) else pd.Timedelta(hours=1)
         targets = [origin + step * (i + 1) for i in range(int(h / step))]
@@ -84,13 +98,20 @@ def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: d
     extra = baseline_features(model)
     feats = feature_frame(project, model, pts, tabs, extra=extra)
     cols = list(feats.columns)
-    values = feats.to_numpy(dtype=float)
+    texts = {f.name for f in (*model.features, *extra) if f.dtype == "category"}
+    # numbers as floats (None for missing); category features as their text
+    values = np.empty(feats.shape, dtype=object)
+    for k, c in enumerate(cols):
+        if c in texts:
+            values[:, k] = feats[c].to_numpy(dtype=object)
+        else:
+            x = feats[c].to_numpy(dtype=float)
+            values[:, k] = [None if np.isnan(v) else float(v) for v in x]
     rows = []
     n = len(targets)
     for i, entity in enumerate(entities):
         block = values[i * n:(i + 1) * n]
-        vectors = {(target_key(t) if h > pd.Timedelta(0) else ""):
-                   [None if np.isnan(v) else float(v) for v in block[j]]
+        vectors = {(target_key(t) if h > pd.Timedelta(0) else ""): list(block[j])
                    for j, t in enumerate(targets)}
         payload = json.dumps({"names": cols, "vectors": vectors}, separators=(",", ":"))
         rows.append((model.name, entity, origin.isoformat(), payload))

@@ -71,6 +71,7 @@ from tuesday import meta
 from tuesday.data.contracts import (
     ARROW_TYPES,
     BatchCheck,
+    CheckCount,
     Mapped,
     Problem,
     Report,
@@ -78,6 +79,7 @@ from tuesday.data.contracts import (
     history_check,
     validate,
 )
+from tuesday.data.contracts.taxonomy import apply_taxonomy
 from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
@@ -110,7 +112,9 @@ class IngestResult:
 
 
 def arrow_schema(source: Source) -> pa.Schema:
-    return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns])
+    """The stored columns: the contract's, then the flag columns of its checks."""
+    return pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in source.contract.columns]
+                     + [pa.field(f, pa.bool_()) for f in source.contract.flag_columns])
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,11 @@ def _ingest(ws: Workspace, source: Source, load: Callable[[], RawBatch], *,
     reconcile, recognise a retry again, validate, write the quarantine and data commits
     (the last one carries the ingest's record), then record it in the metadata from
     those commits."""
+    if source.derive is not None:
+        raise TuesdayError(
+            f"Source {source.name!r} is derived from {', '.join(source.derive.inputs)}; its "
+            f"rows are computed, not ingested ({file!r} was not read).",
+            fix="Ingest its inputs instead; the derived table follows them.")
     key = hashlib.sha256(json.dumps(
         [source.name, pd.Timestamp(as_of).isoformat(), digest]).encode()).hexdigest()
     done = _ingest_with_key(ws, source.name, key)
@@ -311,7 +320,8 @@ def _check(ws: Workspace, source: Source, batch: RawBatch, *, as_of: datetime
     recent = None if c.volume is None else _recent_volumes(ws, source.name, c.volume.history)
     val = validate(data, c, source=source.name, existing_keys=_existing_keys(ws, source),
                    row_numbers=batch.rows, malformed=batch.malformed, time=source.time,
-                   taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent)
+                   taxonomy=source.taxonomies, as_of=as_of, recent_volumes=recent,
+                   existing=existing_rows(ws, source) if c.checks else None)
     report = val.report
     resolutions: list[dict[str, Any]] = []
     if correction:
@@ -408,7 +418,10 @@ def _report(d: dict[str, Any]) -> Report:
         batch=tuple(BatchCheck(b["check"], b["status"], b["message"], b.get("details", {}))
                     for b in d.get("batch_checks", ())),
         mapped=tuple(Mapped(m["column"], m["old"], m["new"], m["rows"])
-                     for m in d.get("mapped", {}).get("codes", ())))
+                     for m in d.get("mapped", {}).get("codes", ())),
+        checks=tuple(CheckCount(c["kind"], c["name"], c["action"], int(c["rows"]),
+                                int(c["groups"]), c["label"], c["message"],
+                                c.get("details", {})) for c in d.get("checks", ())))
 
 
 def _batch_digest(batch: RawBatch) -> str:
@@ -468,6 +481,27 @@ def _recent_volumes(ws: Workspace, name: str, history: int) -> list[int]:
          .order_by(i.c.as_of.desc()).limit(history))
     with ws.engine().connect() as conn:
         return [int(v) for v in conn.execute(q).scalars()]
+
+
+def existing_rows(ws: Workspace, source: Source
+                  ) -> Callable[[list[str], str | None, list[Any] | None], pa.Table]:
+    """A reader of the table's recorded rows for the checks across rows: the columns
+    asked for, of the rows whose ``key`` column holds one of ``values`` (all rows when
+    ``key`` is None)."""
+    import pyarrow.dataset as ds
+
+    def read(columns: list[str], key: str | None, values: list[Any] | None) -> pa.Table:
+        last = latest_version(ws, source.name)
+        dt = None if last is None else _delta(ws.table_path(source.name), int(last["version"]))
+        if dt is None:
+            return arrow_schema(source).empty_table().select(columns)
+        flt = None
+        if key is not None and values is not None:
+            typ = arrow_schema(source).field(key).type
+            flt = ds.field(key).isin(pa.array(values).cast(typ))
+        return dt.to_pyarrow_dataset().to_table(columns=columns, filter=flt)
+
+    return read
 
 
 def _existing_keys(ws: Workspace, source: Source) -> pa.Table | None:
@@ -569,7 +603,9 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
     """Read a table (optionally at a version) as Arrow; an empty typed table if none.
 
     Without a version it reads the newest version the metadata records, so a reader never
-    sees rows whose ingest is not complete.
+    sees rows whose ingest is not complete. The source's taxonomies are applied to the
+    rows read, so history stored before a mapping was declared is read in today's codes
+    too (the stored rows keep the codes they had).
     """
     if version is None:
         last = latest_version(ws, source.name)
@@ -585,7 +621,23 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
         schema = arrow_schema(source)
         table = schema.empty_table()
         return table.select(columns) if columns else table
-    return dt.to_pyarrow_table(columns=columns)
+    return current_codes(source, dt.to_pyarrow_table(columns=columns))
+
+
+def current_codes(source: Source, table: pa.Table) -> pa.Table:
+    """``table`` with the source's taxonomies applied (old codes mapped to new ones)."""
+    tax = [t for t in source.taxonomies if t.column in table.column_names]
+    if not tax or not table.num_rows:
+        return table
+    names = {t.column for t in tax} | ({source.time} if source.time in table.column_names
+                                       else set())
+    typed = {n: table.column(n).combine_chunks() for n in names if n is not None}
+    apply_taxonomy(typed, tax, source.time if source.time in typed else None,
+                   source.contract)
+    for t in tax:
+        table = table.set_column(table.column_names.index(t.column), t.column,
+                                 typed[t.column])
+    return table
 
 
 def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.DataFrame:
@@ -780,23 +832,11 @@ def require_rows(ws: Workspace, source: Source) -> None:
 def sources_used(project: Project, model: Model) -> list[str]:
     names = {model.label_source}
     names.update(f.source for f in model.features if f.source)
+    if model.censored is not None and model.censored.source:
+        names.add(model.censored.source)
     return sorted(names)
 
 
 def read_tables(ws: Workspace, project: Project, names: list[str],
                 versions: dict[str, int]) -> dict[str, pa.Table]:
     return {n: read_table(ws, project.source(n), versions.get(n)) for n in names}
-
-
-def model_tables(ws: Workspace, project: Project, model: Model, as_of: datetime
-                 ) -> tuple[dict[str, int], dict[str, pa.Table]]:
-    """The versions (and tables) of every source a model reads, as ingested at or before
-    ``as_of``; a clear error when its label source has no data yet."""
-    names = sources_used(project, model)
-    versions = versions_as_of(ws, names, as_of)
-    if model.label_source not in versions:
-        raise ValidationFailed(
-            f"Model {model.name!r} has no labels: source {model.label_source!r} has no "
-            f"version ingested at or before {as_of:%Y-%m-%d %H:%M}.",
-            fix=f"Run `tuesday ingest {model.label_source} FILE` (or pass a later --as-of).")
-    return versions, read_tables(ws, project, names, versions)

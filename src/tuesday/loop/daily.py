@@ -37,7 +37,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tuesday import meta
-from tuesday.data import tables, upkeep
+from tuesday.data import derived, tables, upkeep
 from tuesday.data.features import horizon
 from tuesday.data.materialize import materialize
 from tuesday.errors import Conflict, GateFailed, TuesdayError
@@ -508,6 +508,10 @@ def ingest_folder(ws: Workspace, loaded: LoadedProject, folder: str | Path,
                 out[src.name] = {"file": str(path), "version": r.version,
                                  "accepted": r.report.accepted,
                                  "quarantined": r.report.quarantined}
+    for made in derived.refresh(ws, loaded.project):
+        out[made.source] = {"derived": True, "version": made.version, "mode": made.mode,
+                            "accepted": made.report.accepted,
+                            "quarantined": made.report.quarantined}
     return out
 
 

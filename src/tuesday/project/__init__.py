@@ -17,6 +17,7 @@ Example:
 from tuesday.project.checks import check_project
 from tuesday.project.features import (
     CALENDAR_PARTS,
+    FEATURE_DTYPES,
     FEATURE_KINDS,
     HOLIDAY_PARTS,
     WINDOW_AGGS,
@@ -42,6 +43,7 @@ from tuesday.project.models import (
     TASKS,
     Backtest,
     Baseline,
+    Censored,
     CrossValidation,
     Gate,
     Learner,
@@ -51,6 +53,15 @@ from tuesday.project.models import (
 )
 from tuesday.project.policy import Policy
 from tuesday.project.routes import Email, Log, Webhook
+from tuesday.project.row_checks import (
+    Condition,
+    DuplicateGroups,
+    Gaps,
+    OffsettingPairs,
+    References,
+    Repair,
+    Spike,
+)
 from tuesday.project.rules import (
     Rule,
     boost,
@@ -67,12 +78,14 @@ from tuesday.project.sources import (
     DTYPES,
     Column,
     Contract,
+    Derive,
     Entity,
     Freshness,
     MinHistory,
     Source,
     Taxonomy,
     Volume,
+    derived,
 )
 from tuesday.project.times import duration, parse_time
 from tuesday.project.watching import Watch
@@ -83,6 +96,7 @@ __all__ = [
     "CALENDAR_PARTS",
     "DERIVED_SLICES",
     "DTYPES",
+    "FEATURE_DTYPES",
     "FEATURE_KINDS",
     "GATE_KINDS",
     "HOLIDAY_PARTS",
@@ -93,13 +107,18 @@ __all__ = [
     "WINDOW_AGGS",
     "Backtest",
     "Baseline",
+    "Censored",
     "Column",
+    "Condition",
     "Contract",
     "CrossValidation",
+    "Derive",
+    "DuplicateGroups",
     "Email",
     "Entity",
     "Feature",
     "Freshness",
+    "Gaps",
     "Gate",
     "Learner",
     "LoadedProject",
@@ -107,10 +126,14 @@ __all__ = [
     "Metric",
     "MinHistory",
     "Model",
+    "OffsettingPairs",
     "Policy",
     "Project",
+    "References",
+    "Repair",
     "Rule",
     "Source",
+    "Spike",
     "Taxonomy",
     "Volume",
     "Watch",
@@ -119,6 +142,7 @@ __all__ = [
     "calendar",
     "cap",
     "check_project",
+    "derived",
     "drop",
     "duration",
     "epsilon_greedy",

@@ -12,6 +12,7 @@ from tuesday.errors import TuesdayError
 from tuesday.project import rules
 from tuesday.project.features import (
     CALENDAR_PARTS,
+    FEATURE_DTYPES,
     FEATURE_KINDS,
     HOLIDAY_PARTS,
     WINDOW_AGGS,
@@ -20,6 +21,7 @@ from tuesday.project.features import (
 from tuesday.project.models import (
     BASELINE_KINDS,
     BINARY_METRICS,
+    CENSORED_ACTIONS,
     DERIVED_SLICES,
     GATE_KINDS,
     LEARNERS,
@@ -28,6 +30,7 @@ from tuesday.project.models import (
     TASKS,
     Backtest,
     Baseline,
+    Censored,
     CrossValidation,
     Gate,
     Learner,
@@ -36,10 +39,20 @@ from tuesday.project.models import (
     Project,
 )
 from tuesday.project.policy import check_policy
+from tuesday.project.row_checks import (
+    ROW_CHECKS,
+    Condition,
+    Gaps,
+    References,
+    Repair,
+    Spike,
+    check_name,
+)
 from tuesday.project.sources import (
     DTYPES,
     Column,
     Contract,
+    Derive,
     Entity,
     Freshness,
     MinHistory,
@@ -71,6 +84,7 @@ def check_project(project: Project) -> list[str]:
     out.extend(_name_problems("Model", models))
     for s in project.sources:
         out.extend(_check_source(s))
+    out.extend(_check_derived(project))
     for m in project.models:
         out.extend(_check_model(project, m))
     return out
@@ -148,9 +162,137 @@ def _check_source(s: Source) -> list[str]:
     out.extend(_check_key_columns(s))
     out.extend(_check_file_columns(s))
     out.extend(_check_batch_checks(s))
+    out.extend(_check_row_checks(s))
     for t in _taxonomies(s):
         out.extend(_check_taxonomy(s, t))
     return out
+
+
+def _check_row_checks(s: Source) -> list[str]:
+    """The contract's checks across rows: known kinds and actions, declared columns,
+    a time column where one is needed, unique names."""
+    checks = s.contract.checks
+    out = _tuple_of(f"Source {s.name!r}: contract checks", checks, ROW_CHECKS)
+    if out:
+        return out
+    cols = s.contract.names
+    names = [check_name(c) for c in checks]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"Source {s.name!r} has several checks named {dup!r}; give each "
+                   "name=... of its own.")
+    for f in s.contract.flag_columns:
+        if f in cols:
+            out.append(f"Source {s.name!r}: the flag column {f!r} of a check is also a "
+                       "declared column; rename the check or the column.")
+    for c in checks:
+        where = f"The {c.kind} check {check_name(c)!r} of source {s.name!r}"
+        if c.action not in c.actions:
+            out.append(f"{where} has action {c.action!r}; expected one of "
+                       f"{', '.join(map(repr, c.actions))}.")
+        used = [*getattr(c, "group", ()), *getattr(c, "series", ())] + [
+            v for v in (getattr(c, a, None) for a in ("sequence", "value", "reference",
+                                                      "column", "to", "time"))
+            if isinstance(v, str)]
+        for name in used:
+            if name not in cols:
+                out.append(f"{where} reads column {name!r}, which is not in the contract "
+                           f"(columns: {', '.join(cols)}).")
+        if isinstance(c, Spike | Gaps) and not (c.time or s.time):
+            out.append(f"{where} looks at a series over time and needs Source(time=...) "
+                       "or time=....")
+        if isinstance(c, Gaps):
+            try:
+                timedelta_of(c.every, what=f"every of {where}")
+            except TuesdayError as e:
+                out.append(e.message)
+        if isinstance(c, References) and c.missing not in ("quarantine", "flag"):
+            out.append(f"{where} has missing={c.missing!r}; expected 'quarantine' or "
+                       "'flag'.")
+        if isinstance(c, Repair) and (not isinstance(c.mapping, Mapping) or
+                                      not (c.mapping or c.fold)):
+            out.append(f"{where} needs mapping={{spelling: canonical}} or fold=True.")
+        if isinstance(c, Condition) and (not isinstance(c.where, str) or not c.where.strip()):
+            out.append(f"{where} needs where=, a SQL condition such as 'qty < 0'.")
+        if isinstance(c, Condition) and not PLAIN_NAME.fullmatch(str(c.name)):
+            out.append(f"{where}: its name becomes the column flag_{c.name}; use letters, "
+                       "digits and '_'.")
+    return out
+
+
+def _check_derived(project: Project) -> list[str]:
+    """Derived sources: declared inputs, one way to compute, a valid lookback, no
+    cycle, and ``available_at`` when an input has one."""
+    srcs = {s.name: s for s in project.sources}
+    out = []
+    for s in project.sources:
+        d = s.derive
+        if d is None:
+            continue
+        where = f"Derived source {s.name!r}"
+        if not isinstance(d, Derive):
+            out.append(f"{where}: derive must be Derive(...); got {type(d).__name__}.")
+            continue
+        if not isinstance(d.inputs, tuple | list) or not d.inputs:
+            out.append(f"{where} needs inputs=(...), the sources it reads; got {d.inputs!r}.")
+            continue
+        for i in d.inputs:
+            if i == s.name:
+                out.append(f"{where} reads itself; a source cannot be its own input.")
+            elif i not in srcs:
+                out.append(f"{where} reads {i!r}, which is not declared (sources: "
+                           f"{', '.join(srcs)}).")
+        if d.sql is None and d.fn is None:
+            out.append(f"{where} needs sql= or fn=: a DuckDB query over its inputs or a "
+                       "Python function of them.")
+        if d.sql is not None and d.fn is not None:
+            out.append(f"{where} has both sql= and fn=; keep one.")
+        if d.fn is not None and not callable(d.fn):
+            out.append(f"{where}: fn must be a function; got {d.fn!r}.")
+        if d.frames not in ("pandas", "arrow"):
+            out.append(f"{where}: frames must be 'pandas' or 'arrow'; got {d.frames!r}.")
+        try:
+            if timedelta_of(d.lookback, what=f"lookback of {where}") % timedelta(days=1):
+                out.append(f"{where}: lookback must be whole days like '6d'; got "
+                           f"{d.lookback!r}.")
+        except TuesdayError as e:
+            out.append(e.message)
+        col = s.contract.column(s.time) if s.time else None
+        if col is not None and col.dtype not in ("date", "timestamp"):
+            out.append(f"{where}: its time column {s.time!r} must be a date or timestamp; "
+                       f"got {col.dtype!r}.")
+        timed = [i for i in d.inputs if i in srcs and srcs[i].available_at]
+        if timed and not s.available_at:
+            out.append(f"{where} reads {', '.join(map(repr, timed))}, whose rows become "
+                       "known at their available_at time; declare available_at= (a "
+                       "timestamp column of its contract) so its rows are not known "
+                       "earlier than the rows they come from.")
+        if s.available_at and (c := s.contract.column(s.available_at)) is not None and \
+                c.dtype != "timestamp":
+            out.append(f"{where}: its available_at column {s.available_at!r} must be a "
+                       f"timestamp; got {c.dtype!r}.")
+    out.extend(_derived_cycles(project))
+    return out
+
+
+def _derived_cycles(project: Project) -> list[str]:
+    inputs = {s.name: tuple(s.derive.inputs) for s in project.sources
+              if isinstance(s.derive, Derive) and isinstance(s.derive.inputs, tuple | list)}
+    out: list[str] = []
+    for start in inputs:
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
+        while stack:
+            name, path = stack.pop()
+            for i in inputs.get(name, ()):
+                if i == start and len(path) > 1:
+                    out.append("Derived sources read each other in a circle: "
+                               + " -> ".join((*path, i)) + "; break the circle.")
+                    stack = []
+                    break
+                if i not in seen and i != name:
+                    seen.add(i)
+                    stack.append((i, (*path, i)))
+    return sorted(set(out))
 
 
 def _taxonomies(s: Source) -> Any:
@@ -364,6 +506,39 @@ def _check_model(project: Project, m: Model) -> list[str]:
     out.extend(_check_slices(where, m, label))
     out.extend(_check_gates(where, m))
     out.extend(_check_window_and_evaluation(where, m))
+    out.extend(_check_censored(where, m, srcs))
+    return out
+
+
+def _check_censored(where: str, m: Model, srcs: Mapping[str, Source]) -> list[str]:
+    c = m.censored
+    if c is None:
+        return []
+    if not isinstance(c, Censored):
+        return [f"{where}: censored must be Censored(...); got {type(c).__name__}."]
+    out = []
+    name = c.source or m.label_source
+    src = srcs.get(name)
+    if c.action not in CENSORED_ACTIONS:
+        out.append(f"{where}: censored action must be one of "
+                   f"{', '.join(map(repr, CENSORED_ACTIONS))}; got {c.action!r}.")
+    if src is None:
+        return [*out, f"{where}: censored reads source {name!r}, which is not declared."]
+    cols = (*src.contract.names, *src.contract.flag_columns)
+    if c.column not in cols:
+        out.append(f"{where}: censored reads column {c.column!r}, which is not in source "
+                   f"{name!r} (columns: {', '.join(cols)}).")
+    col = src.contract.column(c.column)
+    if col is not None and col.dtype not in ("float", "int", "bool"):
+        out.append(f"{where}: censored column {c.column!r} must be a number or a bool; got "
+                   f"{col.dtype!r}.")
+    if name != m.label_source:
+        if src.entity is None or src.entity.key != m.entity.key:
+            out.append(f"{where}: censored source {name!r} must carry the entity key "
+                       f"{m.entity.key!r}.")
+        if src.time is None:
+            out.append(f"{where}: censored source {name!r} needs a time column to match "
+                       "each label row's time.")
     return out
 
 
@@ -511,6 +686,12 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
     if f.kind == "holiday":
         out.extend(_check_holiday_feature(label, f))
+    if f.dtype not in FEATURE_DTYPES and f.kind != "request":
+        out.append(f"{label} has dtype {f.dtype!r}; expected one of "
+                   f"{', '.join(FEATURE_DTYPES)}.")
+    if f.dtype == "category" and m.learner.kind != "lightgbm":
+        out.append(f"{label} is a category, which only the lightgbm learner takes as "
+                   f"such; model {m.name!r} uses {m.learner.kind!r}.")
     if f.default is not None and (not isinstance(f.default, int | float)
                                   or math.isnan(float(f.default))):
         out.append(f"{label} has default {f.default!r}; expected a number.")
@@ -532,10 +713,14 @@ def _check_source_feature(label: str, f: Feature, src: Source, horizon: timedelt
         out.append(f"{label} reads source {src.name!r} keyed by {src.entity.key!r}, "
                    f"but the model's entity key is {m.entity.key!r}.")
     col = src.contract.column(f.column or "")
-    if col is not None and col.dtype not in ("float", "int", "bool"):
+    if col is not None and f.dtype == "category" and f.kind not in ("lookup", "scheduled"):
+        out.append(f"{label} is a category; only lookup and scheduled features can be "
+                   "(a lag or window of text has no meaning).")
+    elif col is not None and col.dtype not in ("float", "int", "bool") and \
+            f.dtype != "category":
         out.append(f"{label} reads column {f.column!r} of type {col.dtype}; features "
-                   "must be numbers (float, int or bool). Encode the column as numbers "
-                   "in the source (e.g. 0/1 for yes/no).")
+                   "must be numbers (float, int or bool), or categories: declare "
+                   f"dtype='category' to take {f.column!r} as one.")
     if f.kind in ("lag", "window", "scheduled") and src.time is None:
         out.append(f"{label} ({f.kind}) needs a source with a time column.")
     if f.kind in ("lag", "window"):
@@ -574,7 +759,13 @@ def _check_holiday_feature(label: str, f: Feature) -> list[str]:
     if f.part not in HOLIDAY_PARTS:
         out.append(f"{label} has part {f.part!r}; expected one of "
                    f"{', '.join(HOLIDAY_PARTS)}.")
-    if f.country not in holidays.list_supported_countries():
+    country, _, subdiv = str(f.country).partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
         out.append(f"{label} has country {f.country!r}, which the holidays package "
                    "does not know; use an ISO code such as 'US'.")
+    elif subdiv and subdiv not in supported[country]:
+        out.append(f"{label} has subdivision {subdiv!r} of {country!r}, which the holidays "
+                   f"package does not know; it knows {', '.join(supported[country][:12])}"
+                   + ("..." if len(supported[country]) > 12 else "") + ".")
     return out

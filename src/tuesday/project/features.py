@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tuesday.project.times import norm_days as _norm_days
 
@@ -11,9 +12,12 @@ FEATURE_KINDS = ("lag", "window", "lookup", "scheduled", "calendar", "holiday", 
 #: ``last`` and ``time_since_last`` (seconds) read the latest event in the window
 WINDOW_AGGS = ("mean", "sum", "min", "max", "count", "last", "time_since_last")
 CALENDAR_PARTS = ("day_of_week", "month", "day_of_year", "day_of_month", "week_of_year", "year")
-HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last")
+HOLIDAY_PARTS = ("is_holiday", "days_to_next", "days_since_last", "name")
+#: a feature's type: a number, or text taken as a category (LightGBM's own categories;
+#: the codes are learned in training and recorded with the model)
+FEATURE_DTYPES = ("float", "category")
 #: how explanations describe a feature (see ``Feature.describe``)
-Describe = str | Callable[[float | None], str] | None
+Describe = str | Callable[[Any], str] | None
 
 
 @dataclass(frozen=True)
@@ -104,17 +108,22 @@ def time_since_last(source: str, column: str | None = None, *, within: str | int
 def lookup(source: str, column: str, *, name: str | None = None,
            default: float | None = None, dtype: str = "float",
            describe: Describe = None) -> Feature:
-    """The latest value of ``column`` for the entity as known at the forecast origin."""
+    """The latest value of ``column`` for the entity as known at the forecast origin.
+
+    ``dtype="category"`` for a text column (an item's category): the model takes it as
+    a category (see ``FEATURE_DTYPES``)."""
     return Feature(name or column, "lookup", source, column, dtype=dtype, default=default,
                    describe=describe)
 
 
 def scheduled(source: str, column: str, *, name: str | None = None,
-              default: float | None = None, describe: Describe = None) -> Feature:
+              default: float | None = None, dtype: str = "float",
+              describe: Describe = None) -> Feature:
     """A value known in advance for the target time itself (a game schedule, a promotion
-    plan), used only if it was available at the forecast origin."""
+    plan, a holiday's name with ``dtype="category"``), used only if it was available at
+    the forecast origin."""
     return Feature(name or column, "scheduled", source, column, default=default,
-                   describe=describe)
+                   dtype=dtype, describe=describe)
 
 
 def calendar(part: str, *, name: str | None = None, describe: Describe = None) -> Feature:
@@ -124,9 +133,16 @@ def calendar(part: str, *, name: str | None = None, describe: Describe = None) -
 
 def holiday(country: str, part: str = "is_holiday", *, name: str | None = None,
             describe: Describe = None) -> Feature:
-    """Holiday features of the target date from the ``holidays`` package."""
+    """Holiday features of the target date from the ``holidays`` package; ``country``
+    may name a subdivision, ``'DE-BY'``. Part ``name`` is the holiday's name, a category
+    (``'(no holiday)'`` on other days).
+
+    Example:
+        >>> holiday("DE-BY", "name").dtype
+        'category'
+    """
     return Feature(name or f"holiday_{part}", "holiday", part=part, country=country,
-                   describe=describe)
+                   dtype="category" if part == "name" else "float", describe=describe)
 
 
 def request(name: str, dtype: str = "float", *, default: float | None = None,

@@ -115,6 +115,36 @@ class Gate:
     max_mb: float = 100.0
 
 
+CENSORED_ACTIONS = ("exclude", "impute", "keep")
+
+
+@dataclass(frozen=True)
+class Censored:
+    """When a target row is censored: the target only shows a lower bound of what it
+    measures (an item sold out, so its units sold are not its demand).
+
+    A label row is censored when ``column`` of ``source`` at the same entity and time
+    (the book stock at closing of that day) is at most ``at_most``, or, for a bool
+    column (a check's ``flag_NAME``), is True. The row is read from ``source`` as
+    ingested by the training's as-of, like the label itself.
+
+    Attributes:
+        column: The column that says so.
+        source: The source holding it; defaults to the label source.
+        at_most: The largest value that counts as censored (numeric columns).
+        action: What training does with censored rows: ``"exclude"`` (the default: left
+            out of every fit, kept in the evaluation), ``"impute"`` (their target is
+            raised to the mean of the entity's uncensored training targets when it is
+            below it) or ``"keep"`` (used as they are, only reported). Every backtest
+            gives its metrics with and without them.
+    """
+
+    column: str
+    source: str | None = None
+    at_most: float = 0.0
+    action: str = "exclude"
+
+
 @dataclass(frozen=True)
 class Model:
     """A model specification: what to predict, from what, how to judge it.
@@ -159,6 +189,7 @@ class Model:
         watch: What the monitor watches besides its defaults: key features whose
             drift alone is an alert, seasonal ones left out of the drift vote, absolute
             accuracy limits (``tuesday.project.Watch``); None means ``Watch()``.
+        censored: When a target row is censored (``Censored``), e.g. sold-out days.
     """
 
     name: str
@@ -184,6 +215,7 @@ class Model:
     max_staleness: str | None = None
     deadline_ms: float | None = None
     watch: Watch | None = None
+    censored: Censored | None = None
 
     @property
     def primary_metric(self) -> str:

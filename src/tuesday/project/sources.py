@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tuesday.project.row_checks import RowCheck, flags
 
 DTYPES = ("float", "int", "str", "bool", "date", "timestamp")
 
@@ -136,6 +138,9 @@ class Contract:
         freshness: Batch check on the newest event time (see ``Freshness``).
         volume: Batch check on the row count (see ``Volume``).
         min_history: Report of entities with short history (see ``MinHistory``).
+        checks: Checks across rows and over time (``tuesday.project.row_checks``):
+            duplicate groups, offsetting pairs, references, spikes, gaps, repairs and
+            SQL conditions, each quarantining, flagging or repairing what it finds.
     """
 
     columns: tuple[Column, ...]
@@ -146,9 +151,15 @@ class Contract:
     freshness: Freshness | None = None
     volume: Volume | None = None
     min_history: MinHistory | None = None
+    checks: tuple[RowCheck, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def flag_columns(self) -> tuple[str, ...]:
+        """The boolean columns the flagging checks add to the table (``flag_NAME``)."""
+        return flags(tuple(self.checks)) if isinstance(self.checks, tuple | list) else ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -168,6 +179,29 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Derive:
+    """How a derived source is computed from other sources (see ``derived``).
+
+    Attributes:
+        inputs: The sources it reads (ingested or derived), by name.
+        sql: A DuckDB query over the inputs, each a table named after its source.
+        fn: Or a plain function called with one keyword argument per input (a pandas
+            frame, or an Arrow table with ``frames="arrow"``) returning a pandas frame or
+            an Arrow table.
+        lookback: How many days of each input one output day reads: ``'0d'`` (the
+            default) when the rows of day D come only from the inputs' rows of day D;
+            ``'6d'`` for a 7-day rolling sum. Incremental recomputation relies on it.
+        frames: ``"pandas"`` (default) or ``"arrow"``: what ``fn`` receives.
+    """
+
+    inputs: tuple[str, ...]
+    sql: str | None = None
+    fn: Callable[..., Any] | None = field(default=None, compare=False)
+    lookback: str = "0d"
+    frames: str = "pandas"
+
+
+@dataclass(frozen=True)
 class Source:
     """Where rows come from and the contract they must meet.
 
@@ -180,6 +214,7 @@ class Source:
         entity: The entity whose key column the rows carry (None for global rows).
         taxonomy: One ``Taxonomy`` or a tuple of them: old codes mapped to new ones at
             ingest.
+        derive: For a derived source (computed, never ingested): how (see ``derived``).
     """
 
     name: str
@@ -188,6 +223,7 @@ class Source:
     available_at: str | None = None
     entity: Entity | None = None
     taxonomy: Taxonomy | tuple[Taxonomy, ...] = ()
+    derive: Derive | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -205,3 +241,35 @@ class Source:
         return tuple(sorted(items, key=lambda t: str(t.effective or "")))
 
 
+
+
+def derived(name: str, contract: Contract, *, inputs: tuple[str, ...] | list[str],
+            sql: str | None = None, fn: Callable[..., Any] | None = None,
+            time: str | None = None, entity: Entity | None = None,
+            available_at: str | None = None, lookback: str = "0d",
+            frames: str = "pandas") -> Source:
+    """A source computed from other sources by a DuckDB query or a Python function.
+
+    Its table is versioned like any other: each new version of an input gives a new
+    derived version, which records the input versions it came from, and only the days
+    the new input rows touch are computed again (``tuesday.data.derived``). The query
+    must be day-local: the rows of day D may read the inputs' rows of days D - lookback
+    to D, and timeless inputs (an item list) in full. Its output is checked by
+    ``contract`` like an ingest. With ``available_at`` (a timestamp column of the
+    contract), each row is made available no earlier than the input rows it was computed
+    from.
+
+    Example:
+        >>> from tuesday.project import Column, Contract, Entity
+        >>> units = derived("daily_units", Contract((Column("item", "str"),
+        ...     Column("date", "date"), Column("units", "float"))),
+        ...     inputs=("till_lines", "stock"), time="date", entity=Entity("item"),
+        ...     sql="SELECT s.item, s.date, coalesce(sum(t.qty), 0) AS units FROM stock s "
+        ...         "LEFT JOIN till_lines t ON t.item = s.item AND t.ts::DATE = s.date "
+        ...         "GROUP BY ALL")
+        >>> units.derive.inputs
+        ('till_lines', 'stock')
+    """
+    return Source(name, contract, time=time, available_at=available_at, entity=entity,
+                  derive=Derive(tuple(inputs), sql=sql, fn=fn, lookback=lookback,
+                                frames=frames))

@@ -266,7 +266,7 @@ def _model_call_seconds(ws: Workspace, row: dict[str, Any], n: int) -> np.ndarra
     names = list(manifest["features"])
     ref = pq.read_table(io.BytesIO(ws.get_artifact(manifest["reference"]["sha256"])),
                         columns=names).to_pandas()
-    x = ref.to_numpy(dtype=float) if len(ref) else np.zeros((1, len(names)))
+    x = booster.encode(ref) if len(ref) else np.zeros((1, len(names)))
     rows = x[np.arange(n) % len(x)]
     for i in range(50):  # warm up
         booster.predict(rows[i:i + 1], num_threads=1)

@@ -140,6 +140,7 @@ def evaluation_report(ws: Workspace, project: Project | LoadedProject, model_nam
     }
     report["headline"] = _headline(manifest, metrics, primary, way, best, preds, key)
     report["overall"] = {"model": metrics["model"], "baselines": metrics["baselines"]}
+    report["censored"] = metrics.get("censored")
     report["folds"] = _folds(metrics, preds, primary, way, time_col)
     report["slices"] = _slices(metrics, primary, way)
     report["over_time"] = (_over_time(preds, time_col, key, target, best)
@@ -490,6 +491,12 @@ def _highlights(report: dict[str, Any]) -> list[str]:
     if cal and cal.get("mean_abs_gap") is not None and report["task"] == "binary":
         out.append(f"Predicted probabilities are off from the observed rate by "
                    f"{cal['mean_abs_gap']:.3f} on average over the ten deciles.")
+    cens = report.get("censored")
+    if cens and cens.get("without", {}).get("model"):
+        p = report["primary"]
+        out.append(f"{cens['rows']} test rows ({cens['share']:.1%}) are censored; without "
+                   f"them the model's {p} is {cens['without']['model'].get(p):.4g} (with them: "
+                   f"{report['overall']['model'].get(p):.4g}).")
     imp = report["importance"]
     if imp and imp["features"]:
         top = imp["features"][0]

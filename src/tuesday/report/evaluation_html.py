@@ -149,6 +149,17 @@ def _html_headline(r: dict[str, Any]) -> str:
         out.append(f"<tr><th class=l>{_esc(name)}{mark}</th>"
                    + "".join(f"<td>{fmt(vals.get(m))}</td>" for m in metrics) + "</tr>")
     out.append("</tbody></table>")
+    cens = r.get("censored")
+    if cens:
+        out.append(f"<h2>Without the censored rows ({cens['rows']} of the test rows, "
+                   f"{cens['share']:.1%}; training: {_esc(cens['action'])})</h2><table>"
+                   "<thead><tr><th class=l>predictor</th>"
+                   + "".join(f"<th>{_esc(m)}</th>" for m in metrics) + "</tr></thead><tbody>")
+        without = cens["without"]
+        for name, vals in [("model", without["model"]), *without["baselines"].items()]:
+            out.append(f"<tr><th class=l>{_esc(name)}</th>"
+                       + "".join(f"<td>{fmt(vals.get(m))}</td>" for m in metrics) + "</tr>")
+        out.append("</tbody></table>")
     return "\n".join(out)
 
 

@@ -10,7 +10,7 @@ import ctypes
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 from lightgbm.basic import _LIB, _safe_call
 
 from tuesday.serve.compiled import Compiled
+from tuesday.train.learners import encode
 
 __all__ = ["Loaded", "Row", "SingleRow", "matrix"]
 
@@ -49,6 +50,8 @@ class Loaded:
     single: SingleRow | None = None
     #: the compiled trees (``tuesday.serve.compiled``), set once built and checked identical
     compiled: Compiled | None = None
+    #: category features: the values seen in training, in code order (the manifest's)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw predictions of the rows of ``x``: through the compiled trees once they are
@@ -65,7 +68,7 @@ class Loaded:
         """Raw predictions of assembled rows (one row skips the numpy matrix when the
         compiled trees are ready)."""
         c = self.compiled
-        if c is not None and len(ready) == 1:
+        if c is not None and len(ready) == 1 and not self.categories:
             values = ready[0].values
             try:
                 return np.array([c.predict_one(
@@ -145,6 +148,10 @@ class SingleRow:
 def matrix(lm: Loaded, ready: Sequence[Row]) -> np.ndarray:
     """The rows' values of the version's features as a float matrix (missing: NaN)."""
     names = lm.names
+    if lm.categories:  # text values as the codes training gave them
+        frame = pd.DataFrame([[r.values.get(n) for n in names] for r in ready],
+                             columns=list(names), dtype=object)
+        return encode(frame, names, lm.categories).reshape(len(ready), len(names))
     nan = np.nan
     return np.asarray([[nan if v is None else v for v in map(r.values.get, names)]
                        for r in ready], dtype=float).reshape(len(ready), len(names))

@@ -218,9 +218,12 @@ class Predictor:
         got = self.versions.get((name, version))
         if got is None:
             fitted = load_model(self.ws, manifest)
-            got = Loaded(version, fitted, tuple(manifest["features"]), SingleRow.of(fitted))
+            got = Loaded(version, fitted, tuple(manifest["features"]), SingleRow.of(fitted),
+                         categories=dict(getattr(fitted, "categories", {}) or {}))
             self.versions[(name, version)] = got
-            if self.compile_models and got.single is not None:
+            # the compiled trees take numeric splits only: a model with categories keeps
+            # LightGBM's own predictor
+            if self.compile_models and got.single is not None and not got.categories:
                 compiled.compile_in_background(
                     fitted.model, lambda c, lm=got: setattr(lm, "compiled", c))
         return got
@@ -540,9 +543,12 @@ def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:
     return orjson.dumps(dict(zip(names, vals, strict=True))).decode()
 
 
-def _num(v: Any) -> float | None:
+def _num(v: Any) -> float | str | None:
+    """A stored feature value as logged: a number (None for NaN), or a category's text."""
     if v is None:
         return None
+    if isinstance(v, str):
+        return v
     f = float(v)
     return None if f != f else f  # NaN: the same test as np.isnan, without numpy
 

@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,9 @@ class Contributions:
             value over the training data; the intercept for linear models).
         raw: Per row, the raw score (``expected + values.sum(axis=1)``).
         link: How the raw score becomes the prediction: ``identity``, ``log`` or ``logit``.
-        inputs: The feature values explained, ``(rows, features)``.
+        inputs: The feature values explained, ``(rows, features)`` (category features as
+            their codes).
+        categories: The category features' values in code order (``Fitted``).
     """
 
     features: tuple[str, ...]
@@ -61,6 +63,19 @@ class Contributions:
     raw: np.ndarray
     link: str
     inputs: np.ndarray
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def shown(self, row: int, j: int) -> float | str | None:
+        """Feature ``j`` of row ``row`` as a reader knows it: a number, a category's
+        name (``'(unseen in training)'`` for the unseen code), None when missing."""
+        v = self.inputs[row, j]
+        if np.isnan(v):
+            return None
+        cats = self.categories.get(self.features[j])
+        if cats is None:
+            return float(v)
+        k = int(v)
+        return cats[k] if 0 <= k < len(cats) else "(unseen in training)"
 
     def predictions(self) -> np.ndarray:
         """The predictions the raw scores stand for."""
@@ -121,7 +136,8 @@ def _lightgbm(fitted: Fitted, a: np.ndarray, num_threads: int) -> Contributions:
     out = np.asarray(booster.predict(a, pred_contrib=True, num_threads=num_threads),
                      dtype=float)
     raw = np.asarray(booster.predict(a, raw_score=True, num_threads=num_threads), dtype=float)
-    return Contributions(fitted.features, out[:, :-1], out[:, -1], raw, link_of(fitted), a)
+    return Contributions(fitted.features, out[:, :-1], out[:, -1], raw, link_of(fitted), a,
+                         dict(fitted.categories))
 
 
 def _linear(fitted: Fitted, a: np.ndarray) -> Contributions:

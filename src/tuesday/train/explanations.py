@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from tuesday.project import Feature, Model
 from tuesday.train.contributions import Contributions, inverse_link
 
@@ -43,14 +41,14 @@ class Reason:
 
     Attributes:
         feature: The feature's name.
-        value: Its value in this row (None when missing).
+        value: Its value in this row (None when missing; a category's name).
         contribution: Its contribution in raw-score space.
         shift: What it moved the prediction by, in the target's units.
         text: The feature described with its value.
     """
 
     feature: str
-    value: float | None
+    value: float | str | None
     contribution: float
     shift: float
     text: str
@@ -152,7 +150,7 @@ def _holiday(f: Feature, v: float | None) -> str:
     return f"{number(v)} days since the last public holiday"
 
 
-def phrase(f: Feature, value: float | None) -> str:
+def phrase(f: Feature, value: float | str | None) -> str:
     """The feature described with its value, as a reader would say it.
 
     Example:
@@ -162,6 +160,11 @@ def phrase(f: Feature, value: float | None) -> str:
         >>> phrase(window("transactions", "amount", "1h", lag="0d", agg="count"), 5.0)
         '5 transactions in the last 1 hour'
     """
+    if isinstance(value, str):  # a category's name
+        if f.describe is not None:
+            return str(f.describe(value)) if callable(f.describe) else \
+                f.describe.format(value=value)
+        return f"{(f.column or f.name).replace('_', ' ')} is {value!r}"
     v = None if value is None or (isinstance(value, float) and math.isnan(value)) \
         else float(value)
     if f.describe is not None:
@@ -195,10 +198,9 @@ def explain(model: Model, contrib: Contributions, row: int, *,
     pred = float(inverse_link(contrib.link, contrib.raw[row]))
     expected = float(inverse_link(contrib.link, contrib.expected[row]))
     shifts = values if contrib.link == "identity" else pred - contrib.without(row)
-    x = contrib.inputs[row]
     reasons = []
     for j, name in enumerate(contrib.features):
-        v = None if np.isnan(x[j]) else float(x[j])
+        v = contrib.shown(row, j)
         f = feats.get(name) or Feature(name, "request")
         reasons.append(Reason(name, v, float(values[j]), float(shifts[j]), phrase(f, v)))
     reasons.sort(key=lambda r: -abs(r.shift))

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -54,12 +54,25 @@ FORMATS = {"lightgbm": "lightgbm-text", "linear": "linear-json", "sklearn": "sko
 
 @dataclass(frozen=True)
 class Fitted:
-    """A fitted learner: ``predict`` takes a float matrix with the training columns."""
+    """A fitted learner: ``predict`` takes a float matrix with the training columns
+    (``encode`` makes one from a frame, category features as their codes).
+
+    ``categories`` holds, per category feature, the values seen in training in code
+    order: value ``categories[f][k]`` has code ``k``; a value not seen in training has
+    the code ``len(categories[f])`` (one LightGBM never split on, so it goes the way of
+    the categories a split did not name), a missing value NaN. It is recorded in the
+    version's manifest, so serving codes values exactly as training did.
+    """
 
     kind: str
     task: str
     features: tuple[str, ...]
     model: Any
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def encode(self, x: pd.DataFrame) -> np.ndarray:
+        """The float matrix of ``x``'s feature columns, categories as their codes."""
+        return encode(x, self.features, self.categories)
 
     def predict(self, x: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
         if self.kind == "lightgbm":
@@ -105,16 +118,54 @@ def lightgbm_params(learner: Learner, task: str, seed: int) -> dict[str, Any]:
     return params
 
 
-def fit(learner: Learner, task: str, x: pd.DataFrame, y: np.ndarray, *, seed: int) -> Fitted:
-    """Fit ``learner`` on ``x`` (float columns) and ``y``; deterministic for a seed."""
+def categories_of(x: pd.DataFrame, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The values of each category column of ``x``, sorted: their codes."""
+    return {n: tuple(sorted({str(v) for v in x[n] if v is not None and v == v}))
+            for n in names}
+
+
+def encode(x: pd.DataFrame, features: tuple[str, ...],
+           categories: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """``x``'s feature columns as floats: a category's value as its code (see
+    ``Fitted``), unseen values as the unseen code, missing values as NaN.
+
+    Example:
+        >>> encode(pd.DataFrame({"c": ["b", None, "z"], "n": [1, 2, 3]}), ("c", "n"),
+        ...        {"c": ("a", "b")}).tolist()
+        [[1.0, 1.0], [nan, 2.0], [2.0, 3.0]]
+    """
+    if not categories:
+        return x[list(features)].to_numpy(dtype=float)
+    cols = []
+    for f in features:
+        if f not in categories:
+            cols.append(pd.to_numeric(x[f], errors="coerce").to_numpy(dtype=float))
+            continue
+        cats = categories[f]
+        values = x[f].astype(object)
+        missing = values.isna().to_numpy()
+        codes = pd.Index(list(cats), dtype=object).get_indexer(
+            [None if m else str(v) for v, m in zip(values, missing, strict=True)])
+        cols.append(np.where(missing, np.nan, np.where(codes < 0, len(cats), codes))
+                    .astype(float))
+    return np.column_stack(cols) if cols else np.zeros((len(x), 0))
+
+
+def fit(learner: Learner, task: str, x: pd.DataFrame, y: np.ndarray, *, seed: int,
+        categorical: tuple[str, ...] = ()) -> Fitted:
+    """Fit ``learner`` on ``x`` (float columns; ``categorical`` names text columns that
+    LightGBM takes as categories) and ``y``; deterministic for a seed."""
     features = tuple(str(c) for c in x.columns)
     if learner.kind == "lightgbm":
         params = lightgbm_params(learner, task, seed)
         rounds = int(params.pop("num_boost_round"))
-        data = lgb.Dataset(x, label=y, feature_name=list(features), free_raw_data=True,
+        cats = categories_of(x, tuple(c for c in categorical if c in features))
+        matrix = pd.DataFrame(encode(x, features, cats), columns=list(features))
+        data = lgb.Dataset(matrix, label=y, feature_name=list(features), free_raw_data=True,
+                           categorical_feature=list(cats) or "auto",
                            params={"verbosity": -1})
         return Fitted("lightgbm", task, features, lgb.train(params, data,
-                                                             num_boost_round=rounds))
+                                                             num_boost_round=rounds), cats)
     if learner.kind == "linear":
         return Fitted("linear", task, features, _linear_fit(learner, task, x, y, seed))
     if learner.kind == "sklearn":

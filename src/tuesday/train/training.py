@@ -15,7 +15,7 @@ import json
 import platform
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -27,7 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tuesday.data import tables
+from tuesday.data import inputs, tables
+from tuesday.data.censoring import CENSORED, censored_rows, impute
 from tuesday.data.features import (
     ORIGIN,
     ROW,
@@ -82,14 +83,20 @@ def learner_params(model: Model) -> dict[str, Any]:
 
 
 def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> learners.Fitted:
-    """Fit the model's learner; deterministic for the same inputs."""
-    return learners.fit(model.learner, model.task, x, y, seed=model.seed)
+    """Fit the model's learner; deterministic for the same inputs. Category features
+    are coded by the values of ``x`` (recorded on the result)."""
+    return learners.fit(model.learner, model.task, x, y, seed=model.seed,
+                        categorical=category_features(model))
+
+
+def category_features(model: Model) -> tuple[str, ...]:
+    return tuple(f.name for f in model.features if f.dtype == "category")
 
 
 def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
     """Predict with a fitted learner (or a LightGBM booster)."""
     if isinstance(fitted, learners.Fitted):
-        return fitted.predict(x.to_numpy(dtype=float), num_threads=num_threads)
+        return fitted.predict(fitted.encode(x), num_threads=num_threads)
     return np.asarray(fitted.predict(x, num_threads=num_threads), dtype=float)
 
 
@@ -108,7 +115,7 @@ def baseline_predict(model: Model, b: Baseline, frame: pd.DataFrame,
 def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
                  ) -> TrainingSet:
     """Every label row known at ``as_of`` with its point-in-time features."""
-    versions, tabs = tables.model_tables(ws, project, model, as_of)
+    versions, tabs = inputs.model_tables(ws, project, model, as_of)
     label_src = project.source(model.label_source)
     labels = tabs[model.label_source].to_pandas()
     labels = labels[labels[model.target].notna()]
@@ -140,6 +147,8 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
                           request=labels)
     context = labels.drop(columns=[c for c in labels.columns if c in feats.columns])
     frame = pd.concat([context.reset_index(drop=True), feats], axis=1)
+    if model.censored is not None:
+        frame[CENSORED] = censored_rows(project, model, labels, tabs)
     if model.task == "binary":
         frame[model.target] = (labels[model.target] == model.positive).astype(float).to_numpy()
     if tcol is not None:
@@ -180,8 +189,8 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
     baseline; add derived slices from the training history. Pure: same task, same
     result, whichever executor runs it."""
     model = task.model
-    y = task.train[task.target].to_numpy(dtype=float)
-    fitted = fit(model, task.train[list(task.features)], y)
+    train_rows, y = fit_rows(model, task.train, task.target)
+    fitted = fit(model, train_rows[list(task.features)], y)
     part = task.test.copy()
     part["fold"] = task.number
     part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
@@ -195,7 +204,7 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
         season = max((b.season for b in model.baselines), default=7)
         hist = evaluation.history_classes(task.train, key, min_rows=8 * season)
         part["history"] = part[key].map(hist).fillna("short").to_numpy()
-    scale = _mase_scale(model, task.train, task.time, task.target)
+    scale = _mase_scale(model, train_rows, task.time, task.target)
     names = ["model", *(b.name for b in model.baselines)]
     actual = part[task.target].to_numpy(float)
     row = {"fold": task.number, "cutoff": task.cutoff,
@@ -213,6 +222,37 @@ def _mase_scale(model: Model, train: pd.DataFrame, time_col: str | None,
     season = next((b.season for b in model.baselines if b.kind in
                    ("seasonal_naive", "seasonal_mean")), 1)
     return evaluation.seasonal_scale(train, model.entity.key, time_col, target, season)
+
+
+def fit_rows(model: Model, train: pd.DataFrame, target: str
+             ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a fit uses and their targets: censored rows left out or imputed as the
+    model declares (all rows, as they are, without a declaration)."""
+    c = model.censored
+    if c is None or CENSORED not in train.columns or c.action == "keep":
+        return train, train[target].to_numpy(dtype=float)
+    if c.action == "impute":
+        return train, impute(model, train, target, model.entity.key)
+    kept = train[~train[CENSORED].to_numpy(bool)]
+    return kept, kept[target].to_numpy(dtype=float)
+
+
+def _without_censored(model: Model, allp: pd.DataFrame, target: str, names: list[str],
+                      scale: float | None) -> dict[str, Any] | None:
+    """The backtest's metrics on the test rows that are not censored, beside how many
+    were."""
+    if model.censored is None or CENSORED not in allp.columns:
+        return None
+    cens = allp[CENSORED].to_numpy(bool)
+    keep = ~cens
+    actual = allp[target].to_numpy(dtype=float)
+    scores = {n: evaluation.score(model.metrics, actual[keep],
+                                  allp[n].to_numpy(float)[keep], scale=scale)
+              for n in names} if keep.any() else {}
+    return {"action": model.censored.action, "rows": int(cens.sum()),
+            "share": round(float(cens.mean()), 4) if len(cens) else 0.0,
+            "without": {"model": scores.get("model", {}),
+                        "baselines": {n: scores.get(n, {}) for n in names[1:]}}}
 
 
 def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
@@ -260,6 +300,8 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
         "slices": evaluation.slice_table(model, allp, ts.target, names, scale=scale),
         "daily": daily_profile(model, allp, ts.target, ts.time),
         "rows": len(allp),
+        **({"censored": cens} if (cens := _without_censored(
+            model, allp, ts.target, names, scale)) is not None else {}),
         "predictions": allp.drop(columns=["_scale"]),
     }
 
@@ -335,9 +377,10 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     backtest_preds = bt.pop("predictions")
     step("fitting the final model")
     final = _training_window(model, ts, as_of)
-    x = ts.frame.loc[final, list(ts.features)]
+    rows, y = fit_rows(model, ts.frame.loc[final], ts.target)
+    x = rows[list(ts.features)]
     fit_started = time.perf_counter()
-    fitted = fit(model, x, ts.frame[ts.target].to_numpy(dtype=float)[final])
+    fitted = fit(model, x, y)
     fit_seconds = time.perf_counter() - fit_started
     model_bytes = fitted.dumps()
     if fitted.format == "lightgbm-text":  # never store a file LightGBM cannot read back
@@ -345,6 +388,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     artifact = ws.put_artifact(model_bytes)
     cost = _cost(fitted, x, fit_seconds, len(model_bytes))
     stored = {
+        "categories": fitted.categories,
         "artifact": {"format": fitted.format, "sha256": artifact, "bytes": len(model_bytes)},
         "reference": {"format": "parquet",
                       "sha256": ws.put_artifact(_reference_bytes(ts.frame.loc[final], ts,
@@ -353,7 +397,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
                                  "sha256": ws.put_artifact(_parquet_bytes(backtest_preds))},
     }
     run_id = uuid.uuid4().hex
-    metrics = {**bt, "train_rows": int(final.sum()),
+    metrics = {**bt, "train_rows": len(rows),
                "train_seconds": round(time.perf_counter() - started, 3), "cost": cost,
                "importance": fitted.importance()}
     manifest = _manifest(ws, loaded, model, ts, as_of, run_id, stored)
@@ -386,6 +430,7 @@ def _manifest(ws: Workspace, loaded: LoadedProject, model: Model, ts: TrainingSe
         "horizon": model.horizon,
         "entity": model.entity.key,
         "features": list(ts.features),
+        "categories": {k: list(v) for k, v in stored.get("categories", {}).items()},
         "seed": model.seed,
         "folds": getattr(model.evaluation, "folds", None),
         "folds_override": model.evaluation != loaded.project.model(model.name).evaluation,
@@ -407,7 +452,7 @@ def _cost(fitted: learners.Fitted, x: pd.DataFrame, fit_seconds: float,
           size: int) -> dict[str, float]:
     """What the model costs: fit seconds, file size, and predict microseconds per row
     (one row at a time, the serving case, median of a few rows)."""
-    rows = x.to_numpy(dtype=float)[:50]
+    rows = fitted.encode(x.iloc[:50])
     times = []
     for r in rows:
         t0 = time.perf_counter()
@@ -424,7 +469,9 @@ def load_model(ws: Workspace, manifest: dict[str, Any]) -> learners.Fitted:
     what = artifact_name(manifest)
     data = ws.get_artifact(art["sha256"])
     try:
-        return learners.loads(art["format"], data, what=what)
+        fitted = learners.loads(art["format"], data, what=what)
+        cats = {str(k): tuple(v) for k, v in (manifest.get("categories") or {}).items()}
+        return replace(fitted, categories=cats) if cats else fitted
     except TuesdayError:
         raise
     except Exception as exc:  # a hash-matching but unreadable file: say so

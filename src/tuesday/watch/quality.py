@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuesday.data import tables
+from tuesday.data import derived, tables
 from tuesday.project import LoadedProject, Metric, Model, duration
 from tuesday.train import evaluation
 from tuesday.workspace import Workspace
@@ -58,6 +58,8 @@ def labels_as_of(ws: Workspace, loaded: LoadedProject, model_name: str,
     project = loaded.project
     model = project.model(model_name)
     src = project.source(model.label_source)
+    if src.derive is not None:
+        derived.refresh(ws, project, [src.name])
     versions = tables.versions_as_of(ws, [src.name], as_of)
     raw = tables.read_table(ws, src, versions.get(src.name)).to_pandas()
     key, tcol = model.entity.key, src.time

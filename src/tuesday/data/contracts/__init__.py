@@ -37,6 +37,7 @@ from tuesday.data.contracts.findings import MAX_EXAMPLES
 from tuesday.data.contracts.parsing import ARROW_TYPES
 from tuesday.data.contracts.report import (
     BatchCheck,
+    CheckCount,
     Mapped,
     Problem,
     Report,
@@ -44,5 +45,5 @@ from tuesday.data.contracts.report import (
     to_pandas,
 )
 
-__all__ = ["ARROW_TYPES", "MAX_EXAMPLES", "BatchCheck", "Mapped", "Problem", "Report",
+__all__ = ["ARROW_TYPES", "MAX_EXAMPLES", "BatchCheck", "CheckCount", "Mapped", "Problem", "Report",
            "Validation", "history_check", "to_pandas", "validate"]

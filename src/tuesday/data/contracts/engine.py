@@ -9,6 +9,7 @@ batch checks (``batch``); the rows with any problem go to quarantine (``quaranti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -21,11 +22,13 @@ from tuesday.data.contracts.keys import check_keys
 from tuesday.data.contracts.parsing import ARROW_TYPES, parse_column, type_message
 from tuesday.data.contracts.quarantine import malformed_problem, quarantine_frame
 from tuesday.data.contracts.raw import RawColumn, raw_columns
-from tuesday.data.contracts.report import BatchCheck, Report, Validation
+from tuesday.data.contracts.report import BatchCheck, CheckCount, Report, Validation
+from tuesday.data.contracts.rows import Existing, apply_repairs, row_checks
 from tuesday.data.contracts.schema import match_schema
 from tuesday.data.contracts.taxonomy import TaxonomyHits, apply_taxonomy, mapped_counts
 from tuesday.data.contracts.values import value_checks
 from tuesday.project import Contract, Taxonomy
+from tuesday.project.row_checks import check_name
 
 
 def validate(
@@ -41,6 +44,7 @@ def validate(
     taxonomy: Sequence[Taxonomy] = (),
     as_of: datetime | pd.Timestamp | None = None,
     recent_volumes: Sequence[int] | None = None,
+    existing: Existing | None = None,
 ) -> Validation:
     """Check ``frame`` against ``contract`` and split it into accepted and quarantined.
 
@@ -60,6 +64,9 @@ def validate(
         as_of: When the batch is ingested; without it freshness is skipped.
         recent_volumes: Rows received by the last accepted ingests of the source; without
             them volume is skipped.
+        existing: Reads the table's rows for the checks across rows (a group posted
+            before, a referenced receipt, a series' neighbours); without it they see the
+            batch alone.
 
     Example:
         >>> from tuesday.project import Column, Contract
@@ -75,17 +82,27 @@ def validate(
     columns = match_schema(raw, contract, st)
     typed = _typed_columns(st, contract, raw, columns)
     mapped = apply_taxonomy(typed, taxonomy, time, contract)
+    repaired = apply_repairs(typed, contract)
     for col in contract.columns:
         if col.name in columns:
             value_checks(st, col, typed[col.name], raw[columns[col.name]].value)
     check_keys(st, contract, typed, existing_keys)
+    flags, counts = row_checks(st, contract, typed, time=time, existing=existing)
+    checks = _in_order(contract, [*repaired, *counts])
     received = n + len(malformed)
     batch = (freshness_check(st, contract, typed, time, as_of, raw, columns),
              volume_check(st, contract, received, recent_volumes))
     keep, quarantined = quarantine_frame(st, list(raw.values()), malformed)
     report = _report(st, source, received, keep, len(quarantined), malformed,
                      tuple(b for b in batch if b is not None), mapped)
-    return Validation(_table(contract, typed), keep, quarantined, report)
+    report = replace(report, checks=checks)
+    return Validation(_table(contract, typed, flags), keep, quarantined, report)
+
+
+def _in_order(contract: Contract, counts: list[CheckCount]) -> tuple[CheckCount, ...]:
+    """The counts in the order the contract declares its checks."""
+    order = {check_name(c): i for i, c in enumerate(contract.checks)}
+    return tuple(sorted(counts, key=lambda c: order.get(c.name, len(order))))
 
 
 def _typed_columns(st: Findings, contract: Contract, raw: dict[str, RawColumn],
@@ -122,8 +139,12 @@ def _report(st: Findings, source: str, received: int, keep: np.ndarray, quaranti
     return report
 
 
-def _table(contract: Contract, typed: dict[str, pa.Array]) -> pa.Table:
-    """Every row typed by the contract, columns in its order."""
-    return pa.Table.from_arrays([typed[c.name] for c in contract.columns],
-                                schema=pa.schema([pa.field(c.name, ARROW_TYPES[c.dtype])
-                                                  for c in contract.columns]))
+def _table(contract: Contract, typed: dict[str, pa.Array],
+           flags: dict[str, np.ndarray]) -> pa.Table:
+    """Every row typed by the contract, columns in its order, then the flag columns."""
+    n = len(next(iter(typed.values()))) if typed else 0
+    arrays = [typed[c.name] for c in contract.columns] + [
+        pa.array(flags.get(f, np.zeros(n, bool)), pa.bool_()) for f in contract.flag_columns]
+    fields = [pa.field(c.name, ARROW_TYPES[c.dtype]) for c in contract.columns] + [
+        pa.field(f, pa.bool_()) for f in contract.flag_columns]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

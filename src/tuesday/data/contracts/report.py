@@ -53,6 +53,38 @@ class BatchCheck:
 
 
 @dataclass(frozen=True)
+class CheckCount:
+    """What one check across rows found (``tuesday.project.row_checks``).
+
+    Attributes:
+        kind: ``duplicate_group``, ``offsetting_pair``, ``reference``, ``spike``, ``gap``,
+            ``repair`` or ``condition``.
+        name: The check's name (its flag column is ``flag_NAME``).
+        action: What happened to the rows found: ``drop_copy``, ``quarantine``,
+            ``flag``, ``repair`` or ``report``.
+        rows: Rows found (for a gap: periods missing).
+        groups: Groups they form, counted in ``label``: receipts, invoices, series.
+        label: What a group is.
+        message: One sentence for people.
+        details: More numbers (conflicts, missing references, undecided values...).
+    """
+
+    kind: str
+    name: str
+    action: str
+    rows: int
+    groups: int
+    label: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "action": self.action,
+                "rows": self.rows, "groups": self.groups, "label": self.label,
+                "message": self.message, "details": dict(self.details)}
+
+
+@dataclass(frozen=True)
 class Mapped:
     """Accepted rows whose code a taxonomy replaced."""
 
@@ -71,7 +103,8 @@ class Report:
 
     ``problems`` are row problems (they quarantine rows); ``warnings`` are sentences about
     the batch that quarantined nothing; ``batch`` holds every declared batch check with
-    its status; ``mapped`` counts the accepted rows a taxonomy re-coded.
+    its status; ``mapped`` counts the accepted rows a taxonomy re-coded; ``checks`` has
+    one count per check across rows the contract declares (every kind, found or not).
     """
 
     source: str
@@ -82,6 +115,15 @@ class Report:
     warnings: tuple[str, ...] = ()
     batch: tuple[BatchCheck, ...] = ()
     mapped: tuple[Mapped, ...] = ()
+    checks: tuple[CheckCount, ...] = ()
+
+    def check(self, name: str) -> CheckCount:
+        """The count of the check across rows named ``name`` (its kind by default)."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"No check {name!r} in the report of {self.source!r}; checks: "
+                       f"{', '.join(c.name for c in self.checks) or 'none'}.")
 
     @property
     def ok(self) -> bool:
@@ -101,6 +143,8 @@ class Report:
         if self.mapped:
             out["mapped"] = {"rows": self.rows_mapped,
                              "codes": [m.to_dict() for m in self.mapped]}
+        if self.checks:
+            out["checks"] = [c.to_dict() for c in self.checks]
         return out
 
     def summary(self) -> str:
@@ -114,6 +158,8 @@ class Report:
             codes = ", ".join(f"{m.old}->{m.new}: {m.rows}" for m in self.mapped)
             lines.append(f"  = mapped {self.rows_mapped} accepted row(s) to current codes "
                          f"({codes}).")
+        lines.extend(f"  ~ {c.kind} {c.name!r}: {c.rows} row(s), {c.groups} {c.label} "
+                     f"({c.action}). {c.message}" for c in self.checks)
         lines.extend(f"  ! {w}" for w in self.warnings)
         return "\n".join(lines)
 

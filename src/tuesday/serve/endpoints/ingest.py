@@ -13,7 +13,7 @@ import pandas as pd
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tuesday.data import events, tables
+from tuesday.data import derived, events, tables
 from tuesday.project import parse_time
 from tuesday.serve.handling import json_body
 from tuesday.serve.predictor import parse_rows, wall_clock
@@ -39,8 +39,13 @@ async def ground_truth(state: State, request: Request, _actor: str | None) -> Re
     source, frame, as_of = await rows_request(state, request)
     result = await asyncio.to_thread(tables.ingest_frame, state.ws, source, frame,
                                      as_of=as_of, file="http")
+    made = await asyncio.to_thread(derived.after_ingest, state.ws, state.loaded.project,
+                                   source.name)
     status = 200 if result.report.quarantined == 0 else 207
-    return JSONResponse(result.to_dict(), status_code=status)
+    body = result.to_dict()
+    if made:
+        body["derived"] = [m.to_dict() for m in made]
+    return JSONResponse(body, status_code=status)
 
 
 async def post_events(state: State, request: Request, _actor: str | None) -> Response:
