@@ -257,12 +257,18 @@ def arrange(rules: Sequence[Rule], raw: np.ndarray, h: Hits, *, size: int,
     return Arranged(scores, dropped, shown, prop, probs, explored, greedy, explorer.kind)
 
 
+#: epsilon-greedy's uniform part by the live candidates' slate-rule values: it does not
+#: depend on the scores, so requests over one catalog simulate it once
+_UNIFORM: dict[tuple[Any, ...], np.ndarray] = {}
+_UNIFORM_MAX = 256
+
+
 def _epsilon_probs(eps: float, greedy: np.ndarray, live: np.ndarray, n: int, size: int,
                    slate_rules: Sequence[Rule], h: Hits, rng: np.random.Generator,
                    draws: int, shown: np.ndarray) -> np.ndarray:
     """Epsilon-greedy's position probabilities: ``1 - eps`` on the model's slate plus
     ``eps`` times those of a uniformly random ordering (``1 / n`` each without slate
-    rules; simulated with them)."""
+    rules; with them simulated once per set of the live candidates' rule values)."""
     probs = np.zeros((n, size))
     probs[greedy, np.arange(len(greedy))] = 1.0 - eps
     if eps == 0:
@@ -271,9 +277,20 @@ def _epsilon_probs(eps: float, greedy: np.ndarray, live: np.ndarray, n: int, siz
         k = min(size, len(live))
         probs[np.ix_(live, np.arange(k))] += eps / len(live)
         return probs
-    uniform = _simulated(lambda g, s: g.random((s, len(live))), live, n, size, slate_rules,
-                         h, rng, draws, shown if not np.array_equal(shown, greedy) else None)
-    return probs + eps * uniform
+    key = (size, draws, tuple(r.name for r in slate_rules),
+           tuple(tuple(h.by_rule[r.name][i] for r in slate_rules) for i in live))
+    uniform = _UNIFORM.get(key)
+    if uniform is None:
+        local = Hits(len(live), {r.name: [h.by_rule[r.name][i] for i in live]
+                                 for r in slate_rules}, {})
+        idx = np.arange(len(live))
+        uniform = _simulated(lambda g, s: g.random((s, len(live))), idx, len(live), size,
+                             slate_rules, local, np.random.default_rng(0), draws, None)
+        if len(_UNIFORM) >= _UNIFORM_MAX:
+            _UNIFORM.pop(next(iter(_UNIFORM)))
+        _UNIFORM[key] = uniform
+    probs[live] += eps * uniform
+    return probs
 
 
 def _simulated(sample: Callable[[np.random.Generator, int], np.ndarray], live: np.ndarray,
@@ -286,19 +303,46 @@ def _simulated(sample: Callable[[np.random.Generator, int], np.ndarray], live: n
     position."""
     counts = np.zeros((n, size))
     order = live[np.argsort(-sample(rng, draws), axis=1, kind="stable")]
-    if slate_rules:
+    pos = _fill_many(order, size, slate_rules, h)
+    if pos is None:  # pins, or several max_per rules: one draw at a time
         for row in order:
             s = fill(row, size, slate_rules, h)
             counts[s, np.arange(len(s))] += 1
     else:
-        k = min(size, len(live))
-        for pos in range(k):
-            counts[:, pos] += np.bincount(order[:, pos], minlength=n)
+        rows, cols = np.nonzero(pos >= 0)
+        np.add.at(counts, (order[rows, cols], pos[rows, cols]), 1.0)
     total = draws
     if shown is not None:
         counts[shown, np.arange(len(shown))] += 1
         total += 1
     return counts / total
+
+
+def _fill_many(order: np.ndarray, size: int, slate_rules: Sequence[Rule], h: Hits
+               ) -> np.ndarray | None:
+    """``fill`` for every row of ``order`` at once, as the position of each ordered
+    candidate (-1: not shown); None when the rules need ``fill`` itself (a pin, or more
+    than one ``max_per``). With one ``max_per`` of ``n`` per category, a candidate is
+    shown when fewer than ``n`` earlier candidates of its row share its category (the
+    skipped ones never count), and takes the next position."""
+    if any(r.kind == "pin" for r in slate_rules):
+        return None
+    caps = [r for r in slate_rules if r.kind == "max_per"]
+    if len(caps) > 1:
+        return None
+    if caps:
+        values = h.by_rule[caps[0].name]
+        codes = {v: i for i, v in enumerate(dict.fromkeys(v for v in values if v is not None))}
+        cat = np.array([codes.get(v, -1) if v is not None else -1 for v in values])
+        c = cat[order]  # (draws, candidates)
+        onehot = (c[:, :, None] == np.arange(max(len(codes), 1))[None, None, :])
+        before = np.cumsum(onehot, axis=1) - onehot  # same-category candidates earlier
+        same = np.take_along_axis(before, np.maximum(c, 0)[:, :, None], axis=2)[:, :, 0]
+        kept = (c < 0) | (same < int(caps[0].value))
+    else:
+        kept = np.ones(order.shape, dtype=bool)
+    pos = np.cumsum(kept, axis=1) - 1
+    return np.where(kept & (pos < size), pos, -1)
 
 
 def thompson_distribution(alpha: np.ndarray, beta: np.ndarray, size: int, *,
