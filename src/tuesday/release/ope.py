@@ -16,11 +16,11 @@ evaluation says so instead of guessing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from tuesday.data import tables
@@ -110,7 +110,7 @@ def replay(ws: Workspace, model: Model, manifest: dict[str, Any], log: pd.DataFr
             "does not keep.",
             fix="Express them with keep/drop/boost/max_per/pin (their outcome per row is "
                 "logged), or compare the versions online (deploy canary).")
-    feats = [json.loads(f) if f else {} for f in log["features"]]
+    feats = [orjson.loads(f) if f else {} for f in log["features"]]
     logged_names = set().union(*(f.keys() for f in feats)) if feats else set()
     absent = [n for n in names if n not in logged_names]
     if absent:
@@ -122,30 +122,32 @@ def replay(ws: Workspace, model: Model, manifest: dict[str, Any], log: pd.DataFr
                  dtype=float).reshape(len(feats), len(names))
     fitted = load_model(ws, manifest)
     raw = fitted.predict(x, num_threads=1)
-    rules_col = [json.loads(r) if isinstance(r, str) and r else {} for r in log["rules"]]
+    hits_of = [orjson.loads(r) if isinstance(r, str) and r else {} for r in log["rules"]]
+    position = log["position"].to_numpy(dtype=float)
+    reward_all = log["reward"].to_numpy(dtype=float)
+    prop_all = log["propensity"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     reward, prop, pi_e, pos, cands, shown_rows, shown_in = [], [], [], [], [], [], []
     requests = 0
-    for _, idx in log.groupby("request_id", sort=True).indices.items():
-        g = log.iloc[idx]
-        shown = np.flatnonzero(g["position"].notna().to_numpy())
+    for _, idx in sorted(log.groupby("request_id", sort=False).indices.items()):
+        shown = np.flatnonzero(~np.isnan(position[idx]))
         if not len(shown):
             continue
         requests += 1
-        size = int(g["position"].max())
-        h = slates.Hits.from_rows(model.rules, [rules_col[i] for i in idx])
+        size = int(np.nanmax(position[idx]))
+        h = slates.Hits.from_rows(model.rules, [hits_of[i] for i in idx])
         got = slates.arrange(model.rules, raw[idx], h, size=size, rng=rng)
+        probs = got.probabilities
         for j in shown:
-            k = int(g["position"].iloc[j]) - 1
-            reward.append(float(g["reward"].iloc[j]))
-            prop.append(float(g["propensity"].iloc[j]))
-            pi_e.append(float(got.probabilities[j, k]) if k < got.probabilities.shape[1]
-                        else 0.0)
+            i = idx[j]
+            k = int(position[i]) - 1
+            probs_k = probs[:, k] if k < probs.shape[1] else np.zeros(len(idx))
+            reward.append(reward_all[i])
+            prop.append(prop_all[i])
+            pi_e.append(float(probs_k[j]))
             pos.append(k)
-            probs_k = got.probabilities[:, k] if k < got.probabilities.shape[1] else \
-                np.zeros(len(idx))
             cands.append((x[idx], probs_k))
-            shown_rows.append(idx[j])
+            shown_rows.append(i)
             shown_in.append(int(j))
     return Replayed(np.array(reward), np.array(prop), np.array(pi_e),
                     np.array(pos, dtype=np.int64), requests, cands, names,
