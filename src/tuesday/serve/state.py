@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tuesday.project import LoadedProject
 from tuesday.serve import auth
-from tuesday.serve.ranker import Ranker
 from tuesday.serve.predictor import Predictor
+from tuesday.serve.ranker import Ranker
 from tuesday.workspace import Workspace
 
 __all__ = ["MAX_INFLIGHT", "TIDY_SECONDS", "TOKENS_TTL", "Metrics", "State", "Tokens"]

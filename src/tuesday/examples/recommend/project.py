@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import tuesday.examples
 from tuesday.project import (
     Backtest,
     Baseline,
@@ -75,7 +76,10 @@ from tuesday.project import (
     window,
 )
 
-DATA = Path(__file__).resolve().parent / "data"
+#: the shipped Parquet files (in the package, wherever this module was copied to)
+DATA = Path(tuesday.examples.__file__).resolve().parent / "recommend" / "data"
+#: rank requests ``example_files`` writes (the users of the impressions after ``until``)
+REQUESTS = 200
 ITEMS = 80
 POSITIONS = 3
 USER_FEATURES = ("user_1", "user_2", "user_3", "user_4")
@@ -251,17 +255,27 @@ def rank_request(impression: pd.Series) -> dict[str, Any]:
 
 
 def example_files(folder: str | Path, until: str | None = None) -> dict[str, Path]:
-    """Write ``items.csv`` and ``impressions.csv`` (the impressions up to ``until``, an
-    ISO date, when given); returns their paths."""
+    """Write ``items.csv``, ``impressions.csv`` (the impressions up to ``until``, an ISO
+    date, when given) and ``requests.ndjson`` (rank requests of the users of the first
+    impressions after ``until``, or of the last ones: input for ``tuesday rank``);
+    returns their paths by source (``requests`` for the requests)."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    frames = example_frames()
+    frames = example_frames(with_affinities=True)
+    imp = frames["impressions"]
     if until is not None:
-        imp = frames["impressions"]
-        frames["impressions"] = imp[imp["ts"] <= pd.Timestamp(until)]
+        cut = pd.Timestamp(until)
+        later = imp[imp["ts"] > cut].head(REQUESTS)
+        imp = imp[imp["ts"] <= cut]
+    else:
+        later = imp.tail(REQUESTS)
+    frames["impressions"] = imp[list(impressions.contract.names)]
     paths = {}
     for name, frame in frames.items():
         path = out / f"{name}.csv"
         frame.to_csv(path, index=False)
         paths[name] = path
+    req = out / "requests.ndjson"
+    req.write_text("".join(json.dumps(rank_request(r)) + "\n" for _, r in later.iterrows()))
+    paths["requests"] = req
     return paths
