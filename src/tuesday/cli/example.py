@@ -13,7 +13,7 @@ from tuesday.cli.app import emit, json_opt, parse_time, run
 from tuesday.errors import NotFound
 
 #: the examples shipped in ``tuesday.examples``
-EXAMPLES = ("ridership", "churn", "transactions", "store")
+EXAMPLES = ("ridership", "churn", "transactions", "store", "recommend")
 
 
 @click.command()
@@ -21,11 +21,11 @@ EXAMPLES = ("ridership", "churn", "transactions", "store")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--until", metavar="DATE",
               help="Only the rows known by this ISO 8601 date (ridership, transactions, "
-                   "store).")
+                   "store, recommend).")
 @json_opt
 def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
-    """Write example NAME (ridership, churn, transactions or store) to DIR: its project.py
-    and one CSV file per source under DIR/data/, ready for `tuesday ingest`."""
+    """Write example NAME (ridership, churn, transactions, store or recommend) to DIR: its
+    project.py and one CSV file per source under DIR/data/, ready for `tuesday ingest`."""
 
     def go() -> None:
         if name not in EXAMPLES:
@@ -39,12 +39,16 @@ def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
         kwargs: dict[str, Any] = {}
         if until is not None:
             if name == "churn":
-                raise click.UsageError("--until applies to ridership, transactions and store "
-                                       "only.")
+                raise click.UsageError("--until applies to ridership, transactions, store "
+                                       "and recommend only.")
             kwargs["until"] = parse_time(until, what="--until").isoformat()
         files = module.example_files(out / "data", **kwargs)
+        sources = {s.name for s in module.project.sources}
         data = {"project": str(project),
-                "files": {source: str(path) for source, path in files.items()}}
+                "files": {source: str(path) for source, path in files.items()
+                          if source in sources},
+                "other_files": {what: str(path) for what, path in files.items()
+                                if what not in sources}}
         emit(data, as_json, lambda d: _text(d, out))
 
     run(go)
@@ -55,6 +59,8 @@ def _text(d: dict[str, Any], out: Path) -> str:
              f"  cd {out}"]
     lines += [f"  tuesday ingest {source} data/{Path(path).name}"
               for source, path in d["files"].items()]
+    lines += [f"also written: data/{Path(path).name} ({what})"
+              for what, path in d.get("other_files", {}).items()]
     return "\n".join(lines)
 
 

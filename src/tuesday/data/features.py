@@ -81,7 +81,21 @@ def baseline_features(model: Model) -> tuple[Feature, ...]:
         elif b.kind == "moving_average":
             out.append(window(src, col, f"{b.window}d",
                               lag=f"{max(1, math.ceil(horizon_days(model)))}d"))
+        elif b.kind == "popular":
+            out.append(popular_feature(model, b))
     return tuple(out)
+
+
+def popular_feature(model: Model, b: Baseline) -> Feature:
+    """The window a ``popular`` baseline ranks by: each item's sum (or count) of the
+    column over the baseline's window, ending its lag (at least the horizon) before the
+    request."""
+    column = b.column or model.target
+    lag_td = max(duration(b.lag, what=f"lag of baseline {b.name!r}"), horizon(model))
+    hours = int(lag_td / pd.Timedelta(hours=1))
+    lag_text = f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+    return window(b.source or model.label_source, column, f"{b.window}d", lag=lag_text,
+                  agg=b.agg, default=0.0, name=f"_popular_{b.name}")
 
 
 def points_frame(model: Model, keys: pd.Series, target_times: pd.Series | None) -> pd.DataFrame:

@@ -19,7 +19,13 @@ LOG_SCHEMA = pa.schema([
     ("baselines", pa.string()), ("features", pa.string()),
     ("variant", pa.string()), ("raw_prediction", pa.float64()),
     ("propensity", pa.float64()), ("dropped_by", pa.string()),
+    # a ranked candidate: its position in the slate shown (1 = top; null: not shown),
+    # whether the slate was explored (not the model's own), what the slate's rules
+    # found on it (JSON by rule name: see tuesday.train.slates.Hits)
+    ("position", pa.int64()), ("explored", pa.bool_()), ("rules", pa.string()),
 ])
+#: columns of a log row before ranking existed (rows that short are padded with nulls)
+BASE_WIDTH = 13
 
 
 def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:

@@ -25,6 +25,9 @@ from tuesday.project.models import (
     DERIVED_SLICES,
     GATE_KINDS,
     LEARNERS,
+    OPE_ESTIMATORS,
+    RANKING_BASELINES,
+    RANKING_METRICS,
     REGRESSION_METRICS,
     SERIES_BASELINES,
     TASKS,
@@ -37,6 +40,7 @@ from tuesday.project.models import (
     Metric,
     Model,
     Project,
+    Slate,
 )
 from tuesday.project.policy import check_policy
 from tuesday.project.row_checks import (
@@ -500,13 +504,14 @@ def _check_model(project: Project, m: Model) -> list[str]:
         out.append(f"{where}: deadline_ms must be a positive number of milliseconds "
                    f"(e.g. 50) or None; got {d!r}.")
     out.extend(_check_label_source(where, m, label, horizon))
-    out.extend(_check_baselines(where, m))
+    out.extend(_check_baselines(where, m, srcs))
     out.extend(_check_metrics(where, m))
     out.extend(_check_features(where, m, srcs, horizon))
     out.extend(_check_slices(where, m, label))
     out.extend(_check_gates(where, m))
     out.extend(_check_window_and_evaluation(where, m))
     out.extend(_check_censored(where, m, srcs))
+    out.extend(_check_slate(where, m, label, srcs))
     return out
 
 
@@ -539,6 +544,72 @@ def _check_censored(where: str, m: Model, srcs: Mapping[str, Source]) -> list[st
         if src.time is None:
             out.append(f"{where}: censored source {name!r} needs a time column to match "
                        "each label row's time.")
+    return out
+
+
+#: a ranking metric name: the metric and its cut-off (``ndcg_at_10``)
+_RANKING_METRIC = re.compile(r"(ndcg|map|recall|hit_rate|coverage|gini)_at_([1-9]\d*)")
+
+
+def _check_slate(where: str, m: Model, label: Source | None,
+                 srcs: Mapping[str, Source]) -> list[str]:
+    """A ranking model's slate: its request group, catalog and feedback sources; slate
+    rules and ranking baselines only on a ranking model."""
+    out = []
+    slate_rules = [r.name for r in m.rules if isinstance(r, rules.Rule)
+                   and r.kind in rules.SLATE_KINDS]
+    if m.task != "ranking":
+        if m.slate is not None:
+            out.append(f"{where}: slate= is for task='ranking' models; got task {m.task!r}.")
+        if slate_rules:
+            out.append(f"{where}: rules {', '.join(map(repr, slate_rules))} shape a slate and "
+                       "need task='ranking'.")
+        return out
+    if not isinstance(m.slate, Slate):
+        return [f"{where}: a ranking model needs slate=Slate(...) (size, group, candidates, "
+                f"feedback); got {m.slate!r}."]
+    sl = m.slate
+    if not isinstance(sl.size, int) or isinstance(sl.size, bool) or sl.size < 1:
+        out.append(f"{where}: slate size must be a whole number >= 1; got {sl.size!r}.")
+    label_cols = label.contract.names if label else ()
+    if sl.group is not None and sl.group not in label_cols:
+        out.append(f"{where}: slate group {sl.group!r} is not a column of label source "
+                   f"{m.label_source!r} (columns: {', '.join(label_cols)}).")
+    if sl.group is None:
+        needs = [str(met) for met in m.metrics if isinstance(met, str)
+                 and _RANKING_METRIC.fullmatch(met)]
+        if needs:
+            out.append(f"{where}: metrics {', '.join(needs)} rank the candidates of a "
+                       "request and need Slate(group=COLUMN) naming the request of each "
+                       "label row.")
+        if str(m.learner.params.get("objective", "")).startswith(("lambdarank", "rank_xendcg")):
+            out.append(f"{where}: the {m.learner.params['objective']} objective needs "
+                       "Slate(group=COLUMN) naming the request of each label row.")
+    out.extend(_check_slate_sources(where, m, sl, srcs))
+    return out
+
+
+def _check_slate_sources(where: str, m: Model, sl: Slate,
+                         srcs: Mapping[str, Source]) -> list[str]:
+    out = []
+    if sl.candidates is not None:
+        cand = srcs.get(sl.candidates)
+        if cand is None:
+            out.append(f"{where}: slate candidates source {sl.candidates!r} is not declared.")
+        elif cand.entity is None or cand.entity.key != m.entity.key:
+            out.append(f"{where}: slate candidates source {sl.candidates!r} must be keyed by "
+                       f"the model's entity key {m.entity.key!r}.")
+    if sl.feedback is not None:
+        fb = srcs.get(sl.feedback)
+        if fb is None:
+            out.append(f"{where}: slate feedback source {sl.feedback!r} is not declared.")
+        else:
+            missing = [c for c in ("request_id", m.entity.key, "position", sl.reward)
+                       if c not in fb.contract.names]
+            if missing:
+                out.append(f"{where}: slate feedback source {sl.feedback!r} needs the "
+                           f"columns request_id, {m.entity.key}, position and {sl.reward}; "
+                           f"missing {', '.join(missing)}.")
     return out
 
 
@@ -580,7 +651,36 @@ def _check_label_source(where: str, m: Model, label: Source | None,
     return out
 
 
-def _check_baselines(where: str, m: Model) -> list[str]:
+def _check_popular(where: str, m: Model, b: Baseline, srcs: Mapping[str, Source]
+                   ) -> list[str]:
+    """A popular baseline reads a window of a source keyed by the model's entity."""
+    out = []
+    if isinstance(b.window, bool) or not isinstance(b.window, int) or b.window < 1:
+        out.append(f"{where}: popular baseline {b.name!r} needs window= days >= 1; got "
+                   f"{b.window!r}.")
+    if b.agg not in ("sum", "count"):
+        out.append(f"{where}: popular baseline {b.name!r} agg must be 'sum' or 'count'; got "
+                   f"{b.agg!r}.")
+    try:
+        timedelta_of(b.lag, what=f"lag of baseline {b.name!r}")
+    except TuesdayError as e:
+        out.append(f"{where}: {e.message}")
+    name = b.source or m.label_source
+    src = srcs.get(name)
+    if src is None:
+        return [*out, f"{where}: popular baseline {b.name!r} reads source {name!r}, which "
+                      "is not declared."]
+    col = b.column or m.target
+    if col not in src.contract.names:
+        out.append(f"{where}: popular baseline {b.name!r} reads column {col!r}, which is not "
+                   f"in source {name!r}.")
+    if src.time is None or src.entity is None or src.entity.key != m.entity.key:
+        out.append(f"{where}: popular baseline {b.name!r} needs source {name!r} to have a "
+                   f"time column and the model's entity key {m.entity.key!r}.")
+    return out
+
+
+def _check_baselines(where: str, m: Model, srcs: Mapping[str, Source]) -> list[str]:
     out = []
     if not m.baselines:
         out.append(f"{where} declares no baseline; every model needs at least one "
@@ -593,12 +693,18 @@ def _check_baselines(where: str, m: Model) -> list[str]:
             out.append(f"{where}: rule baseline {b.name!r} needs fn=.")
         if b.kind in SERIES_BASELINES and m.task != "regression":
             out.append(f"{where}: baseline {b.name!r} ({b.kind}) needs a regression task.")
+        if b.kind in RANKING_BASELINES and m.task != "ranking":
+            out.append(f"{where}: baseline {b.name!r} ({b.kind}) ranks items and needs "
+                       "task='ranking'.")
+        if b.kind == "popular":
+            out.extend(_check_popular(where, m, b, srcs))
     return out
 
 
 def _check_metrics(where: str, m: Model) -> list[str]:
     out = []
-    allowed_metrics = REGRESSION_METRICS if m.task == "regression" else BINARY_METRICS
+    allowed_metrics = {"regression": REGRESSION_METRICS, "ranking": RANKING_METRICS}.get(
+        m.task, BINARY_METRICS)
     for met in m.metrics:
         if isinstance(met, Metric):
             if not callable(met.fn):
@@ -606,6 +712,8 @@ def _check_metrics(where: str, m: Model) -> list[str]:
                            "(actual, predicted) -> float.")
             continue
         if m.task == "binary" and re.fullmatch(r"precision_at_\d+", str(met)):
+            continue
+        if m.task == "ranking" and _RANKING_METRIC.fullmatch(str(met)):
             continue
         if met not in allowed_metrics:
             out.append(f"{where}: metric {met!r} is not known for task {m.task!r}; "
@@ -640,6 +748,8 @@ def _check_gates(where: str, m: Model) -> list[str]:
         if g.kind not in GATE_KINDS:
             out.append(f"{where}: gate kind {g.kind!r} is unknown; expected one of "
                        f"{', '.join(GATE_KINDS)}.")
+        if g.kind == "ope":
+            out.extend(_check_ope_gate(where, m, g))
         for attr in ("min_lift", "tolerance", "max_ms", "max_mb"):
             v = getattr(g, attr)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
@@ -647,6 +757,27 @@ def _check_gates(where: str, m: Model) -> list[str]:
                 out.append(f"{where}: gate {g.kind!r} {attr} must be a "
                            f"{'positive' if attr.startswith('max') else 'non-negative'} "
                            f"number; got {v!r}.")
+    return out
+
+
+def _check_ope_gate(where: str, m: Model, g: Gate) -> list[str]:
+    out = []
+    if m.task != "ranking":
+        out.append(f"{where}: the ope gate estimates a ranking policy's click rate and needs "
+                   f"task='ranking'; got task {m.task!r}.")
+    elif m.slate is not None and m.slate.feedback is None:
+        out.append(f"{where}: the ope gate reads the clicks posted back; declare "
+                   "Slate(feedback=SOURCE).")
+    if g.estimator not in OPE_ESTIMATORS:
+        out.append(f"{where}: gate 'ope' estimator must be one of {', '.join(OPE_ESTIMATORS)}; "
+                   f"got {g.estimator!r}.")
+    if isinstance(g.confidence, bool) or not isinstance(g.confidence, int | float) \
+            or not 0 < g.confidence < 1:
+        out.append(f"{where}: gate 'ope' confidence must be within (0, 1), e.g. 0.95; got "
+                   f"{g.confidence!r}.")
+    if isinstance(g.min_rows, bool) or not isinstance(g.min_rows, int) or g.min_rows < 1:
+        out.append(f"{where}: gate 'ope' min_rows must be a whole number >= 1; got "
+                   f"{g.min_rows!r}.")
     return out
 
 

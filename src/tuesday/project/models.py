@@ -16,17 +16,24 @@ from tuesday.project.watching import Watch
 if TYPE_CHECKING:
     import pandas as pd
 
-TASKS = ("regression", "binary")
+TASKS = ("regression", "binary", "ranking")
 LEARNERS = ("lightgbm", "linear", "sklearn")
 BASELINE_KINDS = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
-                  "tsb", "mean", "prior", "rule")
+                  "tsb", "mean", "prior", "rule", "popular", "random")
+#: baselines that only rank (a ranking model's)
+RANKING_BASELINES = ("popular", "random")
 SERIES_BASELINES = ("naive", "seasonal_naive", "seasonal_mean", "moving_average", "croston",
                     "tsb")
 REGRESSION_METRICS = ("rmse", "mae", "wape", "bias", "mase")
 BINARY_METRICS = ("auc", "log_loss", "brier", "precision_at_N")
+#: ranking metrics take a cut-off: ``ndcg_at_10``; pointwise ``auc``/``log_loss`` too
+RANKING_METRICS = ("ndcg_at_N", "map_at_N", "recall_at_N", "hit_rate_at_N", "coverage_at_N",
+                   "gini_at_N", "auc", "log_loss")
 #: slices tuesday derives itself: demand class by ADI and CV squared, and history length
 DERIVED_SLICES = ("demand_class", "history")
-GATE_KINDS = ("beats_baseline", "slices", "latency", "size", "beats_production")
+GATE_KINDS = ("beats_baseline", "slices", "latency", "size", "beats_production", "ope")
+#: the off-policy estimators a gate may use
+OPE_ESTIMATORS = ("ips", "snips", "dr")
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,10 @@ class Baseline:
     alpha: float = 0.1
     beta: float = 0.1
     fn: Callable[[pd.DataFrame], Any] | None = None
+    source: str | None = None
+    column: str | None = None
+    agg: str = "sum"
+    lag: str = "1h"
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,11 @@ class Gate:
         ``beats_production``: on the days production served and ground truth arrived,
             the version's out-of-sample backtest predictions are not worse than what
             production answered by more than ``tolerance`` (champion vs challenger).
+        ``ope`` (ranking models): off-policy evaluation of the version on production's
+            logged slates and the clicks posted back: the lower end of the
+            ``confidence`` interval of its estimated click rate (``estimator``: ``snips``
+            by default, ``ips`` or ``dr``) must beat production's realised click rate by
+            ``min_lift`` (relative), on at least ``min_rows`` impressions.
     """
 
     kind: str = "beats_baseline"
@@ -113,6 +129,34 @@ class Gate:
     tolerance: float = 0.05
     max_ms: float = 5.0
     max_mb: float = 100.0
+    estimator: str = "snips"
+    confidence: float = 0.95
+    min_rows: int = 1000
+
+
+@dataclass(frozen=True)
+class Slate:
+    """What a ranking model's requests and slates look like.
+
+    Attributes:
+        size: Items in a served slate (positions 1 to ``size``).
+        group: Column of the label source naming one request: its rows are the
+            candidates scored together (one user at one time). Ranking metrics and the
+            ``lambdarank`` objective need it; None means every label row is a request of
+            its own (logged impressions with a click or not: a pointwise click model).
+        candidates: Source whose entities are the candidates of a request that names
+            none (the catalog); their columns are part of each candidate row that the
+            rules see.
+        feedback: Source the clicks are posted to (``POST /v1/models/NAME/feedback``):
+            ``request_id``, the entity key, ``position`` and the ``reward`` column.
+        reward: The feedback column holding the reward (1 click, 0 none).
+    """
+
+    size: int = 10
+    group: str | None = None
+    candidates: str | None = None
+    feedback: str | None = None
+    reward: str = "click"
 
 
 CENSORED_ACTIONS = ("exclude", "impute", "keep")
@@ -155,7 +199,8 @@ class Model:
         label_source: The source holding the target.
         target: Target column of ``label_source``.
         features: Feature definitions.
-        task: ``regression`` or ``binary``.
+        task: ``regression``, ``binary`` or ``ranking`` (the entity is the item ranked;
+            ``slate`` says how requests and slates look).
         horizon: How far ahead of the forecast origin the target lies (``'14d'``);
             every feature must be known at the origin.
         learner: Learning algorithm.
@@ -190,6 +235,7 @@ class Model:
             drift alone is an alert, seasonal ones left out of the drift vote, absolute
             accuracy limits (``tuesday.project.Watch``); None means ``Watch()``.
         censored: When a target row is censored (``Censored``), e.g. sold-out days.
+        slate: For ``ranking``: the request group, slate size, catalog and feedback.
     """
 
     name: str
@@ -216,6 +262,7 @@ class Model:
     deadline_ms: float | None = None
     watch: Watch | None = None
     censored: Censored | None = None
+    slate: Slate | None = None
 
     @property
     def primary_metric(self) -> str:

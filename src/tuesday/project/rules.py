@@ -13,6 +13,18 @@ when ranking) and their raw predictions (see :mod:`tuesday.serve.rules`):
   rows; the response is ordered by rank and each row carries the ``propensity`` (the
   probability that the policy puts it first) so feedback loops can be measured later.
 
+Two more shape a ranking model's slate (``task="ranking"``, the rank endpoint):
+
+* ``max_per(column, n)``: at most ``n`` items with the same value of ``column`` (a
+  category) in one slate;
+* ``pin(when, position)``: the best item for which ``when(row)`` is true goes to
+  ``position`` (1 is the top), whatever its score (a promoted item).
+
+On a slate, exploration draws an ordering of the candidates (epsilon-greedy: the model's
+order, or with probability ``epsilon`` a uniformly random one; Thompson: by a draw per
+item) and the slate rules then apply to it, so exploration never breaks a business rule;
+each shown item carries its probability of being at its position under that policy.
+
 Example:
     >>> round_to(6).kind, floor(0).value
     ('round_to', 0.0)
@@ -26,8 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("floor", "cap", "round_to", "keep", "drop", "boost", "function",
-         "epsilon_greedy", "thompson")
+         "epsilon_greedy", "thompson", "max_per", "pin")
 EXPLORATION = ("epsilon_greedy", "thompson")
+#: rules that shape a ranking model's slate (ignored by the predict endpoint)
+SLATE_KINDS = ("max_per", "pin")
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,8 @@ class Rule:
     fn: Callable[[dict[str, Any], float], float | None] | None = field(default=None,
                                                                        compare=False)
     add: bool = False
+    #: ``max_per``: the column whose value may repeat at most ``value`` times in a slate
+    column: str | None = None
 
 
 def floor(value: float, *, name: str | None = None) -> Rule:
@@ -96,6 +112,22 @@ def thompson(strength: float = 20.0, *, name: str = "thompson") -> Rule:
     return Rule("thompson", name, value=float(strength))
 
 
+def max_per(column: str, n: int, *, name: str | None = None) -> Rule:
+    """At most ``n`` items sharing a value of ``column`` in one slate (diversity).
+
+    Example:
+        >>> max_per("category", 2).name
+        'max_2_per_category'
+    """
+    return Rule("max_per", name or f"max_{n}_per_{column}", value=float(n), column=column)
+
+
+def pin(when: Callable[[dict[str, Any]], bool], position: int = 1, *,
+        name: str = "pin") -> Rule:
+    """Put the best-scored item for which ``when(row)`` is true at ``position`` (1-based)."""
+    return Rule("pin", name, value=float(position), when=when)
+
+
 def check(rules: Any, where: str) -> list[str]:
     """Problems in a model's declared rules, as sentences."""
     if not isinstance(rules, tuple | list):
@@ -105,7 +137,8 @@ def check(rules: Any, where: str) -> list[str]:
     for i, r in enumerate(rules):
         if not isinstance(r, Rule):
             out.append(f"{where}: rule {i} must be built with tuesday.project's rules (floor, "
-                       f"cap, round_to, keep, drop, boost, rule, epsilon_greedy, thompson); got "
+                       f"cap, round_to, keep, drop, boost, rule, epsilon_greedy, thompson, "
+                       f"max_per, pin); got "
                        f"{type(r).__name__} {r!r}.")
             continue
         if r.kind not in KINDS:
@@ -128,6 +161,18 @@ def check(rules: Any, where: str) -> list[str]:
                        f"{r.value:g}.")
         if r.kind == "thompson" and not r.value > 0:
             out.append(f"{where}: thompson strength must be positive; got {r.value:g}.")
+        if r.kind == "max_per" and (not isinstance(r.column, str) or not r.column
+                                    or r.value < 1 or r.value != int(r.value)):
+            out.append(f"{where}: max_per needs a column name and a whole number n >= 1; "
+                       f"got column {r.column!r}, n {r.value:g}.")
+        if r.kind == "pin" and (not callable(r.when) or r.value < 1
+                                or r.value != int(r.value)):
+            out.append(f"{where}: pin {r.name!r} needs when= (a function of the row) and a "
+                       f"position >= 1; got position {r.value:g}.")
+    names = [r.name for r in rules if isinstance(r, Rule)]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"{where}: two rules are named {dup!r}; give each its own name= (the "
+                   "log records what each rule did by its name).")
     if sum(isinstance(r, Rule) and r.kind in EXPLORATION for r in rules) > 1:
         out.append(f"{where}: declare at most one exploration rule (epsilon_greedy or "
                    "thompson).")

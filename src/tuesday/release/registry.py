@@ -111,6 +111,12 @@ def check_gates(ws: Workspace, model: Model, row: dict[str, Any],
             out.append(_gate_latency(g, ws, model, row, timer))
         elif g.kind == "beats_production":
             out.append(challenger_check(ws, model, row, current, tolerance=g.tolerance))
+        elif g.kind == "ope":
+            from tuesday.release import ope
+
+            out.append(ope.gate(ws, model, row, current, estimator=g.estimator,
+                                confidence=g.confidence, min_lift=g.min_lift,
+                                min_rows=g.min_rows))
         elif g.kind == "size":
             size = ws.artifact_path(row["manifest"]["artifact"]["sha256"]).stat().st_size
             mb = size / 1e6

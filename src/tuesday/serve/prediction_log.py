@@ -21,7 +21,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from tuesday.data.predictions import LOG_SCHEMA, PREDICTIONS
+from tuesday.data.predictions import BASE_WIDTH, LOG_SCHEMA, PREDICTIONS
 from tuesday.errors import Overloaded
 from tuesday.serve.spool import APP_PREFIX, Spool, dead_spools, encode
 from tuesday.workspace import Workspace
@@ -208,6 +208,10 @@ LOG_SLICE = 256
 
 def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
     parts = []
+    width = len(LOG_SCHEMA)
+    if any(len(r) != width for r in batch):  # rows of the predict path: no ranking columns
+        batch = [r + (None,) * (width - len(r)) if BASE_WIDTH <= len(r) < width else r
+                 for r in batch]
     for i in range(0, len(batch), LOG_SLICE):
         columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
         parts.append(pa.Table.from_arrays(

@@ -107,9 +107,12 @@ class Spec:
 
     def gaps(self, values: dict[str, Any]) -> tuple[str, ...]:
         """The model's stored features that are null or NaN in ``values`` (only asked
-        for a vector that is not complete; baseline inputs do not count)."""
+        for a vector that is not complete; baseline inputs, request features and event
+        features, which the request itself provides, do not count)."""
+        own = set(self.request_feats) | set(self.live.names)
         return tuple(f.name for f in self.model.features
-                     if f.name in values and _num(values[f.name]) is None)
+                     if f.name not in own and f.name in values
+                     and _num(values[f.name]) is None)
 
     @classmethod
     def of(cls, project: Any, model: Model) -> Spec:
@@ -528,7 +531,7 @@ class Predictor:
             json.dumps({k: _num(v[j]) for k, v in bl.items()}) if bl else "{}",
             _features_json(r.values, lm_names), variant, float(raw),
             float(final.propensity[j]) if final.propensity is not None else None,
-            final.dropped_by[j],
+            final.dropped_by[j], None, None, None,
         )
 
 

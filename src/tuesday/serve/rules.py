@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tuesday.project.rules import EXPLORATION, Rule
+from tuesday.project.rules import EXPLORATION, SLATE_KINDS, Rule
+from tuesday.train.slates import RuleFailed
 
 THOMPSON_DRAWS = 2000
 
@@ -40,12 +41,8 @@ class Applied:
     explored: bool
 
 
-class RuleError(Exception):
-    """A user rule function raised; carries the rule's name."""
-
-    def __init__(self, rule: str, row: int, exc: BaseException) -> None:
-        self.rule, self.row, self.exc = rule, row, exc
-        super().__init__(f"rule {rule!r} failed on row {row}: {type(exc).__name__}: {exc}")
+#: a user rule function raised; carries the rule's name (one class for rows and slates)
+RuleError = RuleFailed
 
 
 def apply(rules: Sequence[Rule], rows: Sequence[dict[str, Any]], raw: np.ndarray,
@@ -55,6 +52,8 @@ def apply(rules: Sequence[Rule], rows: Sequence[dict[str, Any]], raw: np.ndarray
     dropped: list[str | None] = [None] * len(p)
     explore: Rule | None = None
     for r in rules:
+        if r.kind in SLATE_KINDS:  # a ranking model's slate rules: the rank endpoint's
+            continue
         if r.kind in EXPLORATION:
             explore = r
         elif r.kind == "floor":

@@ -40,7 +40,7 @@ from tuesday.data import upkeep
 from tuesday.data.predictions import PREDICTIONS, read_log
 from tuesday.project import load_project
 from tuesday.serve import compiled
-from tuesday.serve.endpoints import admin, docs, ingest, predict, status
+from tuesday.serve.endpoints import admin, docs, ingest, predict, rank, status
 from tuesday.serve.handling import (
     BodyTooLarge,
     body_limits,
@@ -162,6 +162,12 @@ def routes(state: State) -> list[Route]:
         Route(f"{m}/predict", _ByPathParam(functools.partial(predict.predict, state)),
               methods=["POST"]),
         Route(f"{m}/batch", guarded("batch", "predict", predict.batch, shed=True),
+              methods=["POST"]),
+        Route(f"{m}/rank", guarded("rank", "predict", rank.rank, shed=True),
+              methods=["POST"]),
+        Route(f"{m}/rank/batch", guarded("rank_batch", "predict", rank.rank_batch,
+                                         shed=True), methods=["POST"]),
+        Route(f"{m}/feedback", guarded("feedback", "predict", rank.feedback, shed=True),
               methods=["POST"]),
         Route(f"{m}/promote", guarded("promote", "admin", admin.promote), methods=["POST"]),
         Route(f"{m}/rollback", guarded("rollback", "admin", admin.rollback),

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tuesday.project import LoadedProject
 from tuesday.serve import auth
 from tuesday.serve.predictor import Predictor
+from tuesday.serve.ranker import Ranker
 from tuesday.workspace import Workspace
 
 __all__ = ["MAX_INFLIGHT", "TIDY_SECONDS", "TOKENS_TTL", "Metrics", "State", "Tokens"]
@@ -131,6 +132,7 @@ class State:
         max_inflight: Requests at once beyond which the server sheds load (503).
         tidy_seconds: Seconds between compactions and vacuums of the prediction log.
         inflight: Requests being handled now (the only field that changes).
+        ranker: The rank path of ranking models (made with the app).
     """
 
     ws: Workspace
@@ -143,3 +145,4 @@ class State:
     max_inflight: int = MAX_INFLIGHT
     tidy_seconds: float = TIDY_SECONDS
     inflight: int = field(default=0)
+    ranker: Ranker | None = field(default=None)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from tuesday.data.features import horizon, horizon_days, season_lag
+from tuesday.data.features import horizon, horizon_days, popular_feature, season_lag
 from tuesday.project import Baseline, Model, lag, window
 
 #: baselines computed from each entity's history (one row per period)
@@ -58,6 +58,10 @@ def predict(model: Model, b: Baseline, frame: pd.DataFrame,
         p = frame[name].to_numpy(dtype=float)
     elif b.kind in RECURSIVE:
         p = frame[column(b)].to_numpy(dtype=float)
+    elif b.kind == "popular":
+        p = frame[popular_feature(model, b).name].to_numpy(dtype=float)
+    elif b.kind == "random":
+        return np.random.default_rng(model.seed).random(len(frame))
     else:  # rule
         assert b.fn is not None
         p = np.asarray(b.fn(frame), dtype=float)

@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from tuesday.project import Backtest, Metric, Model, duration
+from tuesday.train import ranking
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -80,6 +81,8 @@ ABSOLUTE = {"bias"}
 def _way(metric: str, way: str | None) -> str:
     if way:
         return way
+    if ranking.is_ranking_metric(metric):
+        return ranking.direction(metric)
     if metric in HIGHER_IS_BETTER or metric.startswith("precision_at_"):
         return "higher"
     return "zero" if metric in ABSOLUTE else "lower"
@@ -201,12 +204,36 @@ def score(metrics: Sequence[str | Metric], y: np.ndarray, p: np.ndarray, *,
     return out
 
 
+def score_rows(model: Model, frame: pd.DataFrame, target: str, column: str, *,
+               scale: float | None = None) -> dict[str, float]:
+    """Every metric of the model for the predictions in ``frame[column]``: per row, or
+    for a ranking model per request (its ``slate.group``; every row its own request
+    without one) over the items (the entity key) ranked in each."""
+    y = frame[target].to_numpy(dtype=float)
+    p = frame[column].to_numpy(dtype=float)
+    if model.task != "ranking":
+        return score(model.metrics, y, p, scale=scale)
+    names = model.metric_names
+    pointwise = [m for m in model.metrics
+                 if isinstance(m, Metric) or not ranking.is_ranking_metric(m)]
+    ok = ~np.isnan(y)
+    relevant = np.where(np.isnan(y), np.nan, (y > 0).astype(float))
+    out = score(pointwise, relevant, p) if pointwise else {}
+    col = model.slate.group if model.slate is not None else None
+    group = frame[col].to_numpy() if col else np.arange(len(frame))
+    ranked = ranking.score([n for n in names if ranking.is_ranking_metric(n)], group[ok],
+                           frame[model.entity.key].to_numpy()[ok], y[ok], p[ok])
+    return {n: ranked.get(n, out.get(n, float("nan"))) for n in names}
+
+
 def direction(model: Model) -> dict[str, str]:
     """For each metric name: 'higher', 'lower' or 'zero' (closest to zero is best)."""
     out = {}
     for m in model.metrics:
         if isinstance(m, Metric):
             out[m.name] = "higher" if m.higher_is_better else "lower"
+        elif ranking.is_ranking_metric(m):
+            out[m] = ranking.direction(m)
         elif m in HIGHER_IS_BETTER or m.startswith("precision_at_"):
             out[m] = "higher"
         elif m in ABSOLUTE:
@@ -278,10 +305,8 @@ def slice_table(model: Model, preds: pd.DataFrame, actual: str,
             continue
         for value, g in preds.groupby(col, dropna=False, sort=True):
             row: dict[str, object] = {"slice": col, "value": _plain(value), "rows": len(g)}
-            y = g[actual].to_numpy(dtype=float)
             for name in predictors:
-                row[name] = score(model.metrics, y, g[name].to_numpy(dtype=float),
-                                  scale=scale)
+                row[name] = score_rows(model, g, actual, name, scale=scale)
             rows.append(row)
     return rows
 

@@ -2,7 +2,9 @@
 
 Kinds:
 - ``lightgbm``: LightGBM boosting (regression incl. ``objective="poisson"`` or
-  ``"tweedie"`` for counts, binary classification). Saved as LightGBM's text format.
+  ``"tweedie"`` for counts, binary classification, ranking: ``lambdarank`` over the
+  candidates of each request, or a pointwise ``binary`` click model). Saved as
+  LightGBM's text format.
   Deterministic settings; the same inputs give a byte-identical file.
 - ``linear``: a linear model (ridge regression, Poisson regression with
   ``params={"objective": "poisson"}``, or logistic regression for binary), with median
@@ -110,10 +112,19 @@ class Fitted:
         return dict(zip(self.features, map(float, coef), strict=True))
 
 
-def lightgbm_params(learner: Learner, task: str, seed: int) -> dict[str, Any]:
+#: objectives that rank the candidates of each request (they need the request groups)
+RANK_OBJECTIVES = ("lambdarank", "rank_xendcg")
+
+
+def lightgbm_params(learner: Learner, task: str, seed: int, *,
+                    grouped: bool = False) -> dict[str, Any]:
+    """LightGBM's parameters: the defaults, the learner's own, the objective of the task
+    (a ranking task with request groups defaults to ``lambdarank``, without them to a
+    pointwise ``binary`` click model) and the seed."""
     params = {**LIGHTGBM_DEFAULTS, **dict(learner.params)}
-    params["objective"] = params.get("objective") or (
-        "binary" if task == "binary" else "regression")
+    default = {"binary": "binary",
+               "ranking": "lambdarank" if grouped else "binary"}.get(task, "regression")
+    params["objective"] = params.get("objective") or default
     params["seed"] = seed
     return params
 
@@ -152,20 +163,30 @@ def encode(x: pd.DataFrame, features: tuple[str, ...],
 
 
 def fit(learner: Learner, task: str, x: pd.DataFrame, y: np.ndarray, *, seed: int,
-        categorical: tuple[str, ...] = ()) -> Fitted:
+        categorical: tuple[str, ...] = (), group: np.ndarray | None = None) -> Fitted:
     """Fit ``learner`` on ``x`` (float columns; ``categorical`` names text columns that
-    LightGBM takes as categories) and ``y``; deterministic for a seed."""
+    LightGBM takes as categories) and ``y``; deterministic for a seed.
+
+    ``group``: for ranking, the size of each request's run of consecutive rows (what
+    LightGBM's ranking objectives learn from).
+    """
     features = tuple(str(c) for c in x.columns)
     if learner.kind == "lightgbm":
-        params = lightgbm_params(learner, task, seed)
+        params = lightgbm_params(learner, task, seed, grouped=group is not None)
         rounds = int(params.pop("num_boost_round"))
+        ranks = str(params["objective"]) in RANK_OBJECTIVES
+        if ranks and group is None:
+            raise TuesdayError(f"The {params['objective']} objective needs the request of "
+                               "each row.", fix="Declare Slate(group=COLUMN) on the model.")
         cats = categories_of(x, tuple(c for c in categorical if c in features))
         matrix = pd.DataFrame(encode(x, features, cats), columns=list(features))
         data = lgb.Dataset(matrix, label=y, feature_name=list(features), free_raw_data=True,
                            categorical_feature=list(cats) or "auto",
-                           params={"verbosity": -1})
+                           group=group if ranks else None, params={"verbosity": -1})
         return Fitted("lightgbm", task, features, lgb.train(params, data,
                                                              num_boost_round=rounds), cats)
+    if task == "ranking":  # a pointwise model of the relevance
+        task = "binary" if set(np.unique(y)) <= {0.0, 1.0} else "regression"
     if learner.kind == "linear":
         return Fitted("linear", task, features, _linear_fit(learner, task, x, y, seed))
     if learner.kind == "sklearn":
@@ -200,7 +221,8 @@ def loads(fmt: str, data: bytes, *, what: str = "The model file") -> Fitted:
         check_lightgbm_text(data, what=what)
         booster = lgb.Booster(model_str=data.decode())
         objective = str(booster.params.get("objective", ""))
-        task = "binary" if objective.startswith("binary") else "regression"
+        task = "binary" if objective.startswith("binary") else (
+            "ranking" if objective.startswith(RANK_OBJECTIVES) else "regression")
         return Fitted("lightgbm", task, tuple(booster.feature_name()), booster)
     if fmt == "linear-json":
         model = json.loads(data)

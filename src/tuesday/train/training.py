@@ -75,22 +75,43 @@ class TrainResult:
 def learner_params(model: Model) -> dict[str, Any]:
     """The parameters the learner is fitted with (recorded in the manifest)."""
     if model.learner.kind == "lightgbm":
-        return learners.lightgbm_params(model.learner, model.task, model.seed)
+        return learners.lightgbm_params(model.learner, model.task, model.seed,
+                                        grouped=_group_column(model) is not None)
     params = {k: v for k, v in dict(model.learner.params).items()}
     if model.learner.estimator is not None:
         params["estimator"] = repr(model.learner.estimator)
     return {**params, "seed": model.seed}
 
 
-def fit(model: Model, x: pd.DataFrame, y: np.ndarray) -> learners.Fitted:
+def fit(model: Model, x: pd.DataFrame, y: np.ndarray,
+        frame: pd.DataFrame | None = None) -> learners.Fitted:
     """Fit the model's learner; deterministic for the same inputs. Category features
-    are coded by the values of ``x`` (recorded on the result)."""
+    are coded by the values of ``x`` (recorded on the result). For a ranking model with
+    request groups, ``frame`` (the rows of ``x``) says which rows are one request."""
+    group = group_sizes(model, frame) if frame is not None else None
     return learners.fit(model.learner, model.task, x, y, seed=model.seed,
-                        categorical=category_features(model))
+                        categorical=category_features(model), group=group)
 
 
 def category_features(model: Model) -> tuple[str, ...]:
     return tuple(f.name for f in model.features if f.dtype == "category")
+
+
+def _group_column(model: Model) -> str | None:
+    return model.slate.group if model.task == "ranking" and model.slate is not None else None
+
+
+def group_sizes(model: Model, frame: pd.DataFrame) -> np.ndarray | None:
+    """For a ranking model with request groups: the length of each run of consecutive
+    rows of one request (the training set keeps a request's rows together)."""
+    col = _group_column(model)
+    if col is None:
+        return None
+    g = frame[col].to_numpy()
+    if not len(g):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    return np.diff(np.r_[starts, len(g)])
 
 
 def predict(fitted: Any, x: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
@@ -130,9 +151,14 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
             # with a sliding window, older labels are never used: the cost of a daily
             # retrain stays flat as history grows
             labels = labels[labels[tcol] > labels[tcol].max() - span]
-        labels = labels.sort_values([tcol, model.entity.key], kind="stable")
+        group = _group_column(model)
+        # a request's candidates stay together (ranking objectives read runs of rows)
+        labels = labels.sort_values([tcol, group, model.entity.key] if group else
+                                    [tcol, model.entity.key], kind="stable")
     else:
-        labels = labels.sort_values(model.entity.key, kind="stable")
+        group = _group_column(model)
+        labels = labels.sort_values([group, model.entity.key] if group else
+                                    model.entity.key, kind="stable")
     labels = labels.reset_index(drop=True)
     if labels.empty:
         raise ValidationFailed(
@@ -151,7 +177,7 @@ def training_set(ws: Workspace, project: Project, model: Model, as_of: datetime
         frame[CENSORED] = censored_rows(project, model, labels, tabs)
     if model.task == "binary":
         frame[model.target] = (labels[model.target] == model.positive).astype(float).to_numpy()
-    if tcol is not None:
+    if tcol is not None and model.task != "ranking":
         frame = baselines.add_recursive(model, frame, model.entity.key, tcol)
     return TrainingSet(frame, model.feature_names, model.target, tcol, versions)
 
@@ -190,7 +216,7 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
     result, whichever executor runs it."""
     model = task.model
     train_rows, y = fit_rows(model, task.train, task.target)
-    fitted = fit(model, train_rows[list(task.features)], y)
+    fitted = fit(model, train_rows[list(task.features)], y, train_rows)
     part = task.test.copy()
     part["fold"] = task.number
     part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
@@ -206,10 +232,9 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
         part["history"] = part[key].map(hist).fillna("short").to_numpy()
     scale = _mase_scale(model, train_rows, task.time, task.target)
     names = ["model", *(b.name for b in model.baselines)]
-    actual = part[task.target].to_numpy(float)
     row = {"fold": task.number, "cutoff": task.cutoff,
            "train_rows": len(task.train), "test_rows": len(part), "mase_scale": scale,
-           **{n: evaluation.score(model.metrics, actual, part[n].to_numpy(float), scale=scale)
+           **{n: evaluation.score_rows(model, part, task.target, n, scale=scale)
               for n in names}}
     part["_scale"] = scale if scale is not None else np.nan
     return part, row
@@ -278,11 +303,10 @@ def run_backtest(model: Model, ts: TrainingSet, *, executor: str = "local",
     allp = pd.concat([r[0] for r in results], ignore_index=True)
     fold_rows = [r[1] for r in results]
     names = ["model", *(b.name for b in model.baselines)]
-    actual = allp[ts.target].to_numpy(dtype=float)
     scales = [r["mase_scale"] for r in fold_rows if r["mase_scale"]]
     scale = float(np.mean(scales)) if scales else None
-    overall = {n: evaluation.score(model.metrics, actual, allp[n].to_numpy(float),
-                                   scale=scale) for n in names}
+    overall = {n: evaluation.score_rows(model, allp, ts.target, n, scale=scale)
+               for n in names}
     primary = model.primary_metric
     way = evaluation.direction(model)[primary]
     best = evaluation.verdict(primary, overall["model"][primary],
@@ -380,7 +404,7 @@ def train(ws: Workspace, loaded: LoadedProject, model_name: str, as_of: datetime
     rows, y = fit_rows(model, ts.frame.loc[final], ts.target)
     x = rows[list(ts.features)]
     fit_started = time.perf_counter()
-    fitted = fit(model, x, y)
+    fitted = fit(model, x, y, rows)
     fit_seconds = time.perf_counter() - fit_started
     model_bytes = fitted.dumps()
     if fitted.format == "lightgbm-text":  # never store a file LightGBM cannot read back
