@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tuesday import servers
 from tuesday.data import tables
 from tuesday.data.materialize import materialize
 from tuesday.project import LoadedProject, load_project
@@ -86,3 +88,30 @@ def served_ws(ws_copy: Workspace, ridership: LoadedProject) -> Workspace:
     registry.promote(ws_copy, model, 1, as_of=AS_OF)
     materialize(ws_copy, ridership.project, model, AS_OF)
     return ws_copy
+
+
+# ------------------------------------------------- real servers of the production profile
+# Each starts on first use, once per test session, on a free loopback port in a temporary
+# folder, and stops at the end (tuesday.servers). A test gets a fresh database, key prefix
+# or bucket prefix of its own on the shared server.
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Postgres]:
+    server = servers.start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Redis]:
+    server = servers.start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S3]:
+    server = servers.start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()

@@ -484,10 +484,13 @@ def test_the_size_bound_drops_the_oldest_and_counts_them(monkeypatch) -> None:
 # -------------------------------------------------------------------------- stores
 
 
-@pytest.fixture(params=["sqlite", "dict"])
+@pytest.fixture(params=["sqlite", "dict", "redis"])
 def store(request, tmp_path) -> Store:
     if request.param == "dict":
         return DictStore()
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url()
+        return online.open_store(open_workspace(tmp_path / "ws", online=url))
     return SQLiteStore(online.connect(open_workspace(tmp_path / "ws")))
 
 

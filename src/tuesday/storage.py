@@ -1,0 +1,307 @@
+"""Where a workspace keeps things: three locations, each chosen by a URL.
+
+- **metadata** (runs, registry, audit, table versions): ``sqlite:///PATH`` (default: the
+  workspace folder's ``meta.sqlite``) or ``postgresql+psycopg://USER@HOST:PORT/DB``;
+- **online** store: ``sqlite`` (default: the folder's ``online.sqlite``) or
+  ``redis://HOST:PORT/DB`` (``?prefix=NAME`` keeps several workspaces apart on one server,
+  ``?ttl=30d`` expires records that were not written for that long);
+- **storage** of tables, quarantine and artifacts: a local folder (default: the workspace
+  folder) or ``s3://BUCKET/PREFIX`` (``?endpoint=URL&region=NAME`` for an S3-compatible
+  store; credentials come from the usual ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``,
+  and none means unsigned requests).
+
+Each is given in Python (``open_workspace(DIR, metadata=..., online=..., storage=...)``),
+by environment variable (``TUESDAY_METADATA_URL``, ``TUESDAY_ONLINE_URL``,
+``TUESDAY_STORAGE_URL``) or by the CLI's ``--metadata-url``, ``--online-url`` and
+``--storage-url``; a location given once is recorded in the workspace folder
+(``locations.json``), so the folder alone opens the same workspace again. The workspace
+folder itself always stays local: locks, the servers' spools and reports live there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from tuesday.errors import TuesdayError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+#: environment variable of each location
+ENV = {"metadata": "TUESDAY_METADATA_URL", "online": "TUESDAY_ONLINE_URL",
+       "storage": "TUESDAY_STORAGE_URL"}
+#: CLI flag of each location
+FLAGS = {"metadata": "--metadata-url", "online": "--online-url", "storage": "--storage-url"}
+RECORD = "locations.json"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Locations:
+    """The three locations of a workspace; an empty string is the embedded default."""
+
+    metadata: str = ""
+    online: str = ""
+    storage: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return not (self.metadata or self.online or self.storage)
+
+    def shown(self) -> dict[str, str]:
+        """The locations with any password hidden, for messages and ``--json``."""
+        return {k: _hide_password(v) if v else "(workspace folder)"
+                for k, v in asdict(self).items()}
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return url
+
+
+def _bad(kind: str, value: str, expected: str, origin: str) -> TuesdayError:
+    return TuesdayError(f"The {kind} location {value!r} ({origin}) is not {expected}.",
+                        fix=f"Pass {FLAGS[kind]} (or set ${ENV[kind]}) to {expected}, or "
+                            "leave it unset for the workspace folder.")
+
+
+def check(kind: str, value: str, origin: str = "given") -> str:
+    """``value`` as a location of ``kind``, normalised; a clear error when it is none."""
+    value = value.strip()
+    if not value:
+        return ""
+    if kind == "metadata":
+        if value.startswith(("postgresql://", "postgres://")):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise _bad(kind, value, "a database URL like sqlite:///PATH or "
+                       "postgresql+psycopg://USER@HOST:5432/DB", origin)
+    elif kind == "online":
+        if value == "sqlite":
+            return ""
+        if not value.startswith(("redis://", "rediss://")):
+            raise _bad(kind, value, "'sqlite' or a Redis URL like redis://HOST:6379/0",
+                       origin)
+        ttl = dict(parse_qsl(urlsplit(value).query)).get("ttl")
+        if ttl is not None:
+            try:
+                duration_seconds(ttl, what=f"The ttl of online location {value!r} ({origin})")
+            except TuesdayError as exc:
+                raise TuesdayError(exc.message, fix=f"{exc.fix} ({FLAGS[kind]}, "
+                                   f"${ENV[kind]})") from None
+    elif kind == "storage":
+        if value.startswith("s3://"):
+            bucket = urlsplit(value).netloc
+            if not _BUCKET.fullmatch(bucket):
+                raise _bad(kind, value, "an S3 URL like s3://BUCKET/PREFIX with a DNS-style "
+                           "bucket name (lower case letters, digits, '-' and '.')", origin)
+        elif "://" in value and not value.startswith("file://"):
+            raise _bad(kind, value, "a local folder or an S3 URL like s3://BUCKET/PREFIX",
+                       origin)
+        else:
+            value = str(Path(value.removeprefix("file://")).expanduser().resolve())
+    return value
+
+
+def duration_seconds(text: str, *, what: str) -> int:
+    """``'30d'``, ``'12h'``, ``'90m'`` or ``'3600'`` as seconds (at least 1)."""
+    m = _DURATION.fullmatch(str(text).strip())
+    if not m or int(m.group(1)) <= 0:
+        raise TuesdayError(f"{what} must be a positive duration like '30d', '12h' or "
+                           f"'3600' (seconds). Got {text!r} instead.",
+                           fix="Write it as a number followed by s, m, h or d.")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def resolve(folder: Path, given: Mapping[str, str | None],
+            env: Mapping[str, str] | None = None) -> Locations:
+    """The locations of the workspace in ``folder``: each as given, else from its
+    environment variable, else as recorded in the folder, else the embedded default.
+    Records them in the folder when any differs from what was recorded."""
+    env = os.environ if env is None else env
+    recorded = _read_record(folder)
+    out: dict[str, str] = {}
+    for kind in ENV:
+        value = given.get(kind)
+        if value is not None:
+            out[kind] = check(kind, value, f"from {FLAGS[kind]} or Python")
+        elif env.get(ENV[kind]):
+            out[kind] = check(kind, env[ENV[kind]], f"from ${ENV[kind]}")
+        else:
+            out[kind] = recorded.get(kind, "")
+    locs = Locations(**out)
+    if asdict(locs) != {k: recorded.get(k, "") for k in ENV} and \
+            (not locs.embedded or recorded):
+        _write_record(folder, locs)
+    return locs
+
+
+def _read_record(folder: Path) -> dict[str, str]:
+    path = folder / RECORD
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {k: check(k, str(data.get(k) or ""), f"recorded in {path}") for k in ENV}
+    except ValueError as exc:
+        raise TuesdayError(f"{path} is not a record of workspace locations ({exc}).",
+                           fix=f"Delete {path} and pass the locations again.") from exc
+
+
+def _write_record(folder: Path, locs: Locations) -> None:
+    path = folder / RECORD
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # URLs may hold secrets
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(locs), fh, indent=2)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ object storage
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Tables, quarantine and artifacts: a local folder or an S3 prefix.
+
+    ``uri(*parts)`` is what ``deltalake`` opens (with ``options`` as its storage options);
+    ``fs`` and ``path(*parts)`` are the same place as a pyarrow filesystem, for
+    artifacts and plain file reads.
+    """
+
+    url: str  # a local folder, or s3://bucket/prefix
+    query: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, location: str, folder: Path) -> Storage:
+        if not location:
+            return cls(str(folder))
+        if location.startswith("s3://"):
+            parts = urlsplit(location)
+            base = urlunsplit(parts._replace(query="", fragment="")).rstrip("/")
+            return cls(base, tuple(parse_qsl(parts.query)))
+        return cls(location)
+
+    @property
+    def is_local(self) -> bool:
+        return not self.url.startswith("s3://")
+
+    def uri(self, *parts: str) -> str:
+        return "/".join([self.url, *parts])
+
+    def path(self, *parts: str) -> str:
+        """The path of ``parts`` inside ``fs``."""
+        return "/".join([self.url.removeprefix("s3://"), *parts])
+
+    @property
+    def options(self) -> dict[str, str] | None:
+        """``deltalake`` storage options (None for a local folder).
+
+        Concurrent writers to one Delta table on S3 are safe through conditional puts
+        (``If-None-Match``: a commit file is created only if no other writer created
+        that version first; the loser retries on the next version), which AWS S3 and
+        SeaweedFS honour; set ``AWS_S3_LOCKING_PROVIDER=dynamodb`` for a store that
+        does not, and the DynamoDB lock takes over.
+        """
+        if self.is_local:
+            return None
+        q = dict(self.query)
+        opts: dict[str, str] = {}
+        endpoint = q.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            opts["AWS_ENDPOINT_URL"] = endpoint
+            if endpoint.startswith("http://"):
+                opts["AWS_ALLOW_HTTP"] = "true"
+        opts["AWS_REGION"] = q.get("region") or os.environ.get("AWS_REGION") or "us-east-1"
+        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+            opts["AWS_SKIP_SIGNATURE"] = "true"
+        if not os.environ.get("AWS_S3_LOCKING_PROVIDER"):
+            opts["conditional_put"] = "etag"
+        return opts
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        return _filesystem(self.url if self.is_local else self.query)
+
+    def read(self, *parts: str) -> bytes | None:
+        """The bytes of a file, or None when it does not exist."""
+        try:
+            with self.fs.open_input_stream(self.path(*parts)) as fh:
+                return bytes(fh.read())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if "NoSuchKey" in str(exc) or "does not exist" in str(exc):
+                return None
+            raise
+
+    def size(self, *parts: str) -> int | None:
+        import pyarrow.fs as pafs
+
+        info = self.fs.get_file_info(self.path(*parts))
+        return None if info.type == pafs.FileType.NotFound else int(info.size or 0)
+
+    def write(self, data: bytes, *parts: str) -> None:
+        """Write a file whole: a reader sees the old state or the new one, never a part
+        (a rename on disk; a single PUT on S3)."""
+        if self.is_local:
+            import tempfile
+
+            path = Path(self.path(*parts))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            return
+        with self.fs.open_output_stream(self.path(*parts)) as fh:
+            fh.write(data)
+
+    def folders(self, *parts: str) -> list[str]:
+        """Names of the folders directly under ``parts`` (none when it is missing)."""
+        import pyarrow.fs as pafs
+
+        sel = pafs.FileSelector(self.path(*parts), allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(sel)
+                      if i.type == pafs.FileType.Directory)
+
+
+_FILESYSTEMS: dict[Any, Any] = {}
+
+
+def _filesystem(key: str | tuple[tuple[str, str], ...]) -> pafs.FileSystem:
+    import pyarrow.fs as pafs
+
+    got = _FILESYSTEMS.get(key)
+    if got is not None:
+        return got
+    if isinstance(key, str):
+        got = pafs.LocalFileSystem()
+    else:
+        q = dict(key)
+        endpoint = q.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        kw: dict[str, Any] = {"region": q.get("region") or os.environ.get("AWS_REGION")
+                              or "us-east-1"}
+        if endpoint:
+            split = urlsplit(endpoint)
+            kw["endpoint_override"] = split.netloc
+            kw["scheme"] = split.scheme or "https"
+        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+            kw["anonymous"] = True
+        got = pafs.S3FileSystem(**kw)
+    _FILESYSTEMS[key] = got
+    return got
