@@ -26,13 +26,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tuesday.errors import TuesdayError
-
-if TYPE_CHECKING:
-    import pyarrow.fs as pafs
 
 #: environment variable of each location
 ENV = {"metadata": "TUESDAY_METADATA_URL", "online": "TUESDAY_ONLINE_URL",
@@ -177,8 +174,8 @@ class Storage:
     """Tables, quarantine and artifacts: a local folder or an S3 prefix.
 
     ``uri(*parts)`` is what ``deltalake`` opens (with ``options`` as its storage options);
-    ``fs`` and ``path(*parts)`` are the same place as a pyarrow filesystem, for
-    artifacts and plain file reads.
+    ``read``, ``write``, ``size`` and ``folders`` work on the same place directly (local
+    files, or S3 through obstore: the Rust object store that ``deltalake`` uses too).
     """
 
     url: str  # a local folder, or s3://bucket/prefix
@@ -202,7 +199,7 @@ class Storage:
         return "/".join([self.url, *parts])
 
     def path(self, *parts: str) -> str:
-        """The path of ``parts`` inside ``fs``."""
+        """The local path of ``parts`` (the key under the bucket, on S3)."""
         return "/".join([self.url.removeprefix("s3://"), *parts])
 
     @property
@@ -231,77 +228,88 @@ class Storage:
             opts["conditional_put"] = "etag"
         return opts
 
-    @property
-    def fs(self) -> pafs.FileSystem:
-        return _filesystem(self.url if self.is_local else self.query)
+    def _s3(self) -> Any:
+        """The obstore ``S3Store`` of this prefix (cached per process)."""
+        return _s3_store(self.url, self.query)
+
+    def _key(self, parts: tuple[str, ...]) -> str:
+        return "/".join(parts)
 
     def read(self, *parts: str) -> bytes | None:
         """The bytes of a file, or None when it does not exist."""
+        if self.is_local:
+            try:
+                return Path(self.path(*parts)).read_bytes()
+            except FileNotFoundError:
+                return None
+        import obstore
+
         try:
-            with self.fs.open_input_stream(self.path(*parts)) as fh:
-                return bytes(fh.read())
+            return bytes(obstore.get(self._s3(), self._key(parts)).bytes())
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            if "NoSuchKey" in str(exc) or "does not exist" in str(exc):
-                return None
-            raise
 
     def size(self, *parts: str) -> int | None:
-        import pyarrow.fs as pafs
+        """A file's size in bytes, None when it does not exist."""
+        if self.is_local:
+            try:
+                return Path(self.path(*parts)).stat().st_size
+            except FileNotFoundError:
+                return None
+        import obstore
 
-        info = self.fs.get_file_info(self.path(*parts))
-        return None if info.type == pafs.FileType.NotFound else int(info.size or 0)
+        try:
+            return int(obstore.head(self._s3(), self._key(parts))["size"])
+        except FileNotFoundError:
+            return None
 
     def write(self, data: bytes, *parts: str) -> None:
         """Write a file whole: a reader sees the old state or the new one, never a part
         (a rename on disk; a single PUT on S3)."""
-        if self.is_local:
-            import tempfile
+        if not self.is_local:
+            import obstore
 
-            path = Path(self.path(*parts))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            obstore.put(self._s3(), self._key(parts), data)
             return
-        with self.fs.open_output_stream(self.path(*parts)) as fh:
+        import tempfile
+
+        path = Path(self.path(*parts))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
     def folders(self, *parts: str) -> list[str]:
         """Names of the folders directly under ``parts`` (none when it is missing)."""
-        import pyarrow.fs as pafs
+        if self.is_local:
+            base = Path(self.path(*parts))
+            return sorted(p.name for p in base.iterdir() if p.is_dir()) \
+                if base.is_dir() else []
+        import obstore
 
-        sel = pafs.FileSelector(self.path(*parts), allow_not_found=True)
-        return sorted(i.base_name for i in self.fs.get_file_info(sel)
-                      if i.type == pafs.FileType.Directory)
+        got = obstore.list_with_delimiter(self._s3(), self._key(parts) + "/")
+        return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in got["common_prefixes"])
 
 
-_FILESYSTEMS: dict[Any, Any] = {}
+_S3: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
 
-def _filesystem(key: str | tuple[tuple[str, str], ...]) -> pafs.FileSystem:
-    import pyarrow.fs as pafs
+def _s3_store(url: str, query: tuple[tuple[str, str], ...]) -> Any:
+    got = _S3.get((url, query))
+    if got is None:
+        from obstore.store import S3Store
 
-    got = _FILESYSTEMS.get(key)
-    if got is not None:
-        return got
-    if isinstance(key, str):
-        got = pafs.LocalFileSystem()
-    else:
-        q = dict(key)
-        endpoint = q.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL") or ""
-        kw: dict[str, Any] = {"region": q.get("region") or os.environ.get("AWS_REGION")
-                              or "us-east-1"}
-        if endpoint:
-            split = urlsplit(endpoint)
-            kw["endpoint_override"] = split.netloc
-            kw["scheme"] = split.scheme or "https"
-        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
-            kw["anonymous"] = True
-        got = pafs.S3FileSystem(**kw)
-    _FILESYSTEMS[key] = got
+        split = urlsplit(url)
+        opts = Storage(url, query).options or {}
+        config = {"region": opts["AWS_REGION"]}
+        if "AWS_ENDPOINT_URL" in opts:
+            config["endpoint"] = opts["AWS_ENDPOINT_URL"]
+        if opts.get("AWS_SKIP_SIGNATURE"):
+            config["skip_signature"] = "true"
+        got = S3Store(split.netloc, prefix=split.path.strip("/") or None, config=config,
+                      client_options={"allow_http": opts.get("AWS_ALLOW_HTTP") == "true"})
+        _S3[(url, query)] = got
     return got

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuesday.errors import ArtifactCorrupt, Conflict, NotFound, TuesdayError
-from tuesday.storage import Locations, Storage, resolve
+from tuesday.storage import Locations, Storage, check, resolve
 
 if TYPE_CHECKING:  # SQLAlchemy, Arrow and deltalake load where first used: `--help` needs none
     import sqlalchemy as sa
@@ -379,6 +379,36 @@ def open_workspace(root: str | Path, *, metadata: str | None = None,
                 "folder or database.") from exc
     reconcile_all(ws)
     return ws
+
+
+def copy_metadata(src: Workspace, url: str) -> None:
+    """Copy every metadata row of ``src`` into the empty database at ``url`` (a move
+    from the embedded SQLite to PostgreSQL), keys and counters included; then open the
+    workspace with ``metadata=url``.
+
+    Example:
+        >>> # copy_metadata(ws, "postgresql+psycopg://me@db:5432/tuesday")
+        >>> # ws = open_workspace(ws.root, metadata="postgresql+psycopg://me@db/tuesday")
+    """
+    import sqlalchemy as sa
+
+    from tuesday import meta
+
+    dst = Workspace(src.root, Locations(metadata=check("metadata", url)))
+    with src.engine().connect() as read, dst.engine().begin() as write:
+        for table in meta.metadata.sorted_tables:
+            if table.name == "schema_version":
+                continue
+            if write.execute(sa.select(sa.func.count()).select_from(table)).scalar():
+                raise Conflict(f"The metadata database {_shown(url)} is not empty (table "
+                               f"{table.name!r} has rows).",
+                               fix="Copy into a new, empty database.")
+            rows = [dict(r._mapping) for r in read.execute(table.select())]
+            if rows:
+                write.execute(table.insert(), rows)
+            if write.dialect.name == "postgresql" and "id" in table.c and rows:
+                write.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table.name}',"
+                                      f" 'id'), {max(int(r['id']) for r in rows)})"))
 
 
 # ------------------------------------------------------------------------- the ledger

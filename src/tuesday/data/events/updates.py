@@ -64,12 +64,12 @@ def _appended(ws: Workspace, src: Source, version: int) -> pd.DataFrame:
         raise NotFound(f"Version {version} of table {src.name!r} has no commit file.",
                        fix="Run `tuesday tables` to list the versions that exist.")
     actions = [json.loads(line) for line in raw.decode().splitlines() if line]
-    files = [store.path(*base, unquote(a["add"]["path"])) for a in actions if "add" in a]
+    files = [unquote(a["add"]["path"]) for a in actions if "add" in a]
     schema = tables.arrow_schema(src)
     if not files:
         return schema.empty_table().to_pandas()
-    parts = [pq.read_table(f, filesystem=store.fs).select(schema.names).cast(schema)
-             for f in files]
+    parts = [pq.read_table(pa.py_buffer(store.read(*base, *f.split("/")) or b""))
+             .select(schema.names).cast(schema) for f in files]
     return pa.concat_tables(parts).to_pandas()
 
 
