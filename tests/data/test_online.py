@@ -205,14 +205,14 @@ def _batches(frame: pd.DataFrame, cuts: list[int]) -> list[tuple[pd.Timestamp, p
 
 
 def _replay(source: str, model: Model, frame: pd.DataFrame, cuts: list[int],
-            queries: list[tuple[str, int]]
+            queries: list[tuple[str, int]], store: Store | None = None
             ) -> tuple[list[dict], list[tuple[str, pd.Timestamp]], list[pd.DataFrame]]:
     """Apply the batches in order; answer each query once every batch that arrived by its
     time is applied. Returns the online rows, the points and, per point, the events that
     had arrived by then (with ``seen`` = their batch's arrival)."""
     sp = events.spec(PROJECT, source)
     assert sp is not None
-    store = DictStore()
+    store = DictStore() if store is None else store
     store.replace(Space(source, sp.schema, -1, BASE.isoformat()), [], lambda: True)
     plan = events.plan(PROJECT, model)
     points = sorted(((k, BASE + pd.Timedelta(seconds=s)) for k, s in queries),
@@ -246,9 +246,14 @@ def test_online_equals_offline_with_available_at(case) -> None:
     _check_with_available_at(*case)
 
 
-def test_online_equals_offline_on_long_seeded_streams() -> None:
+@pytest.mark.parametrize("backend", ["dict", "redis"])
+def test_online_equals_offline_on_long_seeded_streams(backend: str, request) -> None:
     """The same property on longer streams, sparse to dense (15 to 150 events over 10
-    hours, 3 entities, 25 points each)."""
+    hours, 3 entities, 25 points each), in a dict and in the Redis store."""
+    if backend == "redis":
+        from tuesday.data.online_redis import RedisStore
+
+        url = request.getfixturevalue("redis_server").url()
     rng = np.random.default_rng(20240301)
     for n in (15, 30, 60, 150, 15, 30, 60, 150):
         minutes = rng.integers(0, 600, n)
@@ -264,13 +269,15 @@ def test_online_equals_offline_on_long_seeded_streams() -> None:
         queries = [(str(k), int(s)) for k, s in zip(rng.choice(["a", "b", "c", "nobody"], 25),
                                                    rng.integers(-3600, 11 * 3600, 25),
                                                    strict=True)]
-        _check_with_available_at(frame, cuts, queries)
+        store = RedisStore.from_url(url) if backend == "redis" else None
+        _check_with_available_at(frame, cuts, queries, store)
 
 
 def _check_with_available_at(frame: pd.DataFrame, cuts: list[int],
-                             queries: list[tuple[str, int]]) -> None:
+                             queries: list[tuple[str, int]], store: Store | None = None
+                             ) -> None:
     model = PROJECT.model("m_avail")
-    rows, points, _ = _replay("ev", model, frame, cuts, queries)
+    rows, points, _ = _replay("ev", model, frame, cuts, queries, store)
     everything = frame.copy()
     everything["seen"] = pd.NaT
     for as_of, part in _batches(frame, cuts):
