@@ -313,3 +313,20 @@ def _s3_store(url: str, query: tuple[tuple[str, str], ...]) -> Any:
                       client_options={"allow_http": opts.get("AWS_ALLOW_HTTP") == "true"})
         _S3[(url, query)] = got
     return got
+
+
+def copy_tree(src: Storage, dst: Storage, *tops: str) -> int:
+    """Copy every file under ``tops`` (e.g. ``"tables"``, ``"artifacts"``) of a local
+    ``src`` to ``dst`` (a move of an embedded workspace's data to S3); the number of files.
+    Delta tables keep working: their logs name their files by relative paths."""
+    if not src.is_local:
+        raise TuesdayError("Only a local folder can be copied from.",
+                           fix="Copy from the embedded workspace's folder.")
+    n = 0
+    for top in tops:
+        base = Path(src.path(top))
+        for path in sorted(base.rglob("*")) if base.is_dir() else []:
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                dst.write(path.read_bytes(), top, *path.relative_to(base).parts)
+                n += 1
+    return n
