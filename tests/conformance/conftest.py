@@ -45,7 +45,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def profile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
             tmp_path: Path) -> Iterator[dict[str, str]]:
     """The locations of this test's workspaces, set in the environment."""
-    meta, online, store = PROFILES[request.param]
+    yield from on_profile(request.param, request, monkeypatch, tmp_path)
+
+
+def on_profile(name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+               tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Set the environment to fresh locations of profile ``name`` for one test."""
+    meta, online, store = PROFILES[name]
     locs = {"metadata": "", "online": "", "storage": ""}
     if meta:
         locs["metadata"] = request.getfixturevalue(_SERVERS[meta]).database()

@@ -32,7 +32,8 @@ from tuesday.workspace import Workspace
 
 
 @pytest.fixture()
-def ws(release_ws: Workspace, tmp_path: Path, profile: dict[str, str]) -> Workspace:
+def ws(release_ws: Workspace, tmp_path: Path,  # noqa: F811
+       profile: dict[str, str]) -> Workspace:
     """Version 1 in production, version 2 a candidate, online features materialized:
     on the profile."""
     from tests.conftest import AS_OF, RIDERSHIP

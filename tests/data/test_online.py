@@ -548,7 +548,7 @@ def test_apply_ingests_validates_and_updates_the_state(tmp_path) -> None:
     assert sorted(table["seen"].astype(str)) == ["2024-03-01 00:00:00", "2024-03-01 00:00:00",
                                                  "2024-03-01 00:31:00"]
     assert len(tables.quarantine(ws, PROJECT.source("ev"))) == 1
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     at = BASE + pd.Timedelta(minutes=40)
     served = events.plan(PROJECT, model).values(conn, "a", at)
     assert served["x_count_1h_lag_0d"] == 3.0
@@ -556,9 +556,9 @@ def test_apply_ingests_validates_and_updates_the_state(tmp_path) -> None:
     offline = _offline(model, "ev", table, ["a"], [at])
     _compare(model, [served], offline, [("a", at)])
     # a rebuild from the table gives the same record, byte for byte
-    before = SQLiteStore(conn).get("ev", "a")
+    before = conn.get("ev", "a")
     events.rebuild(ws, PROJECT, "ev", (BASE + pd.Timedelta(minutes=31)).to_pydatetime())
-    assert SQLiteStore(conn).get("ev", "a") == before
+    assert conn.get("ev", "a") == before
     conn.close()
 
 
@@ -571,7 +571,7 @@ def test_a_file_ingested_source_needs_materialize_first(tmp_path) -> None:
     later = (BASE + pd.Timedelta(minutes=20)).to_pydatetime()
     res = events.apply(ws, PROJECT, "ev", _rows([15], [4.0]), later)
     assert res.online.startswith("not built")
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     with pytest.raises(NotFound, match="never built"):
         events.plan(PROJECT, model).values(conn, "nobody", later)
     info = materialize(ws, PROJECT, model, later)
@@ -586,7 +586,7 @@ def test_a_file_ingested_source_needs_materialize_first(tmp_path) -> None:
     sp = events.spec(PROJECT, "ev")
     assert sp is not None
     again = tables.read_table(ws, src).to_pandas().tail(1)
-    status, _ = events.update(SQLiteStore(conn), sp, again, later, version=1)
+    status, _ = events.update(conn, sp, again, later, version=1)
     assert status == "already in the state built by materialize"
     assert events.plan(PROJECT, model).values(conn, "a", later)["x_count_1h_lag_0d"] == 3.0
     # and materialize refuses an as-of before events it would have to leave out
@@ -600,7 +600,7 @@ def test_changed_feature_definitions_are_refused_until_rebuilt(tmp_path) -> None
     events.apply(ws, PROJECT, "ev", _rows([0], [1.0]), BASE.to_pydatetime())
     longer = Project("events", PROJECT.sources, (
         _model("m_avail", "ev", (window("ev", "x", "7d", lag="0d", agg="sum"),)),))
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     with pytest.raises(NotFound, match="other feature definitions"):
         events.plan(longer, longer.model("m_avail")).values(conn, "a", BASE)
     res = events.apply(ws, longer, "ev", _rows([5], [1.0]),
