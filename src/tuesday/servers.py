@@ -118,19 +118,20 @@ class Postgres:
 
     def stop(self) -> None:
         _stop(self.proc)
+        if self.folder.name.startswith("tuesday-postgres-"):
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def start_postgres(folder: Path) -> Postgres:
     """initdb in ``folder`` and start ``postgres`` on a free loopback port (trust auth,
     no fsync: a server for tests and demos, not for data that must survive a crash)."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = folder / "data"
-    if os.geteuid() == 0:  # the postgres user must reach its folder
+    if os.geteuid() == 0:
+        # the postgres user must reach its folder: a folder of its own right under the
+        # system's temporary folder, whatever the modes of the folders above ``folder``
+        folder = Path(tempfile.mkdtemp(prefix="tuesday-postgres-"))
         shutil.chown(folder, "postgres")
-        for parent in folder.parents:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+    data = folder / "data"
     log = folder / "postgres.log"
     subprocess.run(_as_service_user([_pg_bin("initdb"), "-D", str(data), "-A", "trust",
                                      "-U", "postgres", "--no-sync", "-E", "UTF8",
