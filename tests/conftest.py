@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tuesday import servers
 from tuesday.data import tables
 from tuesday.data.materialize import materialize
 from tuesday.project import LoadedProject, load_project
 from tuesday.release import registry
 from tuesday.train import training
-from tuesday.workspace import Workspace, open_workspace
+from tuesday.workspace import Workspace, copy_metadata, open_workspace
 
 # servers compile their models only in the tests that ask for it (tests/test_compiled.py),
 # into a cache of this run's own
@@ -98,3 +100,44 @@ def pizza() -> LoadedProject:
 @pytest.fixture(scope="session")
 def pizza_frames(pizza: LoadedProject) -> dict[str, object]:
     return dict(pizza.module.example_frames())
+# ------------------------------------------------- real servers of the production profile
+# Each starts on first use, once per test session, on a free loopback port in a temporary
+# folder, and stops at the end (tuesday.servers). A test gets a fresh database, key prefix
+# or bucket prefix of its own on the shared server.
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Postgres]:
+    server = servers.start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Redis]:
+    server = servers.start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S3]:
+    server = servers.start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+def on_postgres(ws: Workspace, server: servers.Postgres) -> Workspace:
+    """``ws`` (a private copy) moved to a new PostgreSQL database; the folder records it,
+    so worker processes that open the folder use PostgreSQL too."""
+    url = server.database()
+    copy_metadata(ws, url)
+    return open_workspace(ws.root, metadata=url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.production)])
+def meta_ws(request: pytest.FixtureRequest, ws_copy: Workspace) -> Workspace:
+    """``ws_copy`` with its metadata on SQLite, or moved to PostgreSQL."""
+    if request.param == "sqlite":
+        return ws_copy
+    return on_postgres(ws_copy, request.getfixturevalue("postgres_server"))

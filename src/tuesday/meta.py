@@ -2,12 +2,22 @@
 stage transitions (the audit), deployments, tokens, alerts, loop ticks, ingest keys and
 the lineage of derived versions.
 
-The workspace creates these tables in SQLite (WAL) under its folder. They are written with
-SQLAlchemy Core types only, so that another database can hold them, but SQLite is the
-only engine the test suite runs them on today.
+The same schema, in SQLAlchemy Core types only, lives in SQLite (the embedded default:
+WAL, under the workspace folder) or PostgreSQL (``postgresql+psycopg://...``); the test
+suite runs the registry and the conformance suite on both.
+
+The schema is versioned by table ``schema_version`` (one row) and upgraded in place by
+:func:`upgrade`, which runs the steps of ``MIGRATIONS`` past the recorded version in the
+same transaction that creates missing tables. A versioned table of our own rather than
+Alembic: the schema is created by ``create_all`` from this module on either engine, the
+steps are a few lines of Core each, and they run inside tuesday's own opening of a
+workspace, with no migration scripts folder to ship and no second tool to run; a database
+whose version is newer than this tuesday knows is refused (see ``workspace.engine``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -183,3 +193,48 @@ derived_versions = sa.Table(
     sa.Column("replaced", sa.JSON, nullable=True),
     sa.Column("as_of", sa.DateTime, nullable=False),
 )
+#: the version of this schema; a database with a higher one is refused
+SCHEMA_VERSION = 1
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+#: step that brings a database from version ``n - 1`` to ``n``, by ``n`` (tables and
+#: indexes new in ``n`` are made by ``create_all`` first); version 1 is the first
+#: versioned schema, and a workspace made before it has its tables already
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: lambda conn: None}
+
+
+class UnknownSchema(Exception):
+    """The database holds a schema version this tuesday does not know."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(found)
+        self.found = found
+
+
+def upgrade(conn: sa.Connection) -> int:
+    """Create missing tables and run the migrations past the recorded version, in the
+    caller's transaction; the version found before. Raises ``UnknownSchema`` for a
+    version newer than ``SCHEMA_VERSION``, before changing anything."""
+    insp = sa.inspect(conn)
+    found = 0
+    if insp.has_table("schema_version"):
+        got = conn.execute(sa.select(schema_version.c.version)).scalar()
+        found = int(got) if got is not None else 0
+    if found > SCHEMA_VERSION:
+        raise UnknownSchema(found)
+    if found == SCHEMA_VERSION:
+        return found
+    metadata.create_all(conn)
+    for n in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[n](conn)
+    if found == 0:
+        conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION))
+    else:
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+    return found

@@ -1,6 +1,11 @@
-"""The embedded workspace: one folder with tables, metadata, artifacts and the online store.
+"""A workspace: tables, metadata, artifacts and the online store.
 
-Layout::
+Embedded (the default, zero servers), everything is in one folder. In production the
+metadata, the online store and the storage of tables, quarantine and artifacts are each
+chosen by URL (PostgreSQL, Redis, S3: :mod:`tuesday.storage`) and the same code runs on
+them; the folder then keeps only what is local to a machine (locks, spools, reports).
+
+Layout of the folder (embedded)::
 
     WORKSPACE/
       meta.sqlite          runs, registry, audit, table versions (SQLite WAL)
@@ -17,8 +22,9 @@ processes correct: a change that reads before it writes (a promotion, a rollback
 ``write_transaction``, which holds the metadata database's write lock from its first
 statement (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the same code's
 ``SELECT ... FOR UPDATE`` takes row locks); and writes to one table (an ingest) hold that
-table's lock file under ``locks/`` (``table_lock``), which the kernel releases when the
-process ends, however it ends.
+table's lock (``table_lock``: a lock file under ``locks/``, or a PostgreSQL advisory lock
+when the metadata is on PostgreSQL), which is released when the process ends, however it
+ends.
 
 A Delta commit and its metadata are one fact: each commit tuesday writes carries its own
 record in the commit (``ledger``), and ``reconcile`` brings the metadata up to date
@@ -37,16 +43,16 @@ import logging
 import os
 import re
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuesday.errors import ArtifactCorrupt, Conflict, NotFound, TuesdayError
+from tuesday.storage import Locations, Storage, check, resolve
 
 if TYPE_CHECKING:  # SQLAlchemy, Arrow and deltalake load where first used: `--help` needs none
     import sqlalchemy as sa
@@ -74,26 +80,48 @@ def _plain_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Workspace:
-    """Paths and connections of one workspace folder."""
+    """One workspace: its local folder and where its metadata, online store and storage
+    live (:mod:`tuesday.storage`; each defaults to the folder)."""
 
     root: Path
+    locations: Locations = field(default_factory=Locations)
 
     @property
     def meta_url(self) -> str:
+        return self.locations.metadata or f"sqlite:///{self.root / 'meta.sqlite'}"
 
-        return f"sqlite:///{self.root / 'meta.sqlite'}"
+    @property
+    def online_url(self) -> str:
+        """``sqlite`` (the folder's ``online.sqlite``) or a ``redis://`` URL."""
+        return self.locations.online or "sqlite"
 
     @property
     def online_path(self) -> Path:
         return self.root / "online.sqlite"
 
+    @property
+    def storage(self) -> Storage:
+        return Storage.of(self.locations.storage, self.root)
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """``deltalake`` storage options of the tables (None on local disk)."""
+        return self.storage.options
+
+    def table_uri(self, name: str) -> str:
+        """Where Delta table ``name`` lives (a folder, or an S3 URL): a plain name (``_``
+        may start tuesday's own tables), never one that could leave the workspace."""
+        return self.storage.uri("tables", _plain_name(name))
+
+    def quarantine_uri(self, name: str) -> str:
+        return self.storage.uri("quarantine", _plain_name(name))
+
     def table_path(self, name: str) -> Path:
-        """The folder of table ``name``: a plain name (``_`` may start tuesday's own
-        tables), never a path that could leave the workspace."""
-        return self.root / "tables" / _plain_name(name)
+        """The local folder of table ``name`` (storage on local disk only)."""
+        return Path(self.table_uri(name))
 
     def quarantine_path(self, name: str) -> Path:
-        return self.root / "quarantine" / _plain_name(name)
+        return Path(self.quarantine_uri(name))
 
     @property
     def reports(self) -> Path:
@@ -101,34 +129,17 @@ class Workspace:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.meta_url.startswith("postgresql")
+
     def engine(self) -> sa.Engine:
-        """A SQLAlchemy engine on the metadata database (cached per process)."""
+        """A SQLAlchemy engine on the metadata database (cached per process), its schema
+        created or upgraded (:func:`tuesday.meta.upgrade`)."""
         url = self.meta_url
         eng = _ENGINES.get(url)
         if eng is None:
-            import sqlalchemy as sa
-
-            from tuesday import meta
-
-            eng = sa.create_engine(url, connect_args={"timeout": 30})
-
-            @sa.event.listens_for(eng, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.close()
-
-            @sa.event.listens_for(eng, "begin")
-            def _begin(conn: sa.Connection) -> None:
-                # pysqlite only begins before the first write; a transaction that must
-                # read under the write lock asks for it up front
-                if conn.get_execution_options().get("write_lock") and \
-                        conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-            meta.metadata.create_all(eng)
+            eng = _make_engine(url)
             _ENGINES[url] = eng
         return eng
 
@@ -158,9 +169,16 @@ class Workspace:
 
         Yields True when the lock is held. With ``wait=False`` it yields False at once
         if someone else holds it; otherwise it waits up to ``LOCK_TIMEOUT`` seconds and
-        then raises ``Conflict`` naming the process that holds it. The kernel releases the
-        lock when its process ends, even on SIGKILL, so a crash never leaves it taken.
+        then raises ``Conflict`` naming the process that holds it. The lock is released
+        when its process ends, even on SIGKILL, so a crash never leaves it taken: a lock
+        file under ``locks/`` (the kernel releases it) with SQLite metadata, a PostgreSQL
+        advisory lock (released with its session) with PostgreSQL metadata, so that
+        processes on several machines sharing one workspace exclude each other too.
         """
+        if self.is_postgres:
+            with _pg_lock(self, name, wait=wait) as held:
+                yield held
+            return
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.lock"
@@ -180,27 +198,27 @@ class Workspace:
     def put_artifact(self, data: bytes) -> str:
         """Store bytes under their sha256 and return the digest (idempotent, atomic)."""
         digest = hashlib.sha256(data).hexdigest()
-        path = self.artifact_path(digest)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+        parts = _artifact_parts(digest)
+        if self.storage.size(*parts) is None:
+            self.storage.write(data, *parts)
         return digest
 
     def artifact_path(self, digest: str) -> Path:
-        return self.root / "artifacts" / "sha256" / digest[:2] / digest
+        """The local file of an artifact (storage on local disk only)."""
+        return Path(self.storage.path(*_artifact_parts(digest)))
+
+    def artifact_size(self, digest: str) -> int | None:
+        """An artifact's size in bytes, None when it is missing."""
+        return self.storage.size(*_artifact_parts(digest))
 
     def get_artifact(self, digest: str) -> bytes:
         """Read an artifact and check its sha256; a mismatch is refused."""
-        path = self.artifact_path(digest)
-        if not path.exists():
-            raise NotFound(f"Artifact {digest[:12]} is missing from {path.parent}.",
-                           fix="Restore the workspace's artifacts folder or retrain.")
-        data = path.read_bytes()
+        parts = _artifact_parts(digest)
+        data = self.storage.read(*parts)
+        if data is None:
+            raise NotFound(f"Artifact {digest[:12]} is missing from "
+                           f"{self.storage.uri(*parts[:-1])}.",
+                           fix="Restore the workspace's artifacts or retrain.")
         got = hashlib.sha256(data).hexdigest()
         if got != digest:
             raise ArtifactCorrupt(
@@ -208,6 +226,91 @@ class Workspace:
                 fix="Do not edit artifacts; restore it from a backup or retrain the model.",
             )
         return data
+
+
+def _artifact_parts(digest: str) -> tuple[str, ...]:
+    if not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
+        raise NotFound(f"{digest!r} is not an artifact digest (64 hex digits).",
+                       fix="Use the sha256 a run's manifest records.")
+    return ("artifacts", "sha256", digest[:2], digest)
+
+
+@contextmanager
+def _pg_lock(ws: Workspace, name: str, *, wait: bool) -> Iterator[bool]:
+    """A session-level advisory lock on its own connection, held for the block."""
+    key = int.from_bytes(hashlib.sha256(f"tuesday table {name}".encode()).digest()[:8],
+                         "big", signed=True)
+    conn = ws.engine().connect()
+    try:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        held = False
+        while True:
+            held = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar())
+            if held or not wait:
+                break
+            if time.monotonic() > deadline:
+                raise Conflict(f"Table {name!r} of workspace {_shown(ws.meta_url)} is locked "
+                               f"by another writer for more than {LOCK_TIMEOUT:g} s.",
+                               fix="Wait for the other writer (see pg_locks) to finish, or "
+                                   "end it if it hangs: a killed writer leaves nothing "
+                                   "half-done.")
+            time.sleep(0.02)
+        try:
+            yield held
+        finally:
+            if held:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+    finally:
+        conn.close()
+
+
+def _make_engine(url: str) -> sa.Engine:
+    import sqlalchemy as sa
+
+    from tuesday import meta
+
+    if url.startswith("sqlite"):
+        eng = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(eng, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # pysqlite only begins before the first write; a transaction that must
+            # read under the write lock asks for it up front
+            if conn.get_execution_options().get("write_lock"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        eng = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                               connect_args={"connect_timeout": 10})
+    try:
+        with eng.begin() as conn:
+            if eng.dialect.name == "postgresql":  # one process creates the schema
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7231009)")
+            meta.upgrade(conn)
+    except meta.UnknownSchema as exc:
+        eng.dispose()
+        raise TuesdayError(
+            f"The metadata database {_shown(url)} has schema version {exc.found}, newer "
+            f"than the versions this tuesday knows (up to {meta.SCHEMA_VERSION}); opening "
+            "it could misread or damage it.",
+            fix="Upgrade tuesday (`pip install -U tuesday`) to the version that wrote it, "
+                "or point --metadata-url at another database.") from None
+    except Exception:
+        eng.dispose()
+        raise
+    return eng
+
+
+def _shown(url: str) -> str:
+    return Locations(metadata=url).shown()["metadata"]
 
 
 def _flock(fd: int, *, wait: bool, what: str, path: Path) -> bool:
@@ -239,9 +342,19 @@ def fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def open_workspace(root: str | Path) -> Workspace:
-    """Create (if needed) and open a workspace folder, and reconcile its tables'
-    metadata with their Delta logs (see ``reconcile``)."""
+def open_workspace(root: str | Path, *, metadata: str | None = None,
+                   online: str | None = None, storage: str | None = None) -> Workspace:
+    """Create (if needed) and open a workspace, and reconcile its tables' metadata with
+    their Delta logs (see ``reconcile``).
+
+    ``root`` is the local folder; ``metadata``, ``online`` and ``storage`` are the
+    locations of :mod:`tuesday.storage` (default: ``$TUESDAY_METADATA_URL`` and the
+    others, else what the folder recorded, else the folder itself).
+
+    Example:
+        >>> # open_workspace("ws", metadata="postgresql+psycopg://me@db:5432/tuesday",
+        >>> #                online="redis://cache:6379/0", storage="s3://bucket/ws")
+    """
 
     path = Path(root).expanduser().resolve()
     try:
@@ -252,16 +365,50 @@ def open_workspace(root: str | Path) -> Workspace:
                            fix="Pass --workspace with a writable folder.") from exc
     import sqlalchemy as sa
 
-    ws = Workspace(path)
+    locs = resolve(path, {"metadata": metadata, "online": online, "storage": storage})
+    ws = Workspace(path, locs)
     try:
         ws.engine()
     except sa.exc.DatabaseError as exc:
         _ENGINES.pop(ws.meta_url, None)
+        where = _shown(ws.meta_url) if locs.metadata else str(path / "meta.sqlite")
         raise TuesdayError(
-            f"{path / 'meta.sqlite'} is not a tuesday workspace database ({exc.orig}).",
-            fix="Point --workspace at a tuesday workspace, or at a new folder.") from exc
+            f"{where} is not a tuesday workspace database, or cannot be reached "
+            f"({exc.orig}).",
+            fix="Point --workspace (or --metadata-url) at a tuesday workspace, or at a new "
+                "folder or database.") from exc
     reconcile_all(ws)
     return ws
+
+
+def copy_metadata(src: Workspace, url: str) -> None:
+    """Copy every metadata row of ``src`` into the empty database at ``url`` (a move
+    from the embedded SQLite to PostgreSQL), keys and counters included; then open the
+    workspace with ``metadata=url``.
+
+    Example:
+        >>> # copy_metadata(ws, "postgresql+psycopg://me@db:5432/tuesday")
+        >>> # ws = open_workspace(ws.root, metadata="postgresql+psycopg://me@db/tuesday")
+    """
+    import sqlalchemy as sa
+
+    from tuesday import meta
+
+    dst = Workspace(src.root, Locations(metadata=check("metadata", url)))
+    with src.engine().connect() as read, dst.engine().begin() as write:
+        for table in meta.metadata.sorted_tables:
+            if table.name == "schema_version":
+                continue
+            if write.execute(sa.select(sa.func.count()).select_from(table)).scalar():
+                raise Conflict(f"The metadata database {_shown(url)} is not empty (table "
+                               f"{table.name!r} has rows).",
+                               fix="Copy into a new, empty database.")
+            rows = [dict(r._mapping) for r in read.execute(table.select())]
+            if rows:
+                write.execute(table.insert(), rows)
+            if write.dialect.name == "postgresql" and "id" in table.c and rows:
+                write.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table.name}',"
+                                      f" 'id'), {max(int(r['id']) for r in rows)})"))
 
 
 # ------------------------------------------------------------------------- the ledger
@@ -300,12 +447,12 @@ def _record(commit: dict[str, Any]) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) else None
 
 
-def _open_delta(path: Path) -> DeltaTable | None:
+def _open_delta(ws: Workspace, uri: str) -> DeltaTable | None:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return DeltaTable(str(path))
+        return DeltaTable(uri, storage_options=ws.storage_options)
     except TableNotFoundError:
         return None
 
@@ -377,7 +524,7 @@ def _reconcile_data(ws: Workspace, name: str) -> list[str]:
 
     from tuesday import meta
 
-    dt = _open_delta(ws.table_path(name))
+    dt = _open_delta(ws, ws.table_uri(name))
     if dt is None:
         return []
     newest = dt.version()
@@ -410,8 +557,9 @@ def _reconcile_data(ws: Workspace, name: str) -> list[str]:
         return []
     mark = ledger({"kind": "rollback", "to_version": base, "versions": pending})
     if base is None:
-        write_deltalake(str(ws.table_path(name)), pa.schema(dt.schema().to_arrow())
-                        .empty_table(), mode="overwrite", commit_properties=mark)
+        write_deltalake(ws.table_uri(name), pa.schema(dt.schema().to_arrow())
+                        .empty_table(), mode="overwrite", commit_properties=mark,
+                        storage_options=ws.storage_options)
     else:
         dt.restore(base, commit_properties=mark)
     shown = ", ".join(map(str, pending))
@@ -434,7 +582,7 @@ def _newest_first(dt: DeltaTable) -> Iterator[dict[str, Any]]:
 
 
 def _reconcile_quarantine(ws: Workspace, name: str) -> list[str]:
-    dt = _open_delta(ws.quarantine_path(name))
+    dt = _open_delta(ws, ws.quarantine_uri(name))
     if dt is None:
         return []
     adopted: list[tuple[int | None, dict[str, Any]]] = []
@@ -463,8 +611,8 @@ def reconcile_all(ws: Workspace) -> None:
     """Reconcile every table that no other process is writing right now."""
     from deltalake.exceptions import DeltaError
 
-    names = sorted({p.name for sub in ("tables", "quarantine") for p in (ws.root / sub)
-                    .iterdir() if p.is_dir() and not p.name.startswith(("_", "."))})
+    names = sorted({n for sub in ("tables", "quarantine") for n in ws.storage.folders(sub)
+                    if not n.startswith(("_", "."))})
     for name in names:
         with ws.table_lock(name, wait=False) as held:
             if not held:

@@ -107,26 +107,36 @@ def state(ws_root: Path) -> dict[str, Any]:
     for v in versions:  # each version is the one its ingest names, with its rows
         assert accepted[v["ingest_id"]]["table_version"] == v["version"]
         assert v["rows"] == accepted[v["ingest_id"]]["accepted"]
-    path = ws.table_path("rides")
-    if path.exists():  # the newest Delta state holds exactly what the metadata counts
-        ids = DeltaTable(str(path)).to_pyarrow_table(columns=["id"]).column("id")
+    data = delta(ws, ws.table_uri("rides"))
+    if data is not None:  # the newest Delta state holds exactly what the metadata counts
+        ids = data.to_pyarrow_table(columns=["id"]).column("id")
         assert len(ids) == total
         assert len(ids.unique()) == total  # no key twice
         for v in versions:
-            assert DeltaTable(str(path), version=v["version"]).to_pyarrow_table(
+            assert delta(ws, ws.table_uri("rides"), v["version"]).to_pyarrow_table(
                 columns=["id"]).num_rows == v["total_rows"]
     else:
         assert total == 0
-    qpath = ws.quarantine_path("rides")
     held: Counter[str] = Counter()
-    if qpath.exists():  # and the quarantine exactly the rows of recorded ingests
-        held = Counter(DeltaTable(str(qpath)).to_pyarrow_table(columns=["ingest_id"])
+    bad = delta(ws, ws.quarantine_uri("rides"))
+    if bad is not None:  # and the quarantine exactly the rows of recorded ingests
+        held = Counter(bad.to_pyarrow_table(columns=["ingest_id"])
                        .column("ingest_id").to_pylist())
     assert held == Counter({g["ingest_id"]: g["quarantined"] for g in ingests
                             if g["quarantined"]})
     assert len(tables.quarantine(ws, RIDES)) == sum(held.values())
     return {"ws": ws, "ingests": ingests, "files": Counter(g["file"] for g in ingests),
             "rows": total}
+
+
+def delta(ws: Workspace, uri: str, version: int | None = None) -> Any:
+    """The Delta table at ``uri`` (a folder or S3), None when there is none."""
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(uri, version=version, storage_options=ws.storage_options)
+    except TableNotFoundError:
+        return None
 
 
 def files(tmp_path: Path, k: int, n: int = N, *, first: int = 0) -> list[tuple[Path, range]]:

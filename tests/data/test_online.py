@@ -205,14 +205,14 @@ def _batches(frame: pd.DataFrame, cuts: list[int]) -> list[tuple[pd.Timestamp, p
 
 
 def _replay(source: str, model: Model, frame: pd.DataFrame, cuts: list[int],
-            queries: list[tuple[str, int]]
+            queries: list[tuple[str, int]], store: Store | None = None
             ) -> tuple[list[dict], list[tuple[str, pd.Timestamp]], list[pd.DataFrame]]:
     """Apply the batches in order; answer each query once every batch that arrived by its
     time is applied. Returns the online rows, the points and, per point, the events that
     had arrived by then (with ``seen`` = their batch's arrival)."""
     sp = events.spec(PROJECT, source)
     assert sp is not None
-    store = DictStore()
+    store = DictStore() if store is None else store
     store.replace(Space(source, sp.schema, -1, BASE.isoformat()), [], lambda: True)
     plan = events.plan(PROJECT, model)
     points = sorted(((k, BASE + pd.Timedelta(seconds=s)) for k, s in queries),
@@ -246,9 +246,14 @@ def test_online_equals_offline_with_available_at(case) -> None:
     _check_with_available_at(*case)
 
 
-def test_online_equals_offline_on_long_seeded_streams() -> None:
+@pytest.mark.parametrize("backend", ["dict", "redis"])
+def test_online_equals_offline_on_long_seeded_streams(backend: str, request) -> None:
     """The same property on longer streams, sparse to dense (15 to 150 events over 10
-    hours, 3 entities, 25 points each)."""
+    hours, 3 entities, 25 points each), in a dict and in the Redis store."""
+    if backend == "redis":
+        from tuesday.data.online_redis import RedisStore
+
+        url = request.getfixturevalue("redis_server").url()
     rng = np.random.default_rng(20240301)
     for n in (15, 30, 60, 150, 15, 30, 60, 150):
         minutes = rng.integers(0, 600, n)
@@ -264,13 +269,15 @@ def test_online_equals_offline_on_long_seeded_streams() -> None:
         queries = [(str(k), int(s)) for k, s in zip(rng.choice(["a", "b", "c", "nobody"], 25),
                                                    rng.integers(-3600, 11 * 3600, 25),
                                                    strict=True)]
-        _check_with_available_at(frame, cuts, queries)
+        store = RedisStore.from_url(url) if backend == "redis" else None
+        _check_with_available_at(frame, cuts, queries, store)
 
 
 def _check_with_available_at(frame: pd.DataFrame, cuts: list[int],
-                             queries: list[tuple[str, int]]) -> None:
+                             queries: list[tuple[str, int]], store: Store | None = None
+                             ) -> None:
     model = PROJECT.model("m_avail")
-    rows, points, _ = _replay("ev", model, frame, cuts, queries)
+    rows, points, _ = _replay("ev", model, frame, cuts, queries, store)
     everything = frame.copy()
     everything["seen"] = pd.NaT
     for as_of, part in _batches(frame, cuts):
@@ -484,10 +491,13 @@ def test_the_size_bound_drops_the_oldest_and_counts_them(monkeypatch) -> None:
 # -------------------------------------------------------------------------- stores
 
 
-@pytest.fixture(params=["sqlite", "dict"])
+@pytest.fixture(params=["sqlite", "dict", "redis"])
 def store(request, tmp_path) -> Store:
     if request.param == "dict":
         return DictStore()
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url()
+        return online.open_store(open_workspace(tmp_path / "ws", online=url))
     return SQLiteStore(online.connect(open_workspace(tmp_path / "ws")))
 
 
@@ -538,7 +548,7 @@ def test_apply_ingests_validates_and_updates_the_state(tmp_path) -> None:
     assert sorted(table["seen"].astype(str)) == ["2024-03-01 00:00:00", "2024-03-01 00:00:00",
                                                  "2024-03-01 00:31:00"]
     assert len(tables.quarantine(ws, PROJECT.source("ev"))) == 1
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     at = BASE + pd.Timedelta(minutes=40)
     served = events.plan(PROJECT, model).values(conn, "a", at)
     assert served["x_count_1h_lag_0d"] == 3.0
@@ -546,9 +556,9 @@ def test_apply_ingests_validates_and_updates_the_state(tmp_path) -> None:
     offline = _offline(model, "ev", table, ["a"], [at])
     _compare(model, [served], offline, [("a", at)])
     # a rebuild from the table gives the same record, byte for byte
-    before = SQLiteStore(conn).get("ev", "a")
+    before = conn.get("ev", "a")
     events.rebuild(ws, PROJECT, "ev", (BASE + pd.Timedelta(minutes=31)).to_pydatetime())
-    assert SQLiteStore(conn).get("ev", "a") == before
+    assert conn.get("ev", "a") == before
     conn.close()
 
 
@@ -561,7 +571,7 @@ def test_a_file_ingested_source_needs_materialize_first(tmp_path) -> None:
     later = (BASE + pd.Timedelta(minutes=20)).to_pydatetime()
     res = events.apply(ws, PROJECT, "ev", _rows([15], [4.0]), later)
     assert res.online.startswith("not built")
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     with pytest.raises(NotFound, match="never built"):
         events.plan(PROJECT, model).values(conn, "nobody", later)
     info = materialize(ws, PROJECT, model, later)
@@ -576,7 +586,7 @@ def test_a_file_ingested_source_needs_materialize_first(tmp_path) -> None:
     sp = events.spec(PROJECT, "ev")
     assert sp is not None
     again = tables.read_table(ws, src).to_pandas().tail(1)
-    status, _ = events.update(SQLiteStore(conn), sp, again, later, version=1)
+    status, _ = events.update(conn, sp, again, later, version=1)
     assert status == "already in the state built by materialize"
     assert events.plan(PROJECT, model).values(conn, "a", later)["x_count_1h_lag_0d"] == 3.0
     # and materialize refuses an as-of before events it would have to leave out
@@ -590,7 +600,7 @@ def test_changed_feature_definitions_are_refused_until_rebuilt(tmp_path) -> None
     events.apply(ws, PROJECT, "ev", _rows([0], [1.0]), BASE.to_pydatetime())
     longer = Project("events", PROJECT.sources, (
         _model("m_avail", "ev", (window("ev", "x", "7d", lag="0d", agg="sum"),)),))
-    conn = online.connect(ws)
+    conn = online.open_store(ws)
     with pytest.raises(NotFound, match="other feature definitions"):
         events.plan(longer, longer.model("m_avail")).values(conn, "a", BASE)
     res = events.apply(ws, longer, "ev", _rows([5], [1.0]),

@@ -63,9 +63,10 @@ class Pool:
 
 
 @pytest.fixture()
-def race_ws(ws_copy: Workspace) -> Workspace:
-    """The trained ridership workspace (version 1 a candidate), a private copy."""
-    return ws_copy
+def race_ws(meta_ws: Workspace) -> Workspace:
+    """The trained ridership workspace (version 1 a candidate), a private copy, with its
+    metadata on SQLite or on PostgreSQL."""
+    return meta_ws
 
 
 @pytest.fixture(scope="module")

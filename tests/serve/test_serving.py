@@ -30,9 +30,9 @@ def test_online_features_equal_offline_features_computed_later(served_ws, riders
         tables.ingest_file(served_ws, ridership.project.source(name), path, as_of=LATER)
     model = ridership.project.model("ridership_14d")
     ts = training.training_set(served_ws, ridership.project, model, LATER)
-    conn = online.connect(served_ws)
-    record = online.read(conn, "ridership_14d", "Clark_Lake")
-    conn.close()
+    store = online.open_store(served_ws)
+    record = online.read(store, "ridership_14d", "Clark_Lake")
+    store.close()
     assert len(record.vectors) == 14
     checked = 0
     for target, vector in record.vectors.items():

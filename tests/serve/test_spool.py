@@ -161,7 +161,8 @@ def test_server_killed_under_load_loses_no_answered_prediction(served_ws) -> Non
     missing = set(acked) - set(ids)
     assert not missing, f"{len(missing)} of {len(acked)} answered rows not in the log"
     assert list((served_ws.root / SPOOL).iterdir()) == []
-    assert DeltaTable(str(served_ws.table_path(PREDICTIONS))).version() > 0
+    assert DeltaTable(served_ws.table_uri(PREDICTIONS),
+                      storage_options=served_ws.storage_options).version() > 0
 
 
 def test_sigterm_leaves_no_spool(served_ws) -> None:

@@ -29,9 +29,14 @@ class Ctx:
     """The global options of a command; the project is loaded, and the workspace opened,
     only when a command first asks for them."""
 
-    def __init__(self, project: str | None, workspace: str | None) -> None:
+    def __init__(self, project: str | None, workspace: str | None,
+                 metadata_url: str | None = None, online_url: str | None = None,
+                 storage_url: str | None = None) -> None:
         self.project_arg = project
         self.workspace_arg = workspace
+        self.metadata_url_arg = metadata_url
+        self.online_url_arg = online_url
+        self.storage_url_arg = storage_url
         self._loaded: LoadedProject | None = None
 
     @property
@@ -64,7 +69,8 @@ class Ctx:
         root = self.workspace_arg or os.environ.get("TUESDAY_WORKSPACE")
         if not root:  # next to the project: there must be one, or nothing is created
             root = str(self.loaded.path.parent / ".tuesday")
-        return open_workspace(root)
+        return open_workspace(root, metadata=self.metadata_url_arg,
+                              online=self.online_url_arg, storage=self.storage_url_arg)
 
 
 def parse_time(value: str | None, *, what: str = "--as-of") -> datetime:
@@ -106,12 +112,22 @@ actor_opt = click.option("--actor", default=lambda: os.environ.get("USER", "cli"
 @click.option("--workspace", "workspace", metavar="DIR",
               help="Workspace folder (default: $TUESDAY_WORKSPACE or .tuesday/ next to the "
                    "project).")
+@click.option("--metadata-url", "metadata_url", metavar="URL",
+              help="Metadata database: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+                   "(default: $TUESDAY_METADATA_URL, else the workspace folder's).")
+@click.option("--online-url", "online_url", metavar="URL",
+              help="Online store: sqlite or redis://HOST:6379/0 (default: "
+                   "$TUESDAY_ONLINE_URL, else the workspace folder's).")
+@click.option("--storage-url", "storage_url", metavar="URL",
+              help="Tables, quarantine and artifacts: a folder or s3://BUCKET/PREFIX "
+                   "(default: $TUESDAY_STORAGE_URL, else the workspace folder).")
 @click.version_option(package_name="tuesday")
 @click.pass_context
-def main(ctx: click.Context, project: str | None, workspace: str | None) -> None:
+def main(ctx: click.Context, project: str | None, workspace: str | None,
+         metadata_url: str | None, online_url: str | None, storage_url: str | None) -> None:
     """tuesday: from a notebook model to a production service that checks its data,
     serves fast, watches itself and explains itself."""
-    ctx.obj = Ctx(project, workspace)
+    ctx.obj = Ctx(project, workspace, metadata_url, online_url, storage_url)
 
 
 def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -122,16 +138,20 @@ def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -
             setattr(obj, f"{param.name}_arg", value)
 
 
+GLOBAL_OPTIONS = (("project", "PATH"), ("workspace", "DIR"), ("metadata-url", "URL"),
+                  ("online-url", "URL"), ("storage-url", "URL"))
+
+
 def share_global_options(group: click.Group) -> None:
-    """Accept ``--project`` and ``--workspace`` after the command name too, on every
-    command and subcommand (``tuesday demo --workspace DIR`` and ``tuesday --workspace
-    DIR demo`` are the same)."""
+    """Accept ``--project``, ``--workspace`` and the location URLs after the command
+    name too, on every command and subcommand (``tuesday demo --workspace DIR`` and
+    ``tuesday --workspace DIR demo`` are the same)."""
     for command in group.commands.values():
         taken = {o for p in command.params for o in p.opts}
         if isinstance(command, click.Group):
             share_global_options(command)
             continue
-        for name, metavar in (("project", "PATH"), ("workspace", "DIR")):
+        for name, metavar in GLOBAL_OPTIONS:
             if f"--{name}" not in taken:
                 command.params.append(click.Option(
                     [f"--{name}"], metavar=metavar, expose_value=False,

@@ -142,6 +142,7 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
     needed (one JSON line with --json). A port in use exits 2."""
     import uvicorn
 
+    from tuesday import storage
     from tuesday.loop import daily as loop
     from tuesday.serve import auth
 
@@ -156,6 +157,8 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
         threading.Thread(target=_announce, args=(c, host, bound, as_json), daemon=True,
                          name="tuesday-announce").start()
         os.environ["TUESDAY_WORKSPACE"] = str(ws.root)
+        for kind, var in storage.ENV.items():  # the workers open the same locations
+            os.environ[var] = getattr(ws.locations, kind) or ""
         os.environ["TUESDAY_PROJECT"] = str(c.project_path.resolve())
         if max_body_mb is not None:
             os.environ["TUESDAY_MAX_BODY_MB"] = str(max_body_mb)

@@ -242,12 +242,11 @@ def _changed_days(ws: Workspace, src: Source, old: int | None, new: int | None
         return None
     if src.derive is not None and old is not None:
         return _replaced_days(ws, src.name, old, new)
-    path = ws.table_path(src.name)
 
     def files(version: int | None) -> set[str]:
         if version is None:
             return set()
-        dt = tables._delta(path, version)
+        dt = tables._delta(ws, src.name, version)
         return set(dt.file_uris()) if dt is not None else set()
 
     changed = files(old) ^ files(new)
@@ -335,7 +334,7 @@ def _read_input(ws: Workspace, src: Source, version: int | None, days: set[int] 
         return tables.arrow_schema(src).empty_table()
     if days is None or src.time is None:
         return tables.read_table(ws, src, version)
-    dt = tables._delta(ws.table_path(src.name), version)
+    dt = tables._delta(ws, src.name, version)
     assert dt is not None
     reads = {d - k for d in days for k in range(lookback + 1)}
     return dt.to_pyarrow_dataset().to_table(filter=_day_filter(src.time, reads))
@@ -460,10 +459,9 @@ def _write(ws: Workspace, src: Source, val: Validation, days: set[int] | None,
     the contract first, to the quarantine); returns its version."""
     prev = tables.latest_version(ws, src.name)
     table = val.table
-    path = ws.table_path(src.name)
     removed = 0
     if prev is not None:
-        dt = tables._delta(path, int(prev["version"]))
+        dt = tables._delta(ws, src.name, int(prev["version"]))
         assert dt is not None
         if days is None:
             removed = int(prev["total_rows"])
@@ -502,11 +500,13 @@ def _write(ws: Workspace, src: Source, val: Validation, days: set[int] | None,
     if prev is None:
         tables._append(ws, src, table, props=props)
     elif days is None:
-        write_deltalake(str(path), table, mode="overwrite", commit_properties=props)
+        write_deltalake(ws.table_uri(src.name), table, mode="overwrite",
+                        commit_properties=props, storage_options=ws.storage_options)
     else:
         assert src.time is not None
-        write_deltalake(str(path), table, mode="overwrite",
-                        predicate=_predicate(src.time, days), commit_properties=props)
+        write_deltalake(ws.table_uri(src.name), table, mode="overwrite",
+                        predicate=_predicate(src.time, days), commit_properties=props,
+                        storage_options=ws.storage_options)
     reconcile(ws, src.name)
     got = tables.latest_version(ws, src.name)
     assert got is not None and got["ingest_id"] == ingest_id

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from tuesday.data import events, inputs
 from tuesday.data.features import baseline_features, feature_frame, horizon, points_frame
-from tuesday.data.online import connect, target_key
+from tuesday.data.online import open_store, target_key
 from tuesday.project import Model, Project
 from tuesday.workspace import Workspace
 
@@ -115,13 +115,11 @@ def _materialize_vectors(ws: Workspace, project: Project, model: Model, as_of: d
                    for j, t in enumerate(targets)}
         payload = json.dumps({"names": cols, "vectors": vectors}, separators=(",", ":"))
         rows.append((model.name, entity, origin.isoformat(), payload))
-    conn = connect(ws)
+    store = open_store(ws)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT OR REPLACE INTO online_features VALUES (?, ?, ?, ?)", rows)
-        conn.execute("COMMIT")
+        store.put_features(rows)
     finally:
-        conn.close()
+        store.close()
     return {"model": model.name, "entities": len(entities), "targets": n,
             "origin": origin.isoformat(),
             "first_target": target_key(targets[0]) if h > pd.Timedelta(0) else None,

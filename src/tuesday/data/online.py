@@ -1,12 +1,16 @@
-"""Online feature store: one record per (model, entity), in SQLite.
+"""Online feature store: one record per (model, entity), in SQLite (the embedded
+default) or Redis (:mod:`tuesday.data.online_redis`), chosen by the workspace's online URL
+(:func:`open_store`).
 
-Two kinds of record, each one row read by one primary-key lookup:
+Two kinds of record, each one row (one key) read by one point lookup:
 
-- ``online_features``: materialized vectors per (model, entity), below;
-- ``online_events``: the event state per (source, entity) that ``tuesday.data.events`` keeps
+- features: materialized vectors per (model, entity), below;
+- events: the event state per (source, entity) that ``tuesday.data.events`` keeps
   from events and computes request-time features from, behind the ``Store`` protocol
-  (get / get_many / atomic update / replace of one blob per key), so a Redis backend is
-  one small class (GET, MGET, WATCH/MULTI, a generation key swap).
+  (get / get_many / atomic update / replace of one blob per key).
+
+A backend is one class with the methods of ``OnlineStore``; tests/data/test_online.py and
+the conformance suite run the same tests over each.
 
 The vectors are written by :mod:`tuesday.data.materialize`; a read is one primary key
 lookup, so serving never recomputes features and cannot compute them differently.
@@ -18,13 +22,15 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import pandas as pd
 
+from tuesday.data.online_base import OnlineStore, Record, Space, Store, Updater
 from tuesday.errors import NotFound
 from tuesday.workspace import Workspace
+
+__all__ = ["NO_VECTORS", "Cached", "OnlineStore", "Record", "SQLiteStore", "Space", "Store",
+           "Updater", "connect", "lookup", "open_store", "read", "target_key"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS online_features (
@@ -62,50 +68,14 @@ def connect(ws: Workspace) -> sqlite3.Connection:
 # ------------------------------------------------------------------ event state store
 
 
-@dataclass(frozen=True)
-class Space:
-    """A keyspace of event state (one per event source) and how it was built.
+def open_store(ws: Workspace) -> OnlineStore:
+    """The workspace's online store: ``online.sqlite`` or the Redis of its online URL."""
+    url = ws.online_url
+    if url == "sqlite":
+        return SQLiteStore(connect(ws))
+    from tuesday.data.online_redis import RedisStore
 
-    Attributes:
-        name: The source name.
-        schema: Hash of the feature definitions the records were built for.
-        built_version: Table version the last rebuild read (-1: none); events of
-            versions up to it are already in the records.
-        built_as_of: The as-of of that rebuild (or of the first event).
-    """
-
-    name: str
-    schema: str
-    built_version: int
-    built_as_of: str
-
-
-Updater = Callable[[Space | None, dict[str, bytes]], tuple[Space | None, dict[str, bytes]]]
-
-
-class Store(Protocol):
-    """Where event state lives: one blob per (space, key)."""
-
-    def space(self, name: str) -> Space | None:
-        """The space's metadata, or None when it was never built."""
-
-    def get(self, space: str, key: str) -> bytes | None:
-        """One record (one point query)."""
-
-    def get_many(self, space: str, keys: Sequence[str]) -> list[bytes | None]:
-        """Many records, in the order of ``keys``."""
-
-    def update(self, space: str, keys: Sequence[str], fn: Updater) -> None:
-        """Atomically: read the space and the records of ``keys``, call ``fn``, write the
-        blobs (and the space, if not None) it returns."""
-
-    def replace(self, space: Space, items: Iterable[tuple[str, bytes]],
-                still_valid: Callable[[], bool]) -> bool:
-        """Atomically replace every record of the space, if ``still_valid()`` holds
-        inside the transaction; False (nothing written) otherwise."""
-
-    def close(self) -> None:
-        """Release the connection."""
+    return RedisStore.from_url(url)
 
 
 class SQLiteStore:
@@ -174,21 +144,31 @@ class SQLiteStore:
         self.conn.execute("INSERT OR REPLACE INTO online_spaces VALUES (?, ?, ?, ?)",
                           (s.name, s.schema, s.built_version, s.built_as_of))
 
+    def lookup(self, model: str, entity: str) -> Record | None:
+        return lookup(self.conn, model, entity)
+
+    def entities(self, model: str) -> list[str]:
+        rows = self.conn.execute("SELECT entity FROM online_features WHERE model = ? "
+                                 "ORDER BY entity", (model,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def put_features(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.executemany("INSERT OR REPLACE INTO online_features VALUES "
+                                  "(?, ?, ?, ?)", rows)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def version(self) -> object:
+        """SQLite's ``PRAGMA data_version``: it changes when any other connection (a
+        ``materialize``, another process) commits to the store."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def close(self) -> None:
         self.conn.close()
-
-
-@dataclass(frozen=True)
-class Record:
-    """Feature vectors of one entity, by target time (ISO string, or '' for no horizon)."""
-
-    entity: str
-    origin: str
-    names: tuple[str, ...]
-    vectors: dict[str, list[float | None]]
-
-    def vector(self, target: str) -> list[float | None] | None:
-        return self.vectors.get(target)
 
 
 #: the record of a model whose features are all computed at request time
@@ -223,8 +203,9 @@ def records(conn: sqlite3.Connection, model: str, *, limit: int = 100) -> list[R
 class Cached:
     """``lookup`` through a cache of decoded records, emptied when the store changes.
 
-    SQLite's ``PRAGMA data_version`` changes when any other connection (a
-    ``materialize``, another process) commits to the store. It is asked at most every
+    The store's ``version()`` changes when another process writes to it (SQLite's
+    ``PRAGMA data_version``; a counter on Redis that every write increments). It is
+    asked at most every
     ``check_seconds`` (0.1 s by default: a new materialize is seen within that time, as
     a promotion is seen by the server within a second), and at the next lookup after
     ``changed()``. Asking on every lookup would cost a third of what the cache saves. The
@@ -234,13 +215,13 @@ class Cached:
     not change the version it sees).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, max_records: int = 10_000,
-                 check_seconds: float = 0.1) -> None:
-        self.conn = conn
+    def __init__(self, store: OnlineStore | sqlite3.Connection, *,
+                 max_records: int = 10_000, check_seconds: float = 0.1) -> None:
+        self.store = SQLiteStore(store) if isinstance(store, sqlite3.Connection) else store
         self.max_records = max_records
         self.check_seconds = check_seconds
         self.records: dict[tuple[str, str], Record] = {}
-        self.version = -1
+        self.version: object = None
         self.checked = -1e9
 
     def changed(self) -> None:
@@ -252,7 +233,7 @@ class Cached:
         now = time.monotonic()
         if now - self.checked >= self.check_seconds:
             self.checked = now
-            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            version = self.store.version()
             if version != self.version:
                 records.clear()
                 self.version = version
@@ -261,7 +242,7 @@ class Cached:
             return records[key]
         except KeyError:
             pass
-        got = lookup(self.conn, model, entity)
+        got = self.store.lookup(model, entity)
         if got is not None:
             if len(records) >= self.max_records:
                 records.clear()
@@ -269,9 +250,10 @@ class Cached:
         return got
 
 
-def read(conn: sqlite3.Connection, model: str, entity: str) -> Record:
+def read(store: OnlineStore | sqlite3.Connection, model: str, entity: str) -> Record:
     """One entity's record; a clear error when it was never materialized."""
-    record = lookup(conn, model, entity)
+    record = store.lookup(model, entity) if not isinstance(store, sqlite3.Connection) \
+        else lookup(store, model, entity)
     if record is None:
         raise NotFound(f"No online features for {model!r} entity {entity!r}.",
                        fix=f"Check the entity key, or run `tuesday materialize {model}` "

@@ -34,7 +34,7 @@ def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        dt = DeltaTable(str(ws.table_path(PREDICTIONS)))
+        dt = DeltaTable(ws.table_uri(PREDICTIONS), storage_options=ws.storage_options)
     except TableNotFoundError:
         return LOG_SCHEMA.empty_table().to_pandas()
     frame = dt.to_pyarrow_table().to_pandas()

@@ -492,7 +492,7 @@ def existing_rows(ws: Workspace, source: Source
 
     def read(columns: list[str], key: str | None, values: list[Any] | None) -> pa.Table:
         last = latest_version(ws, source.name)
-        dt = None if last is None else _delta(ws.table_path(source.name), int(last["version"]))
+        dt = None if last is None else _delta(ws, source.name, int(last["version"]))
         if dt is None:
             return arrow_schema(source).empty_table().select(columns)
         flt = None
@@ -519,12 +519,12 @@ def _append(ws: Workspace, source: Source, table: pa.Table, *, props: CommitProp
     recorded, reconcile left it empty (a stray commit rolled back), perhaps with a
     stray schema.
     """
-    path = ws.table_path(source.name)
-    if latest_version(ws, source.name) is None and _delta(path) is not None:
-        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite",
-                        commit_properties=props)
+    uri, opts = ws.table_uri(source.name), ws.storage_options
+    if latest_version(ws, source.name) is None and _delta(ws, source.name) is not None:
+        write_deltalake(uri, table, mode="overwrite", schema_mode="overwrite",
+                        commit_properties=props, storage_options=opts)
         return
-    write_deltalake(str(path), table, mode="append", commit_properties=props)
+    write_deltalake(uri, table, mode="append", commit_properties=props, storage_options=opts)
 
 
 def _canonical(table: pa.Table) -> pa.Table:
@@ -552,8 +552,8 @@ def _quarantine(ws: Workspace, source: Source, val: Validation, *, ingest_id: st
     table = pa.Table.from_pandas(q, preserve_index=False).cast(pa.schema([
         ("row", pa.int64()), ("reasons", pa.string()), ("values", pa.string()),
         ("ingest_id", pa.string()), ("as_of", pa.timestamp("us"))]))
-    write_deltalake(str(ws.quarantine_path(source.name)), table, mode="append",
-                    commit_properties=props)
+    write_deltalake(ws.quarantine_uri(source.name), table, mode="append",
+                    commit_properties=props, storage_options=ws.storage_options)
 
 
 def _ipc_bytes(table: pa.Table) -> bytes:
@@ -563,16 +563,18 @@ def _ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _delta(path: Path, version: int | None = None) -> DeltaTable | None:
+def _delta(ws: Workspace, name: str, version: int | None = None, *,
+           quarantine: bool = False) -> DeltaTable | None:
+    uri = ws.quarantine_uri(name) if quarantine else ws.table_uri(name)
     try:
-        return DeltaTable(str(path), version=version)
+        return DeltaTable(uri, version=version, storage_options=ws.storage_options)
     except TableNotFoundError:
         return None
     except DeltaError as exc:
         if version is None:
             raise
-        raise NotFound(f"Table {path.name!r} has no version {version}.",
-                       fix=f"Run `tuesday tables` to list the versions of {path.name!r}."
+        raise NotFound(f"Table {name!r} has no version {version}.",
+                       fix=f"Run `tuesday tables` to list the versions of {name!r}."
                        ) from exc
 
 
@@ -613,7 +615,7 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
             table = arrow_schema(source).empty_table()
             return table.select(columns) if columns else table
         version = int(last["version"])
-    dt = _delta(ws.table_path(source.name), version)
+    dt = _delta(ws, source.name, version)
     if dt is None:
         if version is not None:
             raise NotFound(f"Table {source.name!r} has no version {version}.",
@@ -649,7 +651,7 @@ def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.
     resolved yet.
     """
     columns = ["row", "reasons", "values", "ingest_id", "as_of", "resolved_by", "outcome"]
-    dt = _delta(ws.quarantine_path(source.name))
+    dt = _delta(ws, source.name, quarantine=True)
     if dt is None:
         return pd.DataFrame(columns=columns)
     q = dt.to_pyarrow_table().to_pandas()

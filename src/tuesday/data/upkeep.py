@@ -60,7 +60,7 @@ def tidy(ws: Workspace, name: str, *, retention_hours: float,
     out: dict[str, Any] = {"table": name, "files_before": 0, "files_after": 0,
                            "compacted_added": 0, "compacted_removed": 0, "vacuumed": 0}
     try:
-        dt = DeltaTable(str(ws.table_path(name)))
+        dt = DeltaTable(ws.table_uri(name), storage_options=ws.storage_options)
     except TableNotFoundError:
         return out
     out["files_before"] = len(dt.file_uris())

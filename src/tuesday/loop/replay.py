@@ -306,9 +306,7 @@ def _entities(model: Model) -> list[str]:
 
 
 def _stored_entities(predictor: Predictor, model_name: str) -> list[str]:
-    rows = predictor.conn.execute("SELECT entity FROM online_features WHERE model = ? "
-                                  "ORDER BY entity", (model_name,)).fetchall()
-    return [str(r[0]) for r in rows]
+    return predictor.store.entities(model_name)
 
 
 def _time_col(loaded: LoadedProject, model: Model) -> str:

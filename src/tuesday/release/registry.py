@@ -118,7 +118,7 @@ def check_gates(ws: Workspace, model: Model, row: dict[str, Any],
                                 confidence=g.confidence, min_lift=g.min_lift,
                                 min_rows=g.min_rows))
         elif g.kind == "size":
-            size = ws.artifact_path(row["manifest"]["artifact"]["sha256"]).stat().st_size
+            size = ws.artifact_size(row["manifest"]["artifact"]["sha256"]) or 0
             mb = size / 1e6
             out.append({"gate": "size", "passed": mb <= g.max_mb, "megabytes": mb,
                         "max_mb": g.max_mb,

@@ -162,7 +162,8 @@ class PredictionLog:
     def _committed(self, app_id: str) -> int:
         """The newest spool segment of ``app_id`` in the table (-1: none)."""
         try:
-            dt = DeltaTable(str(self.ws.table_path(PREDICTIONS)))
+            dt = DeltaTable(self.ws.table_uri(PREDICTIONS),
+                            storage_options=self.ws.storage_options)
         except TableNotFoundError:
             return -1
         got = dt.transaction_version(app_id)
@@ -191,11 +192,12 @@ class PredictionLog:
             except Exception:
                 self._table = None  # reopened from the path on the next flush
                 raise
-        path = str(self.ws.table_path(PREDICTIONS))
+        path = self.ws.table_uri(PREDICTIONS)
+        opts = self.ws.storage_options
         write_deltalake(path, table, mode="append", schema_mode="merge",
-                        commit_properties=props)
+                        commit_properties=props, storage_options=opts)
         try:
-            self._table = DeltaTable(path)
+            self._table = DeltaTable(path, storage_options=opts)
         except Exception:  # the next flush writes by path again
             log.debug("reopening the prediction log failed", exc_info=True)
 

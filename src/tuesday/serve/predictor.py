@@ -180,8 +180,8 @@ class Predictor:
                  log_predictions: bool = True, compile_models: bool = False) -> None:
         self.ws = ws
         self.loaded = loaded
-        self.conn = online.connect(ws)
-        self.records = online.Cached(self.conn)
+        self.store = online.open_store(ws)
+        self.records = online.Cached(self.store)
         self.log = log_rows if log_rows is not None else PredictionLog(ws)
         self.log_predictions = log_predictions
         self.compile_models = compile_models
@@ -205,7 +205,7 @@ class Predictor:
         return got
 
     def close(self) -> None:
-        self.conn.close()
+        self.store.close()
 
     def refresh(self, name: str | None = None) -> None:
         """Forget the cached routing (of one model or all) so the next request re-reads
@@ -333,7 +333,7 @@ class Predictor:
                 if sp.model.missing_features == "refuse":
                     continue
             if live.features:
-                values.update(live.values(self.conn, str(entity), target))
+                values.update(live.values(self.store, str(entity), target))
             for f in request_feats:
                 values[f] = row.get(f)
             out.append(Row(i, str(entity), target, values, row, gaps, stale))

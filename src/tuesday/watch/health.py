@@ -137,7 +137,8 @@ def _volume(src: Source, found: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _delta(ws: Workspace, name: str, version: int) -> DeltaTable | None:
     try:
-        return DeltaTable(str(ws.table_path(name)), version=version)
+        return DeltaTable(ws.table_uri(name), version=version,
+                          storage_options=ws.storage_options)
     except TableNotFoundError:
         return None
 

@@ -17,7 +17,7 @@ from tuesday.data import online, tables
 from tuesday.data.events.merging import grouped_arrays, merge
 from tuesday.data.events.record import decode, encode
 from tuesday.data.events.specs import Spec, micros, spec
-from tuesday.data.online import Space, SQLiteStore, Store
+from tuesday.data.online import Space, Store
 from tuesday.errors import Conflict, NotFound
 from tuesday.project import Project, Source
 from tuesday.workspace import Workspace
@@ -57,14 +57,19 @@ def _appended(ws: Workspace, src: Source, version: int) -> pd.DataFrame:
     """The rows one ingest appended, as stored (typed by the contract): the files its
     Delta commit added, read from the commit (JSON lines, part of the Delta protocol),
     which is much faster than loading two snapshots and comparing them."""
-    root = ws.table_path(src.name)
-    commit = root / "_delta_log" / f"{version:020d}.json"
-    actions = [json.loads(line) for line in commit.read_text().splitlines() if line]
-    files = [str(root / unquote(a["add"]["path"])) for a in actions if "add" in a]
+    store = ws.storage
+    base = ("tables", src.name)
+    raw = store.read(*base, "_delta_log", f"{version:020d}.json")
+    if raw is None:
+        raise NotFound(f"Version {version} of table {src.name!r} has no commit file.",
+                       fix="Run `tuesday tables` to list the versions that exist.")
+    actions = [json.loads(line) for line in raw.decode().splitlines() if line]
+    files = [unquote(a["add"]["path"]) for a in actions if "add" in a]
     schema = tables.arrow_schema(src)
     if not files:
         return schema.empty_table().to_pandas()
-    parts = [pq.read_table(f).select(schema.names).cast(schema) for f in files]
+    parts = [pq.read_table(pa.py_buffer(store.read(*base, *f.split("/")) or b""))
+             .select(schema.names).cast(schema) for f in files]
     return pa.concat_tables(parts).to_pandas()
 
 
@@ -91,7 +96,7 @@ def apply(ws: Workspace, project: Project, source: str | Source, frame: pd.DataF
         return ApplyResult(result, "nothing accepted")
     rows = _appended(ws, src, result.version)
     own = store is None
-    st: Store = store if store is not None else SQLiteStore(online.connect(ws))
+    st: Store = store if store is not None else online.open_store(ws)
     try:
         status, n = update(st, sp, rows, as_of, version=result.version, fresh=fresh)
     finally:
@@ -150,7 +155,7 @@ def rebuild(ws: Workspace, project: Project, source: str, as_of: datetime, *,
                        "horizon '0d'.")
     src = project.source(source)
     own = store is None
-    st: Store = store if store is not None else SQLiteStore(online.connect(ws))
+    st: Store = store if store is not None else online.open_store(ws)
     try:
         for _attempt in range(5):
             latest = tables.latest_version(ws, source)
