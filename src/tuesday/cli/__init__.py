@@ -8,8 +8,8 @@ The group ``main`` and what its commands share live in :mod:`tuesday.cli.app`; o
 per command group holds the commands: :mod:`~tuesday.cli.data` (ingest, quarantine),
 :mod:`~tuesday.cli.train` (train, report, runs, reproduce), :mod:`~tuesday.cli.release`
 (plan, promote, rollback, deploy, models), :mod:`~tuesday.cli.serve` (serve, predict,
-materialize, token), :mod:`~tuesday.cli.watch` (monitor, alerts) and
-:mod:`~tuesday.cli.loop` (loop, replay, demo).
+materialize, token), :mod:`~tuesday.cli.explain` (explain), :mod:`~tuesday.cli.watch`
+(monitor, alerts) and :mod:`~tuesday.cli.loop` (loop, replay, demo).
 
 Each command imports the stages it drives (and through them LightGBM, pyarrow, duckdb,
 uvicorn...) inside its function, not at the top of its module: that keeps
@@ -18,10 +18,10 @@ uvicorn...) inside its function, not at the top of its module: that keeps
 
 from __future__ import annotations
 
-from tuesday.cli import data, example, loop, release, serve, train, watch
+from tuesday.cli import data, example, explain, loop, release, serve, train, watch
 from tuesday.cli.app import main, share_global_options
 
-for _group in (example, data, train, release, serve, watch, loop):
+for _group in (example, data, train, release, serve, explain, watch, loop):
     for _command in _group.COMMANDS:
         main.add_command(_command)
 share_global_options(main)

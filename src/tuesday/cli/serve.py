@@ -72,10 +72,14 @@ def token_revoke(c: Ctx, name: str, as_json: bool) -> None:
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the answers (.parquet or .csv).")
 @click.option("--chunk-rows", default=5000, show_default=True, type=click.IntRange(min=1))
+@click.option("--explain", is_flag=True,
+              help="Also write each row's explanation: the sentence ('explanation'), the "
+                   "expected value and one contribution_FEATURE column per feature, in the "
+                   "target's units (slower: exact TreeSHAP per row).")
 @json_opt
 @pass_ctx
 def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: int,
-            as_json: bool) -> None:
+            explain: bool, as_json: bool) -> None:
     """Score a file of any size with the production version (and deployment), in chunks;
     every prediction is logged. Rows that cannot be answered get an error column."""
     from tuesday.errors import ValidationFailed
@@ -84,7 +88,7 @@ def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: i
     def go() -> None:
         with console.status("scoring"):
             res = predict_file(c.workspace, c.loaded, model, Path(input_path),
-                               Path(output_path), chunk_rows=chunk_rows)
+                               Path(output_path), chunk_rows=chunk_rows, explain=explain)
         if res.rows and res.errors == res.rows:
             raise ValidationFailed(
                 f"None of the {res.rows} rows of {input_path!r} could be answered; the "

@@ -102,13 +102,15 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for m in project.models:
         paths[f"/v1/models/{m.name}/predict"] = _predict_path(loaded, m)
-        paths[f"/v1/models/{m.name}/batch"] = {"post": _op(
+        batch_op = _op(
             f"Score a file of rows of {m.name} (NDJSON or CSV, any size); NDJSON answers, "
-            "one line per row", "predict",
+            "one line per row (with ?explain=1, each with its explanation)", "predict",
             {"200": _ok("one JSON answer per line, in order", {"type": "string"},
                         "application/x-ndjson")},
             statuses=("404",), body={"required": True, "content": {
-                t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})}
+                t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})
+        batch_op["parameters"] = [EXPLAIN_PARAM]
+        paths[f"/v1/models/{m.name}/batch"] = {"post": batch_op}
     paths.update(_admin_paths())
     paths.update(_ingest_paths(project))
     paths["/v1/models"] = {"get": _op("Every registered version of every model", "read",
@@ -225,19 +227,51 @@ def _predict_path(loaded: LoadedProject, m: Model) -> dict[str, Any]:
     for f in m.features:
         if f.kind == "request":
             props[f.name] = {"type": ["number", "null"]}
-    row = {"type": "object", "properties": props, "required": required}
+    row = {"type": "object", "properties": {**props, "explain": {"type": "boolean"}},
+           "required": required}
+    item = {"type": "object", "properties": props, "required": required}
     answer = {"type": "object", "required": ["model", "model_version", "request_id"],
               "properties": {"model": {"type": "string"}, "model_version": {"type": "integer"},
                              "request_id": {"type": "string"},
                              "deployment": {"type": "string"},
-                             "predictions": {"type": "array", "items": _OBJ}}}
-    return {"post": _op(
-        f"Predict {m.target} with the production version of {m.name}", "predict",
+                             "explanation": EXPLANATION,
+                             "predictions": {"type": "array", "items": {
+                                 "type": "object",
+                                 "properties": {"explanation": EXPLANATION}}}}}
+    op = _op(
+        f"Predict {m.target} with the production version of {m.name}; with explain, "
+        "each row's contributions, expected value and sentence", "predict",
         {"200": _ok("predictions with model_version and request_id", answer)},
         statuses=("404",), body=_json({"anyOf": [row, {
             "type": "object", "required": ["rows"],
-            "properties": {"rows": {"type": "array", "items": row,
-                                    "maxItems": MAX_ROWS}}}]}))}
+            "properties": {"rows": {"type": "array", "items": item, "maxItems": MAX_ROWS},
+                           "explain": {"type": "boolean"}}}]}))
+    op["parameters"] = [EXPLAIN_PARAM]
+    return {"post": op}
+
+
+#: the ``explain`` query parameter of predict and batch
+EXPLAIN_PARAM: dict[str, Any] = {
+    "name": "explain", "in": "query", "required": False,
+    "description": "1 (or true) to answer each row with its explanation",
+    "schema": {"type": "string", "enum": ["1", "0", "true", "false"]}}
+
+#: one row's explanation (``tuesday.serve.explaining``)
+EXPLANATION: dict[str, Any] = {
+    "type": "object",
+    "description": "Why the model said this: contributions of each feature in the target's "
+                   "units (shift) and in raw-score space (raw); expected_raw plus every raw "
+                   "contribution is the raw score",
+    "properties": {
+        "sentence": {"type": "string"}, "prediction": {"type": "number"},
+        "final": {"type": "number"}, "expected": {"type": "number"},
+        "expected_raw": {"type": "number"},
+        "link": {"enum": ["identity", "log", "logit"]},
+        "baseline": {"type": ["object", "null"]},
+        "contributions": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {
+                "shift": {"type": "number"}, "raw": {"type": "number"},
+                "value": {"type": ["number", "null"]}, "text": {"type": "string"}}}}}}
 
 
 def docs_page(spec: dict[str, Any]) -> str:
