@@ -40,8 +40,18 @@ import pandas as pd
 
 #: default chart size in pixels (width, height)
 SIZE = (900, 320)
-_ML, _MR, _MT, _MB = 60, 20, 30, 40
+_ML, _MR, _MT, _MB = 60, 36, 30, 40
 _LEGEND_STEP = 170
+
+
+def _legend_x(names: Sequence[str], start: float) -> list[float]:
+    """Where each legend entry starts: after the previous one's key and text (about 6.5
+    pixels a character at the charts' font size), at least ``_LEGEND_STEP`` apart."""
+    out, x = [], start
+    for n in names:
+        out.append(x)
+        x += max(_LEGEND_STEP, 40 + 6.5 * len(n))
+    return out
 
 
 @dataclass(frozen=True)
@@ -183,8 +193,9 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *,
     if threshold is not None:
         out.append(f'<line x1="{_ML}" x2="{w - _MR}" y1="{sy(threshold):.1f}" '
                    f'y2="{sy(threshold):.1f}" stroke="#c0392b" stroke-dasharray="4 3"/>')
+    legend = _legend_x([s.name for s in series], _ML + 10)
     for i, s in enumerate(series):
-        out.extend(_series(s, i, x, sx, sy, markers))
+        out.extend(_series(s, legend[i], x, sx, sy, markers))
     out.append("</svg>")
     return "\n".join(out)
 
@@ -273,8 +284,8 @@ def waterfall(start: tuple[str, float], steps: Sequence[tuple[str, float]],
         if lo <= t <= hi:
             out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{_MT}" '
                        f'y2="{h - _MB}" stroke="#eee"/>' + _x_tick(sx(t), tick_label(t), h))
-    for i, (label, color) in enumerate(((words[0], RAISE), (words[1], LOWER))):
-        lx = x0 + i * _LEGEND_STEP
+    for (label, color), lx in zip(((words[0], RAISE), (words[1], LOWER)),
+                                  _legend_x(words, x0), strict=True):
         out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{color}"/>'
                    f'<text x="{lx + 18}" y="{_MT - 11}">{_esc(label)}</text>')
     rows: list[tuple[str, float | None, float]] = [
@@ -341,8 +352,7 @@ def bars(labels: Sequence[str], series: Sequence[Series], *, title: str, x_label
     for t in ticks:
         out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{_MT}" y2="{h - _MB}" '
                    f'stroke="#eee"/>' + _x_tick(sx(t), tick_label(t), h))
-    for i, s in enumerate(series):
-        lx = x0 + i * _LEGEND_STEP
+    for s, lx in zip(series, _legend_x([s.name for s in series], x0), strict=True):
         out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{s.color}"/>'
                    f'<text x="{lx + 18}" y="{_MT - 11}">{_esc(s.name)}</text>')
     for g, label in enumerate(labels):
@@ -388,8 +398,8 @@ def grid(row_labels: Sequence[str], col_labels: Sequence[str],
     cw = (width - label_w - 20) / len(col_labels)
     h = _MT + 6 + cell_h * len(row_labels) + _MB
     out = [_open(title, width, h)]
-    for i, (color, text) in enumerate(legend):
-        lx = label_w + i * _LEGEND_STEP
+    for (color, text), lx in zip(legend, _legend_x([t for _, t in legend], label_w),
+                                 strict=True):
         out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{color}" '
                    f'stroke="#999"/><text x="{lx + 18}" y="{_MT - 11}">{_esc(text)}</text>')
     for r, label in enumerate(row_labels):
@@ -573,7 +583,7 @@ def _y_title(text: str, h: int) -> str:
             f'transform="rotate(-90 14 {(h - _MB + _MT) / 2:.0f})">{_esc(text)}</text>')
 
 
-def _series(s: Series, i: int, x: Sequence[float], sx: Any, sy: Any,
+def _series(s: Series, lx: float, x: Sequence[float], sx: Any, sy: Any,
             markers: bool) -> list[str]:
     """The polylines of one series (one per run of known points) and its legend entry."""
     out = []
@@ -585,7 +595,6 @@ def _series(s: Series, i: int, x: Sequence[float], sx: Any, sy: Any,
         if markers:
             out.extend(f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="3" '
                        f'fill="{s.color}"/>' for a, b in seg)
-    lx = _ML + 10 + i * _LEGEND_STEP
     out.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{_MT - 12}" y2="{_MT - 12}" '
                f'stroke="{s.color}" stroke-width="2"{dash_attr}/><text x="{lx + 28}" '
                f'y="{_MT - 8}">{_esc(s.name)}</text>')

@@ -140,7 +140,8 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
 @pass_ctx
 def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
           max_body_mb: float | None, as_json: bool) -> None:
-    """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs);
+    """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs)
+    and the dashboard at /ui/;
     with --scheduler the daily loop runs in the same (parent) process. Once it answers,
     prints its URL, the docs URL, the model versions served and whether tokens are
     needed (one JSON line with --json). A port in use exits 2."""
@@ -172,8 +173,8 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
                              kwargs={"at": at, "stop": stop}, daemon=True,
                              name="tuesday-scheduler").start()
         try:
-            uvicorn.run("tuesday.serve.server:app_from_env", factory=True, host=host, port=bound,
-                        workers=workers, log_level="warning", access_log=False,
+            uvicorn.run("tuesday.report.dashboard:app_from_env", factory=True, host=host,
+                        port=bound, workers=workers, log_level="warning", access_log=False,
                         timeout_graceful_shutdown=10)
         finally:
             stop.set()
@@ -221,12 +222,12 @@ def _announce(c: Ctx, host: str, port: int, as_json: bool, deadline: float = 120
     models = {m.name: (p["version"] if (p := registry.production(c.workspace, m.name))
                        else None) for m in c.loaded.project.models}
     tokens = bool(auth.active(c.workspace))
-    info = {"status": "ready", "url": url, "docs": f"{url}/docs", "models": models,
-            "tokens_required": tokens}
+    info = {"status": "ready", "url": url, "docs": f"{url}/docs",
+            "dashboard": f"{url}/ui/", "models": models, "tokens_required": tokens}
     if as_json:  # one line, for a script waiting on it
         click.echo(encoding.dumps(info))
         return
-    click.echo(f"serving {url} (docs {url}/docs); models: "
+    click.echo(f"serving {url} (docs {url}/docs, dashboard {url}/ui/); models: "
                + (", ".join(f"{n} v{v}" if v else f"{n} (no production version)"
                             for n, v in models.items()) or "none")
                + ("; requests need a Bearer token" if tokens else

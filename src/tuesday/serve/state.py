@@ -121,6 +121,8 @@ class State:
         flush_seconds: Seconds between writes of the prediction log.
         max_inflight: Requests at once beyond which the server sheds load (503).
         tidy_seconds: Seconds between compactions and vacuums of the prediction log.
+        extensions: More routes from a stage above serve (``tuesday.serve.server.Extension``:
+            the dashboard), whose OpenAPI paths ``/openapi.json`` adds.
         inflight: Requests being handled now (the only field that changes).
     """
 
@@ -133,4 +135,5 @@ class State:
     flush_seconds: float
     max_inflight: int = MAX_INFLIGHT
     tidy_seconds: float = TIDY_SECONDS
+    extensions: tuple[Any, ...] = ()
     inflight: int = field(default=0)

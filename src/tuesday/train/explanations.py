@@ -33,6 +33,8 @@ import pandas as pd
 from tuesday.project import Feature, Model
 from tuesday.train.contributions import Contributions, inverse_link
 
+#: a reason whose shift is below this share of the largest one is not in the sentence
+NEGLIGIBLE = 0.05
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
@@ -242,8 +244,10 @@ def _sentence(model: Model, pred: float, baseline: tuple[str, float] | None,
         amount = f"{abs(r.shift):.0%}" if model.task == "binary" else number(abs(r.shift))
         return f"{r.text} ({'+' if r.shift >= 0 else '-'}{amount}{unit if unit else ''})"
 
-    up = [r for r in reasons if r.shift > 0][:top]
-    down = [r for r in reasons if r.shift < 0][:top]
+    # reasons far smaller than the largest are left out of the sentence (not the data)
+    floor = NEGLIGIBLE * max((abs(r.shift) for r in reasons), default=0.0)
+    up = [r for r in reasons if r.shift > 0 and abs(r.shift) >= floor][:top]
+    down = [r for r in reasons if r.shift < 0 and abs(r.shift) >= floor][:top]
     if up:
         parts.append("Raised mostly by " + "; ".join(map(fmt, up)) + ".")
     if down:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,17 +21,18 @@ from tuesday.serve.endpoints.predict import BATCH_TYPES
 from tuesday.serve.predictor import MAX_ROWS
 from tuesday.serve.state import State
 
-__all__ = ["docs", "docs_page", "openapi", "openapi_spec"]
+__all__ = ["EXPLAIN_PARAM", "EXPLANATION", "docs", "docs_page", "json_request", "ok_response",
+           "openapi", "openapi_spec", "operation"]
 
 
 async def openapi(state: State, _request: Request) -> Response:
     """GET /openapi.json."""
-    return JSONResponse(openapi_spec(state.loaded))
+    return JSONResponse(openapi_spec(state.loaded, state.extensions))
 
 
 async def docs(state: State, _request: Request) -> Response:
     """GET /docs."""
-    return HTMLResponse(docs_page(openapi_spec(state.loaded)))
+    return HTMLResponse(docs_page(openapi_spec(state.loaded, state.extensions)))
 
 
 #: statuses every guarded route can answer, with their meaning
@@ -94,9 +96,10 @@ _OBJ = {"type": "object"}
 _VERSION = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
-def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
+def openapi_spec(loaded: LoadedProject, extensions: Sequence[Any] = ()) -> dict[str, Any]:
     """The OpenAPI document of the server: every route with the role it needs, its request
-    and answer schemas and every status it can answer; one predict schema per model."""
+    and answer schemas and every status it can answer; one predict schema per model; the
+    paths of the ``extensions`` (``tuesday.serve.server.Extension``) after the server's."""
     project = loaded.project
     _NAMES["model"] = {"type": "string", "enum": [m.name for m in project.models]}
     paths: dict[str, Any] = {}
@@ -124,6 +127,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
     paths["/openapi.json"] = {"get": _public("this document", {"200": _ok("OpenAPI", _OBJ)})}
     paths["/docs"] = {"get": _public("the endpoints as an HTML page", {
         "200": _ok("HTML", {"type": "string"}, "text/html")})}
+    for ext in extensions:
+        paths.update(ext.paths(loaded))
+    for item in paths.values():  # a GET also takes the dashboard's cookie
+        get = item.get("get")
+        if get and get.get("security") == [{"bearer": []}]:
+            get["security"] = [{"bearer": []}, {"cookie": []}]
     return {"openapi": "3.1.0",
             "info": {"title": f"tuesday: {project.name}", "version": "1"},
             "paths": paths,
@@ -131,7 +140,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                 "type": "http", "scheme": "bearer",
                 "description": "A token from `tuesday token create NAME --role ROLE` (predict, "
                                "read or admin; admin may call every route). Needed once the "
-                               "workspace has a token."}},
+                               "workspace has a token."},
+                "cookie": {
+                    "type": "apiKey", "in": "cookie", "name": "tuesday_token",
+                    "description": "The dashboard's cookie: a token entered once on /ui/login "
+                                   "(HttpOnly, SameSite=Strict). Taken on GET requests "
+                                   "instead of the Bearer header."}},
                 "schemas": {"Error": {"type": "object", "required": ["error", "message"],
                                       "properties": {"error": {"type": "string"},
                                                      "message": {"type": "string"},
@@ -154,6 +168,11 @@ def _admin_paths() -> dict[str, Any]:
         {"200": _ok("rolled back", _OBJ)}, statuses=("404", "409"), params=("model",),
         body=_json({"type": "object", "properties": {"reason": {"type": ["string", "null"]}}},
                    required=False))}
+    paths[f"{base}/versions"] = {"get": _op(
+        "The model's versions (newest first, each against its best baseline), the newest "
+        "against production, the audit of stage changes, the deployment and its history",
+        "read", {"200": _ok("versions, audit and deployments", _OBJ)}, statuses=("404",),
+        params=("model",))}
     paths[f"{base}/deployment"] = {
         "get": _op("The model's deployment (mode, challenger version, percent)", "read",
                    {"200": _ok("the deployment", _OBJ)}, statuses=("404",),
@@ -272,6 +291,12 @@ EXPLANATION: dict[str, Any] = {
             "type": "object", "properties": {
                 "shift": {"type": "number"}, "raw": {"type": "number"},
                 "value": {"type": ["number", "null"]}, "text": {"type": "string"}}}}}}
+
+
+#: for the OpenAPI paths of the server's extensions (``tuesday.serve.server.Extension``)
+operation = _op
+ok_response = _ok
+json_request = _json
 
 
 def docs_page(spec: dict[str, Any]) -> str:
