@@ -8,6 +8,13 @@ so the charts look alike and are written once:
   with a label or a tooltip), shaded bands, an optional horizontal threshold and y = x
   diagonal;
 - :func:`histogram`: counts per bin, with a marker at zero;
+- :func:`waterfall`: from a starting value through signed steps to the end value (the
+  parts of a prediction);
+- :func:`bars`: horizontal bars, one group per label and one bar per series (a metric
+  per slice, model against baseline);
+- :func:`grid`: coloured cells, rows by columns, with a tooltip each (drift per feature
+  per week);
+- :func:`sparkline`: a few series in a small box, no axes (a trend in a table cell);
 - :func:`nice_ticks`, :func:`date_ticks`, :func:`tick_label`: the tick helpers.
 
 The SVG carries no ``xmlns`` (it is meant to sit inside an HTML page), no script and no
@@ -33,8 +40,18 @@ import pandas as pd
 
 #: default chart size in pixels (width, height)
 SIZE = (900, 320)
-_ML, _MR, _MT, _MB = 60, 20, 30, 40
+_ML, _MR, _MT, _MB = 60, 36, 30, 40
 _LEGEND_STEP = 170
+
+
+def _legend_x(names: Sequence[str], start: float) -> list[float]:
+    """Where each legend entry starts: after the previous one's key and text (about 6.5
+    pixels a character at the charts' font size), at least ``_LEGEND_STEP`` apart."""
+    out, x = [], start
+    for n in names:
+        out.append(x)
+        x += max(_LEGEND_STEP, 40 + 6.5 * len(n))
+    return out
 
 
 @dataclass(frozen=True)
@@ -176,8 +193,9 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *,
     if threshold is not None:
         out.append(f'<line x1="{_ML}" x2="{w - _MR}" y1="{sy(threshold):.1f}" '
                    f'y2="{sy(threshold):.1f}" stroke="#c0392b" stroke-dasharray="4 3"/>')
+    legend = _legend_x([s.name for s in series], _ML + 10)
     for i, s in enumerate(series):
-        out.extend(_series(s, i, x, sx, sy, markers))
+        out.extend(_series(s, legend[i], x, sx, sy, markers))
     out.append("</svg>")
     return "\n".join(out)
 
@@ -221,6 +239,220 @@ def histogram(edges: Sequence[float], counts: Sequence[int], *, title: str,
                f'stroke="#555"/>')
     out.append(_x_title(x_label, w, h))
     out.append(_y_title("rows", h))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+#: the colours of a step that raises (first) and holds back (second) in a waterfall
+RAISE, LOWER = "#2b7bba", "#e07b24"
+_LABEL_W, _ROW_H = 380, 24
+
+
+def waterfall(start: tuple[str, float], steps: Sequence[tuple[str, float]],
+              end: tuple[str, float], *, title: str, value_text: Any = None,
+              width: int = SIZE[0], words: tuple[str, str] = ("raises", "holds back")) -> str:
+    """An inline SVG waterfall: a row for ``start``, one per signed step (a bar from the
+    running total to the next), a row for ``end``; labels on the left, the amounts at the
+    bars. ``value_text`` formats a number (default: up to four significant digits).
+
+    Example:
+        >>> svg = waterfall(("expected", 10.0), [("rain", -2.0), ("game", 3.5)],
+        ...                 ("forecast", 11.5), title="Why 11.5")
+        >>> svg.count("<rect") == 1 + 2 + 2 and "+3.5" in svg and "&minus;2" in svg
+        True
+    """
+    fmt = value_text or _number
+    totals = [float(start[1])]
+    for _, step in steps:
+        totals.append(totals[-1] + float(step))
+    values = [*totals, float(end[1])]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.05 or max(abs(hi), 1.0) * 0.05
+    ticks = nice_ticks(lo - pad, hi + pad)
+    lo, hi = min(lo - pad, ticks[0]), max(hi + pad, ticks[-1])
+    n = len(steps) + 2
+    h = _MT + 10 + n * _ROW_H + _MB
+    x0, x1 = _LABEL_W, width - 70
+
+    def sx(v: float) -> float:
+        return x0 + (v - lo) / (hi - lo) * (x1 - x0)
+
+    out = [_open(title, width, h),
+           f'<rect x="{x0}" y="{_MT}" width="{x1 - x0}" height="{h - _MT - _MB}" '
+           f'fill="none" stroke="#ccc"/>']
+    for t in ticks:
+        if lo <= t <= hi:
+            out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{_MT}" '
+                       f'y2="{h - _MB}" stroke="#eee"/>' + _x_tick(sx(t), tick_label(t), h))
+    for (label, color), lx in zip(((words[0], RAISE), (words[1], LOWER)),
+                                  _legend_x(words, x0), strict=True):
+        out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{color}"/>'
+                   f'<text x="{lx + 18}" y="{_MT - 11}">{_esc(label)}</text>')
+    rows: list[tuple[str, float | None, float]] = [
+        (start[0], None, totals[0]), *((lbl, float(d), totals[k]) for k, (lbl, d)
+                                       in enumerate(steps)), (end[0], None, values[-1])]
+    for i, (label, d, at) in enumerate(rows):
+        y = _MT + 5 + i * _ROW_H
+        mid = y + _ROW_H / 2
+        short = label if len(label) <= 60 else label[:58] + "..."
+        out.append(f'<text x="{x0 - 8}" y="{mid + 4:.1f}" text-anchor="end">'
+                   f"<title>{_esc(label)}</title>{_esc(short)}</text>")
+        if d is None:  # the start or the end: a mark at the value
+            out.append(f'<path d="M{sx(at):.1f},{y + 3:.1f} l7,9 l-7,9 l-7,-9 z" '
+                       f'fill="#333"/><text x="{sx(at) + 10:.1f}" y="{mid + 4:.1f}" '
+                       f'font-weight="bold">{_esc(fmt(at))}</text>')
+            continue
+        a, b = sorted((sx(at), sx(at + d)))
+        color = RAISE if d >= 0 else LOWER
+        sign = "+" if d >= 0 else "&minus;"
+        out.append(f'<rect x="{a:.1f}" y="{y + 4:.1f}" width="{max(b - a, 1.5):.1f}" '
+                   f'height="{_ROW_H - 8}" fill="{color}"><title>{_esc(label)}: {sign}'
+                   f"{_esc(fmt(abs(d)))}</title></rect>"
+                   f'<text x="{b + 4:.1f}" y="{mid + 4:.1f}" fill="#333">{sign}'
+                   f"{_esc(fmt(abs(d)))}</text>")
+        nxt_y = y + _ROW_H
+        out.append(f'<line x1="{sx(at + d):.1f}" x2="{sx(at + d):.1f}" y1="{y + 4:.1f}" '
+                   f'y2="{nxt_y + 4:.1f}" stroke="#999" stroke-dasharray="2 2"/>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def bars(labels: Sequence[str], series: Sequence[Series], *, title: str, x_label: str = "",
+         width: int = SIZE[0], value_text: Any = None) -> str:
+    """An inline SVG of horizontal bars: one group per label, one bar per series (its
+    ``values`` aligned with ``labels``; a missing value draws no bar), the value at the
+    end of each bar, the legend on top.
+
+    Example:
+        >>> svg = bars(["Mon", "Tue"], [Series("model", [0.1, 0.2], "#1f77b4"),
+        ...                             Series("naive", [0.15, None], "#d62728")],
+        ...            title="WAPE per day")
+        >>> svg.count("<rect") == 3 + 2  # three bars and two legend keys
+        True
+    """
+    if not labels or not series:
+        return ""
+    fmt = value_text or _number
+    vals = [float(v) for s in series for v in s.values if finite(v)]
+    if not vals:
+        return ""
+    lo, hi = min(0.0, min(vals)), max(0.0, max(vals))
+    ticks = nice_ticks(lo, hi if hi > lo else lo + 1)
+    lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+    bar_h = 12
+    group = bar_h * len(series) + 8
+    label_w = min(_LABEL_W, 40 + 7 * max(len(str(lbl)) for lbl in labels))
+    h = _MT + 10 + group * len(labels) + _MB
+    x0, x1 = label_w, width - 70
+
+    def sx(v: float) -> float:
+        return x0 + (v - lo) / (hi - lo) * (x1 - x0)
+
+    out = [_open(title, width, h)]
+    for t in ticks:
+        out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{_MT}" y2="{h - _MB}" '
+                   f'stroke="#eee"/>' + _x_tick(sx(t), tick_label(t), h))
+    for s, lx in zip(series, _legend_x([s.name for s in series], x0), strict=True):
+        out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{s.color}"/>'
+                   f'<text x="{lx + 18}" y="{_MT - 11}">{_esc(s.name)}</text>')
+    for g, label in enumerate(labels):
+        y = _MT + 6 + g * group
+        out.append(f'<text x="{x0 - 8}" y="{y + group / 2:.1f}" text-anchor="end">'
+                   f"{_esc(label)}</text>")
+        for i, s in enumerate(series):
+            v = s.values[g]
+            if not finite(v):
+                continue
+            a, b = sorted((sx(0.0), sx(float(v))))
+            yy = y + i * bar_h
+            out.append(f'<rect x="{a:.1f}" y="{yy:.1f}" width="{max(b - a, 1.0):.1f}" '
+                       f'height="{bar_h - 2}" fill="{s.color}"><title>{_esc(label)}, '
+                       f"{_esc(s.name)}: {_esc(fmt(float(v)))}</title></rect>"
+                       f'<text x="{b + 4:.1f}" y="{yy + bar_h - 3:.1f}" fill="#333">'
+                       f"{_esc(fmt(float(v)))}</text>")
+    out.append(f'<line x1="{sx(0.0):.1f}" x2="{sx(0.0):.1f}" y1="{_MT}" y2="{h - _MB}" '
+               f'stroke="#555"/>')
+    if x_label:
+        out.append(_x_title(x_label, width, h))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def grid(row_labels: Sequence[str], col_labels: Sequence[str],
+         colors: Sequence[Sequence[str]], notes: Sequence[Sequence[str]], *, title: str,
+         legend: Sequence[tuple[str, str]] = (), width: int = SIZE[0]) -> str:
+    """An inline SVG grid of coloured cells, ``colors[row][col]``, each with the tooltip
+    ``notes[row][col]``; row labels on the left, column labels below (thinned to fit),
+    ``legend`` as (colour, text) on top.
+
+    Example:
+        >>> svg = grid(["temp"], ["W1", "W2"], [["#eee", "#c0392b"]],
+        ...            [["no drift", "drifted"]], title="Drift")
+        >>> svg.count("<rect") == 2
+        True
+    """
+    if not row_labels or not col_labels:
+        return ""
+    label_w = min(_LABEL_W, 40 + 7 * max(len(str(lbl)) for lbl in row_labels))
+    cell_h = 18
+    cw = (width - label_w - 20) / len(col_labels)
+    h = _MT + 6 + cell_h * len(row_labels) + _MB
+    out = [_open(title, width, h)]
+    for (color, text), lx in zip(legend, _legend_x([t for _, t in legend], label_w),
+                                 strict=True):
+        out.append(f'<rect x="{lx}" y="{_MT - 20}" width="14" height="10" fill="{color}" '
+                   f'stroke="#999"/><text x="{lx + 18}" y="{_MT - 11}">{_esc(text)}</text>')
+    for r, label in enumerate(row_labels):
+        y = _MT + 4 + r * cell_h
+        out.append(f'<text x="{label_w - 8}" y="{y + cell_h - 5}" text-anchor="end">'
+                   f"{_esc(label)}</text>")
+        for c in range(len(col_labels)):
+            out.append(f'<rect x="{label_w + c * cw:.1f}" y="{y}" width="{max(cw - 2, 1):.1f}" '
+                       f'height="{cell_h - 2}" fill="{colors[r][c]}">'
+                       f"<title>{_esc(notes[r][c])}</title></rect>")
+    every = max(1, math.ceil(len(col_labels) * 80 / (width - label_w)))
+    for c in range(0, len(col_labels), every):
+        out.append(f'<text x="{label_w + (c + 0.5) * cw:.1f}" y="{h - _MB + 16}" '
+                   f'text-anchor="middle">{_esc(col_labels[c])}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def sparkline(series: Sequence[Series], *, title: str, size: tuple[int, int] = (180, 40)
+              ) -> str:
+    """A small inline SVG of a few series over their positions, no axes; the last
+    point of each series is dotted. ``""`` with fewer than two points.
+
+    Example:
+        >>> sparkline([Series("model", [0.2, 0.1, 0.15], "#1f77b4")], title="WAPE")[:4]
+        '<svg'
+    """
+    n = max((len(s.values) for s in series), default=0)
+    vals = [float(v) for s in series for v in s.values if finite(v)]
+    if n < 2 or not vals:
+        return ""
+    w, h = size
+    lo, hi = min(vals), max(vals)
+    if hi <= lo:
+        lo, hi = lo - 1, hi + 1
+
+    def sx(i: float) -> float:
+        return 3 + i / (n - 1) * (w - 6)
+
+    def sy(v: float) -> float:
+        return h - 3 - (v - lo) / (hi - lo) * (h - 6)
+
+    out = [_open(title, w, h)]
+    for s in series:
+        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        for seg in _segments(list(range(len(s.values))), s.values):
+            pts = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in seg)
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{s.color}" '
+                       f'stroke-width="1.6"{dash}/>')
+        last = [(i, float(v)) for i, v in enumerate(s.values) if finite(v)]
+        if last:
+            i, v = last[-1]
+            out.append(f'<circle cx="{sx(i):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{s.color}"/>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -351,7 +583,7 @@ def _y_title(text: str, h: int) -> str:
             f'transform="rotate(-90 14 {(h - _MB + _MT) / 2:.0f})">{_esc(text)}</text>')
 
 
-def _series(s: Series, i: int, x: Sequence[float], sx: Any, sy: Any,
+def _series(s: Series, lx: float, x: Sequence[float], sx: Any, sy: Any,
             markers: bool) -> list[str]:
     """The polylines of one series (one per run of known points) and its legend entry."""
     out = []
@@ -363,7 +595,6 @@ def _series(s: Series, i: int, x: Sequence[float], sx: Any, sy: Any,
         if markers:
             out.extend(f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="3" '
                        f'fill="{s.color}"/>' for a, b in seg)
-    lx = _ML + 10 + i * _LEGEND_STEP
     out.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{_MT - 12}" y2="{_MT - 12}" '
                f'stroke="{s.color}" stroke-width="2"{dash_attr}/><text x="{lx + 28}" '
                f'y="{_MT - 8}">{_esc(s.name)}</text>')

@@ -244,6 +244,35 @@ def test_entities_that_lose_most_to_the_baseline_come_first() -> None:
     assert ents["losing"] == sum(v > 0 for v in expected.values())
 
 
+def test_losses_are_the_rows_that_lose_most_explained_by_their_fold_model(
+        rep: dict[str, Any], preds: pd.DataFrame, page: str) -> None:
+    """The explained rows are the backtest rows whose absolute error exceeds the best
+    baseline's most, in that order, from all the backtest (not only the rows that were
+    explained); each one's contributions add up to the prediction its fold's model made
+    (the final model, trained on those days, would not)."""
+    losses = rep["losses"]
+    best = rep["best_baseline"]
+    assert losses["baseline"] == best and len(losses["rows"]) == report.MAX_LOSSES
+    y = preds["rides"]
+    excess = ((preds["model"] - y).abs() - (preds[best] - y).abs()).sort_values(
+        ascending=False, kind="stable")
+    worst = preds.loc[excess.index[:report.MAX_LOSSES]]
+    assert [r["time"] for r in losses["rows"]] == \
+        [t.strftime("%Y-%m-%d") for t in worst["date"]]
+    assert [r["excess_error"] for r in losses["rows"]] == \
+        pytest.approx(list(excess.iloc[:report.MAX_LOSSES]), abs=1e-12)
+    for row, (_, b) in zip(losses["rows"], worst.iterrows(), strict=True):
+        e = row["explanation"]
+        assert row["model"] == b["model"] and row["fold"] == b["fold"]
+        total = e["expected_raw"] + sum(c["raw"] for c in e["contributions"].values())
+        assert total == pytest.approx(b["model"], abs=1e-9)
+        assert e["baseline"] == {"name": best, "prediction": b[best]}
+        assert e["sentence"].startswith(f"Forecast {e['sentence'].split()[1]} rides for "
+                                        "Clark_Lake on ")
+    assert f"Where the model lost most to {best}, and why" in page
+    assert losses["rows"][0]["explanation"]["sentence"].split(".")[0] in page
+
+
 def test_report_is_json_and_deterministic(rep: dict[str, Any], trained_ws: Workspace,
                                           ridership: LoadedProject) -> None:
     text = json.dumps(rep, allow_nan=False, sort_keys=True)
@@ -258,7 +287,8 @@ def test_html_is_self_contained_and_parses(page: str, rep: dict[str, Any]) -> No
     assert "http://" not in lower and "https://" not in lower
     assert "<script src" not in lower and "<link" not in lower and "@import" not in lower
     tags = parse(page).tags
-    assert tags["svg"] == 2  # actual vs predicted over time, residual histogram
+    # actual vs predicted over time, residual histogram, a waterfall per explained loss
+    assert tags["svg"] == 2 + len(rep["losses"]["rows"])
     assert tags["polyline"] >= 3  # actual, model, best baseline
     assert tags["rect"] >= report.HISTOGRAM_BINS
     assert "Actual vs predicted over time" in page
@@ -361,7 +391,16 @@ def test_classifier_report_has_a_calibration_table(
     assert "Calibration: predicted probability against the observed rate" in page
     assert "Actual vs predicted over time" not in page
     assert "https://" not in page and "http://" not in page
-    assert tags["svg"] == 2  # calibration curve, residual histogram
+    # calibration curve, residual histogram, a waterfall per explained loss
+    assert tags["svg"] == 2 + len(rep["losses"]["rows"])
+    assert rep["losses"]["rows"], "a classifier loses to its prior somewhere"
+    for row in rep["losses"]["rows"]:
+        e = row["explanation"]
+        assert e["link"] == "logit"
+        raw = e["expected_raw"] + sum(c["raw"] for c in e["contributions"].values())
+        assert 1 / (1 + math.exp(-raw)) == pytest.approx(row["model"], abs=1e-9)
+        assert e["sentence"].startswith("Probability of churn")
+    assert "reasons multiply rather than add" in page
     shown = page.count("<tr><td class=l>C")
     assert shown == report.MAX_ENTITY_ROWS
     assert f"Showing {report.MAX_ENTITY_ROWS} of 5000" in page

@@ -44,7 +44,9 @@ def test_spec_lists_every_route_with_its_role_and_errors(served_ws, ridership) -
         for key, role in ROLES.items():
             op = ops[key]
             assert op.get("x-role") == role, key
-            assert op["security"] == ([{"bearer": []}] if role else []), key
+            want = ([{"bearer": []}] + ([{"cookie": []}] if key[1] == "get" else [])
+                    if role else [])
+            assert op["security"] == want, key
             if role:
                 for code in ("400", "401", "403", "413", "500", "503"):
                     assert code in op["responses"], (key, code)

@@ -14,7 +14,18 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from tuesday.errors import TuesdayError
-from tuesday.project import Entity, Learner, Model, calendar, holiday, lag, request, window
+from tuesday.project import (
+    Entity,
+    Learner,
+    Model,
+    calendar,
+    holiday,
+    lag,
+    lookup,
+    request,
+    scheduled,
+    window,
+)
 from tuesday.release import registry
 from tuesday.train import training
 from tuesday.train.contributions import contributions, inverse_link
@@ -121,6 +132,11 @@ def test_features_describe_themselves() -> None:
     flag = request("is_promo", describe=lambda v: "on promotion" if v else "not on promotion")
     assert phrase(flag, 1.0) == "on promotion"
     assert phrase(flag, 0.0) == "not on promotion"
+    assert phrase(holiday("US", "days_since_last"), 1.0) == \
+        "1 day since the last public holiday"
+    assert phrase(lookup("weather", "temp", name="temp_last_known"), 80.05) == \
+        "latest known temp (80)"
+    assert phrase(scheduled("games", "home_games"), 2.0) == "2 home games scheduled"
 
 
 def _model(features: tuple, task: str = "regression") -> Model:

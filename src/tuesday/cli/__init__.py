@@ -9,8 +9,8 @@ per command group holds the commands: :mod:`~tuesday.cli.init` (init),
 :mod:`~tuesday.cli.data` (ingest, quarantine), :mod:`~tuesday.cli.train` (train, report,
 runs, reproduce), :mod:`~tuesday.cli.release` (plan, promote, rollback, deploy, models),
 :mod:`~tuesday.cli.serve` (serve, predict, materialize, token), :mod:`~tuesday.cli.rank`
-(rank, ope), :mod:`~tuesday.cli.watch` (monitor, alerts) and :mod:`~tuesday.cli.loop`
-(loop, replay, demo).
+(rank, ope), :mod:`~tuesday.cli.explain` (explain), :mod:`~tuesday.cli.watch` (monitor,
+alerts) and :mod:`~tuesday.cli.loop` (loop, replay, demo).
 
 Each command imports the stages it drives (and through them LightGBM, pyarrow, duckdb,
 uvicorn...) inside its function, not at the top of its module: that keeps
@@ -19,10 +19,10 @@ uvicorn...) inside its function, not at the top of its module: that keeps
 
 from __future__ import annotations
 
-from tuesday.cli import data, example, init, loop, rank, release, serve, train, watch
+from tuesday.cli import data, example, explain, init, loop, rank, release, serve, train, watch
 from tuesday.cli.app import main, share_global_options
 
-for _group in (init, example, data, train, release, serve, rank, watch, loop):
+for _group in (init, example, data, train, release, serve, rank, explain, watch, loop):
     for _command in _group.COMMANDS:
         main.add_command(_command)
 share_global_options(main)

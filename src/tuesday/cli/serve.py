@@ -72,10 +72,14 @@ def token_revoke(c: Ctx, name: str, as_json: bool) -> None:
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the answers (.parquet or .csv).")
 @click.option("--chunk-rows", default=5000, show_default=True, type=click.IntRange(min=1))
+@click.option("--explain", is_flag=True,
+              help="Also write each row's explanation: the sentence ('explanation'), the "
+                   "expected value and one contribution_FEATURE column per feature, in the "
+                   "target's units (slower: exact TreeSHAP per row).")
 @json_opt
 @pass_ctx
 def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: int,
-            as_json: bool) -> None:
+            explain: bool, as_json: bool) -> None:
     """Score a file of any size with the production version (and deployment), in chunks;
     every prediction is logged. Rows that cannot be answered get an error column."""
     from tuesday.errors import ValidationFailed
@@ -84,7 +88,7 @@ def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: i
     def go() -> None:
         with console.status("scoring"):
             res = predict_file(c.workspace, c.loaded, model, Path(input_path),
-                               Path(output_path), chunk_rows=chunk_rows)
+                               Path(output_path), chunk_rows=chunk_rows, explain=explain)
         if res.rows and res.errors == res.rows:
             raise ValidationFailed(
                 f"None of the {res.rows} rows of {input_path!r} could be answered; the "
@@ -136,7 +140,8 @@ def materialize(c: Ctx, model: str, as_of: str | None, as_json: bool) -> None:
 @pass_ctx
 def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
           max_body_mb: float | None, as_json: bool) -> None:
-    """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs);
+    """Run the HTTP server (predict, batch, events, ground truth, admin, /metrics, /docs)
+    and the dashboard at /ui/;
     with --scheduler the daily loop runs in the same (parent) process. Once it answers,
     prints its URL, the docs URL, the model versions served and whether tokens are
     needed (one JSON line with --json). A port in use exits 2."""
@@ -171,8 +176,8 @@ def serve(c: Ctx, host: str, port: int, workers: int, scheduler: bool, at: str,
                              kwargs={"at": at, "stop": stop}, daemon=True,
                              name="tuesday-scheduler").start()
         try:
-            uvicorn.run("tuesday.serve.server:app_from_env", factory=True, host=host, port=bound,
-                        workers=workers, log_level="warning", access_log=False,
+            uvicorn.run("tuesday.report.dashboard:app_from_env", factory=True, host=host,
+                        port=bound, workers=workers, log_level="warning", access_log=False,
                         timeout_graceful_shutdown=10)
         finally:
             stop.set()
@@ -220,12 +225,12 @@ def _announce(c: Ctx, host: str, port: int, as_json: bool, deadline: float = 120
     models = {m.name: (p["version"] if (p := registry.production(c.workspace, m.name))
                        else None) for m in c.loaded.project.models}
     tokens = bool(auth.active(c.workspace))
-    info = {"status": "ready", "url": url, "docs": f"{url}/docs", "models": models,
-            "tokens_required": tokens}
+    info = {"status": "ready", "url": url, "docs": f"{url}/docs",
+            "dashboard": f"{url}/ui/", "models": models, "tokens_required": tokens}
     if as_json:  # one line, for a script waiting on it
         click.echo(encoding.dumps(info))
         return
-    click.echo(f"serving {url} (docs {url}/docs); models: "
+    click.echo(f"serving {url} (docs {url}/docs, dashboard {url}/ui/); models: "
                + (", ".join(f"{n} v{v}" if v else f"{n} (no production version)"
                             for n, v in models.items()) or "none")
                + ("; requests need a Bearer token" if tokens else

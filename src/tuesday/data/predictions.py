@@ -43,3 +43,23 @@ def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
             frame[f.name] = "primary" if f.name == "variant" else None
     frame["variant"] = frame["variant"].fillna("primary")
     return frame[frame["model"] == model].reset_index(drop=True) if model else frame
+
+
+def read_request(ws: Workspace, request_id: str) -> pd.DataFrame:
+    """The logged rows of one request (empty when none), read with a filter on the
+    request id instead of the whole log."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        dt = DeltaTable(str(ws.table_path(PREDICTIONS)))
+    except TableNotFoundError:
+        return LOG_SCHEMA.empty_table().to_pandas()
+    table = dt.to_pyarrow_dataset().to_table(filter=pc.field("request_id") == request_id)
+    frame = table.to_pandas()
+    for f in LOG_SCHEMA:
+        if f.name not in frame.columns:
+            frame[f.name] = "primary" if f.name == "variant" else None
+    frame["variant"] = frame["variant"].fillna("primary")
+    return frame.reset_index(drop=True)

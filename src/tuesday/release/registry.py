@@ -572,3 +572,34 @@ def deployment_history(ws: Workspace, model: str) -> list[dict[str, Any]]:
     with ws.engine().connect() as conn:
         return [dict(r) for r in conn.execute(
             sa.select(d).where(d.c.model == model).order_by(d.c.id)).mappings()]
+
+
+def version_summaries(ws: Workspace, model: str) -> list[dict[str, Any]]:
+    """Every version of a model, newest first, with what a reader compares them on: its
+    stage, when it was trained (and on data as of when), the primary metric of the model
+    and of its best baseline, the lift, and every overall metric of both (one query)."""
+    mv, runs = meta.model_versions, meta.runs
+    with ws.engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(mv.c.version, mv.c.stage, mv.c.created_at, mv.c.run_id, runs.c.as_of,
+                      runs.c.metrics)
+            .join(runs, runs.c.run_id == mv.c.run_id)
+            .where(mv.c.model == model).order_by(mv.c.version.desc())).mappings().all()
+    out = []
+    for r in rows:
+        m = r["metrics"] or {}
+        primary, best = m.get("primary"), m.get("best_baseline")
+        mine = (m.get("model") or {}).get(primary)
+        theirs = ((m.get("baselines") or {}).get(best) or {}).get(primary)
+        out.append({"version": int(r["version"]), "stage": r["stage"],
+                    "created_at": r["created_at"], "as_of": r["as_of"], "run_id": r["run_id"],
+                    "primary": primary, "model": mine, "best_baseline": best,
+                    "baseline": theirs, "lift": m.get("lift"),
+                    "beats_baseline": (None if primary is None or mine is None
+                                       or theirs is None else
+                                       evaluation.better(str(primary), mine, theirs,
+                                                         m.get("direction"))),
+                    "metrics": m.get("model") or {},
+                    "baseline_metrics": (m.get("baselines") or {}).get(best) or {},
+                    "train_rows": m.get("train_rows"), "folds": len(m.get("folds") or [])})
+    return out

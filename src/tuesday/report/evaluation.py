@@ -43,6 +43,13 @@ from tuesday.report.evaluation_html import (
     render_evaluation_html,
 )
 from tuesday.train import evaluation, training
+from tuesday.train.contributions import (
+    EXPECTED_COLUMN,
+    Contributions,
+    contribution_column,
+    link_of,
+)
+from tuesday.train.explanations import explanation_dict
 from tuesday.workspace import Workspace
 
 __all__ = ["CALIBRATION_BINS", "HISTOGRAM_BINS", "MAX_ENTITY_ROWS", "EvaluationReport",
@@ -51,6 +58,8 @@ __all__ = ["CALIBRATION_BINS", "HISTOGRAM_BINS", "MAX_ENTITY_ROWS", "EvaluationR
 
 HISTOGRAM_BINS = 30
 CALIBRATION_BINS = 10
+#: backtest rows where the model lost most to the best baseline, explained in the report
+MAX_LOSSES = 5
 #: per-entity error measures that can be computed group by group
 _GROUP_ERRORS = ("rmse", "mae", "wape", "brier", "log_loss")
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -150,6 +159,7 @@ def evaluation_report(ws: Workspace, project: Project | LoadedProject, model_nam
     report["residuals"] = _residuals(preds, target, best)
     report["importance"] = _importance(ws, manifest, metrics)
     report["entities"] = _entities(preds, key, target, task, primary, best)
+    report["losses"] = _losses(ws, manifest, model, preds, key, time_col, best)
     report["headline"]["highlights"] = _highlights(report)
     return _clean(report)
 
@@ -444,6 +454,47 @@ def _entities(preds: pd.DataFrame, key: str, target: str, task: str, primary: st
     return {"key": key, "metric": metric, "baseline": best, "count": len(rows),
             "losing": int((table["difference"] > 0).sum()),
             "rows": rows}
+
+
+def _losses(ws: Workspace, manifest: dict[str, Any], model: Model, preds: pd.DataFrame,
+            key: str, time_col: str | None, best: str) -> dict[str, Any] | None:
+    """The backtest rows where the model's absolute error exceeds the best baseline's
+    most, each explained by the contributions of the fold's own model (stored at
+    training: the model that made that backtest prediction). None when the version was
+    trained without them (before they were kept, or a learner with no exact method)."""
+    if EXPECTED_COLUMN not in preds.columns:
+        return None
+    features = list(manifest.get("features", []))
+    cols = [contribution_column(f) for f in features]
+    if not all(c in preds.columns for c in cols):
+        return None
+    link = link_of(training.load_model(ws, manifest))
+    y = preds[model.target].to_numpy(dtype=float)
+    excess = (np.abs(preds["model"].to_numpy(dtype=float) - y)
+              - np.abs(preds[best].to_numpy(dtype=float) - y))
+    known = preds[EXPECTED_COLUMN].notna().to_numpy() & np.isfinite(excess) & (excess > 0)
+    order = [int(i) for i in np.argsort(-np.where(known, excess, -np.inf), kind="stable")
+             if known[i]][:MAX_LOSSES]
+    rows = []
+    for i in order:
+        r = preds.iloc[i]
+        values = r[cols].to_numpy(dtype=float)[None, :]
+        expected = np.array([float(r[EXPECTED_COLUMN])])
+        contrib = Contributions(tuple(features), values, expected,
+                                expected + values.sum(axis=1), link,
+                                r[features].to_numpy(dtype=float)[None, :])
+        when = pd.Timestamp(r[time_col]) if time_col is not None else None
+        e = explanation_dict(model, contrib, 0, baseline=(best, float(r[best])),
+                             entity=str(r[key]) if key in preds.columns else None, when=when)
+        rows.append({"entity": _plain(r[key]) if key in preds.columns else None,
+                     "time": _day(when) if when is not None else None,
+                     "fold": int(r["fold"]) if "fold" in preds.columns else None,
+                     "actual": float(y[i]), "model": float(r["model"]),
+                     "baseline": float(r[best]), "excess_error": float(excess[i]),
+                     "explanation": e})
+    return {"baseline": best, "error": "absolute error", "rows": rows,
+            "explained_by": "each backtest fold's own model: the one that made the backtest "
+                            "prediction, trained only on the days before its fold"}
 
 
 def _group_error(metric: str, groups: pd.Series, y: pd.Series, p: pd.Series) -> pd.Series:

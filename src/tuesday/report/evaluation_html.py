@@ -32,6 +32,7 @@ from tuesday.charts import (
     nice_ticks,
     tick_label,
 )
+from tuesday.report.explain_html import explanation_html
 
 #: entity rows shown in the HTML table (the JSON keeps them all)
 MAX_ENTITY_ROWS = 500
@@ -101,7 +102,8 @@ def render_evaluation_body(report: dict[str, Any]) -> str:
              f'<h1>Evaluation of {_esc(report.get("model", "?"))} '
              f'&mdash; version {_esc(report.get("version", "?"))}</h1>']
     sections = (_html_headline, _html_folds, _html_slices, _html_over_time,
-                _html_calibration, _html_residuals, _html_importance, _html_entities)
+                _html_calibration, _html_residuals, _html_importance, _html_entities,
+                _html_losses)
     for section in sections:
         try:
             parts.append(section(report))
@@ -351,6 +353,27 @@ def _html_entities(r: dict[str, Any]) -> str:
                    f"<td data-v=\"{_v(lift)}\">"
                    + (f"{lift:+.1%}" if lift is not None else "&ndash;") + "</td></tr>")
     out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _html_losses(r: dict[str, Any]) -> str:
+    """The backtest rows where the model lost most to the best baseline, explained."""
+    losses = r.get("losses")
+    if not losses:
+        return ""
+    best = losses["baseline"]
+    out = [f"<h2>Where the model lost most to {_esc(best)}, and why</h2>",
+           f"<p class=note>The backtest rows whose {_esc(losses['error'])} exceeds "
+           f"{_esc(best)}'s most, explained by {_esc(losses['explained_by'])}.</p>"]
+    if not losses["rows"]:
+        out.append(f"<p>The model's error is never larger than {_esc(best)}'s.</p>")
+    binary = r.get("task") == "binary"
+    for row in losses["rows"]:
+        what = " ".join(str(v) for v in (row["entity"], row["time"]) if v is not None)
+        out.append(f"<h3>{_esc(what)} (fold {_esc(row['fold'])}): actual {fmt(row['actual'])}"
+                   f", model {fmt(row['model'])}, {_esc(best)} {fmt(row['baseline'])}</h3>")
+        out.append(explanation_html(row["explanation"], title=f"Why the model said "
+                                    f"{fmt(row['model'])} for {what}", binary=binary))
     return "\n".join(out)
 
 

@@ -8,9 +8,12 @@ serve`` warns when it listens beyond loopback without tokens).
 What each role may call:
 
 * ``predict``: predict, batch, events and ground truth;
-* ``read``: the model list (``GET /v1/models``), a model's deployment (``GET
-  .../deployment``) and ``/metrics``;
-* ``admin``: everything, including promote, rollback and deployments.
+* ``read``: the model list (``GET /v1/models``), a model's versions, deployment, report,
+  monitor and explanations (``GET .../versions``, ``.../deployment``, ``.../report``,
+  ``.../monitor``, ``.../explain``), the alerts (``GET /v1/alerts``), ``/metrics`` and the
+  dashboard (``/ui/``, where the token is entered once and kept in a cookie);
+* ``admin``: everything, including promote, rollback, deployments and acknowledging
+  alerts.
 
 Example:
     >>> allowed("admin", "predict"), allowed("read", "predict")
@@ -31,6 +34,9 @@ from tuesday.errors import Conflict, NotFound, TuesdayError
 from tuesday.workspace import Workspace
 
 ROLES = ("predict", "read", "admin")
+#: the cookie a dashboard reader's token is kept in (HttpOnly, SameSite=Strict); the
+#: server takes it, instead of an Authorization header, on GET requests only
+COOKIE = "tuesday_token"
 
 
 class Unauthorized(TuesdayError):
@@ -94,6 +100,16 @@ def active(ws: Workspace) -> dict[str, tuple[str, str]]:
     t = meta.tokens
     with ws.engine().connect() as conn:
         return {r.digest: (r.name, r.role) for r in conn.execute(sa.select(t))}
+
+
+def cookie_bearer(value: str | None) -> str | None:
+    """The Authorization header a token kept in the dashboard's cookie stands for."""
+    return f"Bearer {value}" if value else None
+
+
+def role_of(tokens: dict[str, tuple[str, str]], token: str | None) -> tuple[str, str] | None:
+    """(name, role) of a token, or None when it is not an active one."""
+    return tokens.get(digest(token.strip())) if token else None
 
 
 def check(tokens: dict[str, tuple[str, str]], header: str | None,

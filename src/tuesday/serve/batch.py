@@ -139,10 +139,35 @@ class _Writer:
             self.tmp.unlink(missing_ok=True)
 
 
+def explained_columns(features: list[str]) -> list[tuple[str, pa.DataType]]:
+    """The columns an explained batch adds: ``explanation`` (the sentence),
+    ``expected`` (the prediction with no feature information), ``baseline`` (the
+    baseline's forecast the sentence compares with) and ``contribution_FEATURE`` (what
+    the feature moved the prediction by, in the target's units)."""
+    return [("explanation", pa.string()), ("expected", pa.float64()),
+            ("baseline", pa.float64()),
+            *((f"contribution_{f}", pa.float64()) for f in features)]
+
+
+def _flatten_explanation(answer: dict[str, Any]) -> None:
+    e = answer.pop("explanation", None)
+    if e is None:
+        return
+    answer["explanation"] = e["sentence"]
+    answer["expected"] = e["expected"]
+    answer["baseline"] = (e.get("baseline") or {}).get("prediction")
+    for f, c in e["contributions"].items():
+        answer[f"contribution_{f}"] = c["shift"]
+
+
 def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: Path,
                  output: Path, *, clock: Callable[[], datetime] | None = None,
-                 chunk_rows: int = CHUNK_ROWS) -> BatchResult:
-    """Score every row of ``source`` and write ``output``; log every prediction."""
+                 chunk_rows: int = CHUNK_ROWS, explain: bool = False) -> BatchResult:
+    """Score every row of ``source`` and write ``output``; log every prediction.
+
+    With ``explain``, each row also gets its explanation as columns (see
+    :func:`explained_columns`): the sentence, the expected value and one
+    ``contribution_FEATURE`` column per feature, in the target's units."""
     model = loaded.project.model(model_name)
     key = model.entity.key
     tcol = loaded.project.source(model.label_source).time
@@ -153,6 +178,12 @@ def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: 
         cols.append((tcol, pa.string()))
     cols += [("prediction", pa.float64()), ("model_version", pa.int64()),
              ("variant", pa.string()), ("dropped_by", pa.string()), ("error", pa.string())]
+    features: list[str] = []
+    if explain:
+        route = predictor.route(model_name)
+        for lm in (route.production, route.challenger):
+            features += [f for f in (lm.names if lm else ()) if f not in features]
+        cols += explained_columns(features)
     writer = _Writer(output, pa.schema(cols))
     total = predicted = errors = 0
     first_error: str | None = None
@@ -165,9 +196,12 @@ def predict_file(ws: Workspace, loaded: LoadedProject, model_name: str, source: 
             for r in rows:
                 if tcol and r.get(tcol) is not None and not isinstance(r[tcol], str):
                     r[tcol] = _plain(r[tcol])
-            body = predictor.predict(model_name, rows, partial=True, slate=False)
+            body = predictor.predict(model_name, rows, partial=True, slate=False,
+                                     explain=explain)
             out = body["predictions"]
             for a in out:
+                if explain:
+                    _flatten_explanation(a)
                 a.setdefault("model_version", body["model_version"] if a.get("error") is None
                              else None)
                 a.setdefault("variant", "primary" if a.get("error") is None else None)

@@ -220,7 +220,10 @@ def endpoint(state: State, name: str, role: str | None, fn: Handler, *,
         started = time.perf_counter()
         state.inflight += 1
         try:
-            actor = admit(state, shed, role, request.headers.get("authorization"))
+            authorization = request.headers.get("authorization")
+            if authorization is None and request.method == "GET":  # a dashboard reader
+                authorization = auth.cookie_bearer(request.cookies.get(auth.COOKIE))
+            actor = admit(state, shed, role, authorization)
             response = await fn(state, request, actor)
         except (TuesdayError, rules.RuleError) as exc:
             response = failure(state, exc, request.path_params.get("model"))

@@ -41,7 +41,8 @@ from tuesday.project import LoadedProject, Model, parse_time
 from tuesday.project.times import timedelta_of
 from tuesday.release import registry
 from tuesday.serve import compiled, rules
-from tuesday.serve.inference import Loaded, Row, SingleRow
+from tuesday.serve.explaining import Explainer
+from tuesday.serve.inference import Loaded, Row, SingleRow, matrix
 from tuesday.serve.prediction_log import PredictionLog
 from tuesday.train.baselines import ONLINE as ONLINE_BASELINES
 from tuesday.train.training import baseline_predict, load_model
@@ -196,6 +197,14 @@ class Predictor:
         #: recent seconds per row of each model's prediction call (for its deadline)
         self.model_seconds: dict[str, float] = {}
         self._specs: dict[str, Spec] = {}
+        self._explainer: Explainer | None = None
+
+    @property
+    def explainer(self) -> Explainer:
+        """Explanations of the versions served (set up on the first explained request)."""
+        if self._explainer is None:
+            self._explainer = Explainer(self.ws)
+        return self._explainer
 
     def spec(self, name: str) -> Spec:
         got = self._specs.get(name)
@@ -348,13 +357,15 @@ class Predictor:
     # ----------------------------------------------------------------------- predict
 
     def predict(self, name: str, rows: Sequence[dict[str, Any]], *,
-                partial: bool = False, slate: bool = True) -> dict[str, Any]:
+                partial: bool = False, slate: bool = True,
+                explain: bool = False) -> dict[str, Any]:
         """Answer rows with the model's deployment; log them; return the response body.
 
         With ``partial``, rows with bad input or without features are answered with an
         ``error`` instead of failing the whole request (batch scoring). With
         ``slate=False`` the rows are not one set of candidates, so exploration rules
-        do not apply (batch scoring of unrelated rows).
+        do not apply (batch scoring of unrelated rows). With ``explain``, each answered
+        row carries its ``explanation`` (``tuesday.serve.explaining``).
         """
         started = time.perf_counter()
         route = self.route(name)
@@ -371,7 +382,7 @@ class Predictor:
         counts: list[tuple[int, str]] = []
         if ready:
             answers = self._answer(route, sp, ready, request_id, served, slate, log_rows,
-                                   counts, started)
+                                   counts, started, explain)
         if self.log_predictions and not self.log.add(log_rows):
             raise Overloaded(f"The prediction log holds {len(self.log)} unwritten rows (the "
                              f"limit is {self.log.max_rows}); the request was not answered "
@@ -402,7 +413,8 @@ class Predictor:
 
     def _answer(self, route: Route, sp: Spec, ready: list[Row], request_id: str,
                 served: datetime, slate: bool, log_rows: list[tuple[Any, ...]],
-                counts: list[tuple[int, str]], started: float) -> dict[int, dict[str, Any]]:
+                counts: list[tuple[int, str]], started: float, explain: bool = False
+                ) -> dict[int, dict[str, Any]]:
         """Answers by row index; appends the log rows (when logging) and the (version,
         variant) of every row served, shadow included, to ``log_rows`` and ``counts``."""
         model_rules = sp.rules if slate else sp.rules_unrelated
@@ -420,7 +432,8 @@ class Predictor:
             rules.Applied(raw, [None] * len(ready), range(len(ready)),  # type: ignore[arg-type]
                           None, False)  # what apply gives, without copies
         logging_on = self.log_predictions
-        bl = self._baselines(sp, ready) if logging_on and fallback is None else {}
+        bl = self._baselines(sp, ready) if (logging_on or explain) and fallback is None \
+            else {}
         if fallback is not None:
             bl = fallback[1]
         name = route.model.name
@@ -456,6 +469,8 @@ class Predictor:
         if route.mode == "shadow" and route.challenger is not None and fallback is None:
             self._shadow(route, route.challenger, model_rules, ready, requests, rng,
                          request_id, served, bl, log_rows, counts)
+        if explain and fallback is None:  # a baseline's answer has no contributions
+            self._explain(route, ready, versions, final.predictions, bl, answers)
         return answers
 
     def _within_deadline(self, route: Route, sp: Spec, ready: list[Row], draw: float,
@@ -489,6 +504,24 @@ class Predictor:
             k = (name, "missed")
             self.deadline[k] = self.deadline.get(k, 0) + len(ready)
         return variants, versions, raw, None
+
+    def _explain(self, route: Route, ready: list[Row], versions: list[int],
+                 finals: np.ndarray, bl: dict[str, np.ndarray],
+                 answers: dict[int, dict[str, Any]]) -> None:
+        """Each answered row's ``explanation``, by the version that answered it."""
+        by_version: dict[int, list[int]] = {}
+        for j, v in enumerate(versions):
+            by_version.setdefault(int(v), []).append(j)
+        for v, idx in by_version.items():
+            lm = route.production if v == route.production.version else route.challenger
+            assert lm is not None
+            rows = [ready[j] for j in idx]
+            got = self.explainer.explain(
+                route.model, v, lm.booster, matrix(lm, rows),
+                {k: a[idx] for k, a in bl.items()}, [float(finals[j]) for j in idx],
+                entities=[r.entity for r in rows], whens=[r.target for r in rows])
+            for r, e in zip(rows, got, strict=True):
+                answers[r.index]["explanation"] = e
 
     def _shadow(self, route: Route, sh: Loaded, model_rules: tuple[Any, ...],
                 ready: list[Row], requests: list[dict[str, Any]], rng: np.random.Generator,

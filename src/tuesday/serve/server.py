@@ -27,18 +27,20 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from tuesday.data import upkeep
 from tuesday.data.predictions import PREDICTIONS, read_log
-from tuesday.project import load_project
+from tuesday.project import LoadedProject, load_project
 from tuesday.serve import compiled
 from tuesday.serve.endpoints import admin, docs, ingest, predict, rank, status
 from tuesday.serve.handling import (
@@ -54,7 +56,8 @@ from tuesday.serve.predictor import MAX_ROWS, Predictor
 from tuesday.serve.state import MAX_INFLIGHT, TIDY_SECONDS, Metrics, State, Tokens
 from tuesday.workspace import open_workspace
 
-__all__ = ["MAX_ROWS", "PREDICTIONS", "App", "app_from_env", "create_app", "read_log"]
+__all__ = ["MAX_ROWS", "PREDICTIONS", "App", "Extension", "app_from_env", "create_app",
+           "read_log"]
 
 _log = logging.getLogger(__name__)
 
@@ -102,11 +105,22 @@ class App:
 FLUSH_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class Extension:
+    """Routes a stage above serve adds to the app (the dashboard, ``tuesday.report.
+    dashboard``): ``routes(state)`` builds them, ``paths(loaded)`` gives their OpenAPI
+    path items, which ``/openapi.json`` and ``/docs`` list with the server's own."""
+
+    routes: Callable[[State], list[BaseRoute]]
+    paths: Callable[[LoadedProject], dict[str, Any]]
+
+
 def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: float = FLUSH_SECONDS,
                max_inflight: int = MAX_INFLIGHT, log_max_rows: int = LOG_MAX_ROWS,
                log_predictions: bool = True, compile_models: bool | None = None,
                tidy_seconds: float = TIDY_SECONDS, max_body_mb: float | None = None,
-               max_batch_mb: float | None = None) -> App:
+               max_batch_mb: float | None = None,
+               extensions: Sequence[Extension] = ()) -> App:
     """The ASGI app for one workspace and project.
 
     ``log_predictions=False`` turns the prediction log off: answers are the same, but
@@ -124,6 +138,8 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
     ``max_body_mb`` (default ``TUESDAY_MAX_BODY_MB``, else 64) limits the body of every
     request but a batch, ``max_batch_mb`` (``TUESDAY_MAX_BATCH_MB``, else 2048) a batch's:
     beyond it the answer is 413, without reading the rest.
+
+    ``extensions`` add routes from the stages above serve (see ``Extension``).
     """
     limits = body_limits(max_body_mb, max_batch_mb)
     ws = open_workspace(workspace)
@@ -138,8 +154,11 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
     writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tuesday-log",
                                                    initializer=_lower_priority)
     state = State(ws, loaded, predictor, Metrics(predictor), Tokens(ws), writer,
-                  flush_seconds, max_inflight, tidy_seconds)
-    app = Starlette(routes=routes(state), lifespan=functools.partial(_lifespan, state))
+                  flush_seconds, max_inflight, tidy_seconds, tuple(extensions))
+    table: list[BaseRoute] = [*routes(state)]
+    for ext in extensions:
+        table += ext.routes(state)
+    app = Starlette(routes=table, lifespan=functools.partial(_lifespan, state))
     app.state.tuesday = state
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _method_not_allowed)
@@ -148,7 +167,8 @@ def create_app(workspace: str | Path, project: str | Path, *, flush_seconds: flo
 
 
 def routes(state: State) -> list[Route]:
-    """The route table: each path with its endpoint, metrics name, role and shedding."""
+    """The route table: each path with its endpoint, metrics name, role and shedding
+    (the routes of the extensions come after these)."""
     def guarded(name: str, role: str, fn: Callable[..., Awaitable[Response]],
                 shed: bool = False) -> Callable[[Request], Awaitable[Response]]:
         return endpoint(state, name, role, fn, shed=shed)
@@ -176,6 +196,8 @@ def routes(state: State) -> list[Route]:
               methods=["GET"]),
         Route(f"{m}/deployment", guarded("deploy", "admin", admin.put_deployment),
               methods=["PUT"]),
+        Route(f"{m}/versions", guarded("versions", "read", admin.model_versions),
+              methods=["GET"]),
         Route("/v1/ground-truth/{source}",
               guarded("ground_truth", "predict", ingest.ground_truth, shed=True),
               methods=["POST"]),
@@ -285,9 +307,10 @@ async def _crash(_request: Request, exc: Exception) -> Response:
     return crash_response(exc)
 
 
-def app_from_env() -> App:
-    """App factory for ``uvicorn --factory`` and ``tuesday serve --workers N``: each
-    worker process builds its own app (and loads its models after it started).
+def app_from_env(extensions: Sequence[Extension] = ()) -> App:
+    """App factory for ``uvicorn --factory``: each worker process builds its own app (and
+    loads its models after it started). ``tuesday serve`` uses the dashboard's factory,
+    ``tuesday.report.dashboard.app_from_env``, which adds the dashboard's routes.
 
     ``TUESDAY_PREDICTION_LOG=off`` (or ``0``, ``false``, ``no``) turns the prediction
     log off (see ``create_app``); anything else, or unset, leaves it on.
@@ -295,4 +318,4 @@ def app_from_env() -> App:
     log_on = os.environ.get("TUESDAY_PREDICTION_LOG", "on").strip().lower() not in (
         "off", "0", "false", "no")
     return create_app(os.environ["TUESDAY_WORKSPACE"], os.environ["TUESDAY_PROJECT"],
-                      log_predictions=log_on)
+                      log_predictions=log_on, extensions=extensions)

@@ -131,6 +131,8 @@ class State:
         flush_seconds: Seconds between writes of the prediction log.
         max_inflight: Requests at once beyond which the server sheds load (503).
         tidy_seconds: Seconds between compactions and vacuums of the prediction log.
+        extensions: More routes from a stage above serve (``tuesday.serve.server.Extension``:
+            the dashboard), whose OpenAPI paths ``/openapi.json`` adds.
         inflight: Requests being handled now (the only field that changes).
         ranker: The rank path of ranking models (made with the app).
     """
@@ -144,5 +146,6 @@ class State:
     flush_seconds: float
     max_inflight: int = MAX_INFLIGHT
     tidy_seconds: float = TIDY_SECONDS
+    extensions: tuple[Any, ...] = ()
     inflight: int = field(default=0)
     ranker: Ranker | None = field(default=None)

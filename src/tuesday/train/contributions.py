@@ -28,10 +28,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tuesday.errors import TuesdayError
 from tuesday.train.learners import Fitted
@@ -170,6 +172,47 @@ def _sklearn(fitted: Fitted, a: np.ndarray) -> Contributions:
     raw = a @ w + b
     return Contributions(fitted.features, values, np.full(len(a), b), raw, link_of(fitted),
                          a)
+
+
+#: backtest rows explained per fold and per baseline: those where the model lost most to it
+LOSSES_PER_BASELINE = 5
+#: the backtest predictions' column of each explained row's expected value (raw score)
+EXPECTED_COLUMN = "contribution:(expected)"
+
+
+def contribution_column(feature: str) -> str:
+    """The backtest predictions' column of a feature's contribution (raw score)."""
+    return f"contribution:{feature}"
+
+
+def backtest_losses(fitted: Fitted, part: pd.DataFrame, features: Sequence[str],
+                    target: str, baselines: Sequence[str], *,
+                    per_baseline: int = LOSSES_PER_BASELINE) -> pd.DataFrame | None:
+    """Contributions of the fold's model to the backtest rows where it lost most to a
+    baseline: for each baseline, the ``per_baseline`` rows whose absolute error exceeds
+    the baseline's most (only rows where it does). One column per feature and the
+    expected value, indexed like ``part``, NaN on the other rows; None when the learner
+    has no exact method (then nothing is explained)."""
+    y = part[target].to_numpy(dtype=float)
+    err = np.abs(part["model"].to_numpy(dtype=float) - y)
+    chosen: set[int] = set()
+    for b in baselines:
+        excess = err - np.abs(part[b].to_numpy(dtype=float) - y)
+        excess = np.where(np.isfinite(excess), excess, -np.inf)
+        top = np.argsort(-excess, kind="stable")[:per_baseline]
+        chosen.update(int(i) for i in top if excess[i] > 0)
+    cols = [contribution_column(f) for f in features] + [EXPECTED_COLUMN]
+    out = pd.DataFrame(np.nan, index=part.index, columns=cols)
+    if not chosen:
+        return out
+    rows = np.array(sorted(chosen))
+    try:
+        c = contributions(fitted, part[list(features)].to_numpy(dtype=float)[rows])
+    except TuesdayError:  # no exact method for this learner: nothing to explain
+        return None
+    out.iloc[rows, :-1] = c.values
+    out.iloc[rows, -1] = c.expected
+    return out
 
 
 class RowContributions:

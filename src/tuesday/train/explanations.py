@@ -27,9 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from tuesday.project import Feature, Model
 from tuesday.train.contributions import Contributions, inverse_link
 
+#: a reason whose shift is below this share of the largest one is not in the sentence
+NEGLIGIBLE = 0.05
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
@@ -145,9 +150,10 @@ def _holiday(f: Feature, v: float | None) -> str:
         return "holiday calendar missing"
     if f.part == "is_holiday":
         return "it is a public holiday" if v >= 0.5 else "it is not a public holiday"
+    days = f"{number(v)} day{'' if v == 1 else 's'}"
     if f.part == "days_to_next":
-        return f"{number(v)} days to the next public holiday"
-    return f"{number(v)} days since the last public holiday"
+        return f"{days} to the next public holiday"
+    return f"{days} since the last public holiday"
 
 
 def phrase(f: Feature, value: float | str | None) -> str:
@@ -179,7 +185,12 @@ def phrase(f: Feature, value: float | str | None) -> str:
         return _calendar(f, v)
     if f.kind == "holiday":
         return _holiday(f, v)
-    return f"{(f.column or f.name).replace('_', ' ')} {number(v)}"
+    col = (f.column or f.name).replace("_", " ")
+    if f.kind == "lookup":
+        return f"latest known {col} ({number(v)})"
+    if f.kind == "scheduled":
+        return f"{number(v)} {col} scheduled"
+    return f"{col} {number(v)}"
 
 
 # --------------------------------------------------------------------- explanation
@@ -237,8 +248,10 @@ def _sentence(model: Model, pred: float, baseline: tuple[str, float] | None,
         amount = f"{abs(r.shift):.0%}" if model.task == "binary" else number(abs(r.shift))
         return f"{r.text} ({'+' if r.shift >= 0 else '-'}{amount}{unit if unit else ''})"
 
-    up = [r for r in reasons if r.shift > 0][:top]
-    down = [r for r in reasons if r.shift < 0][:top]
+    # reasons far smaller than the largest are left out of the sentence (not the data)
+    floor = NEGLIGIBLE * max((abs(r.shift) for r in reasons), default=0.0)
+    up = [r for r in reasons if r.shift > 0 and abs(r.shift) >= floor][:top]
+    down = [r for r in reasons if r.shift < 0 and abs(r.shift) >= floor][:top]
     if up:
         parts.append("Raised mostly by " + "; ".join(map(fmt, up)) + ".")
     if down:
@@ -247,6 +260,74 @@ def _sentence(model: Model, pred: float, baseline: tuple[str, float] | None,
         parts.append("(Each amount is what the prediction would lose without that reason "
                      "alone.)")
     return " ".join(parts)
+
+
+def explanation_dict(model: Model, contrib: Contributions, row: int, *,
+                     baseline: tuple[str, float] | None, final: float | None = None,
+                     entity: str | None = None, when: datetime | None = None
+                     ) -> dict[str, Any]:
+    """One row's explanation as the server answers it (``explanation`` of a row):
+
+    * ``sentence``: what was predicted, the baseline's forecast, the reasons that raised
+      and held back the prediction most, in the target's units;
+    * ``prediction``: the model's prediction (``final``, when business rules changed the
+      answer; the sentence then says so);
+    * ``expected`` and ``expected_raw``: the prediction with no feature information, in
+      the target's units and in raw-score space (``link`` says how one becomes the other);
+    * ``baseline``: the simple baseline's name and forecast for the same row, or None;
+    * ``contributions``: feature -> ``shift`` (in the target's units: the contribution
+      itself under an identity link, else the change if that contribution alone were taken
+      away), ``raw`` (raw-score space: ``expected_raw`` plus every ``raw`` is the raw
+      score), the feature's ``value`` and its ``text``; the largest shift first.
+    """
+    e = explain(model, contrib, row, baseline=baseline, entity=entity,
+                when=None if when is None or pd.isna(when) else pd.Timestamp(when))
+    sentence = e.sentence
+    out: dict[str, Any] = {"sentence": sentence, "prediction": e.prediction,
+                           "expected": e.expected,
+                           "expected_raw": float(contrib.expected[row]), "link": e.link,
+                           "baseline": (None if baseline is None else
+                                        {"name": baseline[0], "prediction": baseline[1]})}
+    if final is not None and final == final and not np.isclose(final, e.prediction,
+                                                                rtol=1e-12, atol=1e-12):
+        out["final"] = float(final)
+        out["sentence"] = (sentence + f" Business rules then changed the answer to "
+                           f"{number(float(final))}.")
+    out["contributions"] = {r.feature: {"shift": r.shift, "raw": r.contribution,
+                                        "value": r.value, "text": r.text}
+                            for r in e.reasons}
+    return out
+
+
+def sequential_steps(explanation: dict[str, Any], top: int = 8
+                     ) -> tuple[float, list[tuple[str, float]], float]:
+    """A waterfall of an explanation in the target's units: (start, steps, end). The
+    reasons are added one by one, largest first, in raw-score space; each step is the
+    change of the prediction it makes. Under an identity link a step is the reason's
+    contribution; under a log or logit link the steps still add up exactly from the
+    expected value to the prediction. Reasons past ``top`` are one step."""
+    link = str(explanation["link"])
+
+    def link_inverse(r: float) -> float:
+        return float(inverse_link(link, r))
+
+    raw = float(explanation["expected_raw"])
+    start = link_inverse(raw)
+    items = list(explanation["contributions"].values())
+    steps: list[tuple[str, float]] = []
+    cur = start
+    for k, c in enumerate(items):
+        if k == top and len(items) > top + 1:
+            rest = sum(float(r["raw"]) for r in items[top:])
+            nxt = link_inverse(raw + rest)
+            steps.append((f"{len(items) - top} other features", nxt - cur))
+            cur = nxt
+            break
+        raw += float(c["raw"])
+        nxt = link_inverse(raw)
+        steps.append((str(c["text"]), nxt - cur))
+        cur = nxt
+    return start, steps, cur
 
 
 def explain_rows(model: Model, contrib: Contributions, rows: Sequence[int] | None = None,

@@ -40,6 +40,7 @@ from tuesday.data.features import (
 from tuesday.errors import ArtifactCorrupt, TuesdayError, ValidationFailed
 from tuesday.project import Backtest, Baseline, LoadedProject, Metric, Model, Project, duration
 from tuesday.train import baselines, evaluation, learners, model_file, versions
+from tuesday.train.contributions import backtest_losses
 from tuesday.train.executor import run as run_work
 from tuesday.workspace import Workspace
 
@@ -222,6 +223,10 @@ def run_fold(task: FoldTask) -> tuple[pd.DataFrame, dict[str, Any]]:
     part["model"] = predict(fitted, part[list(task.features)], num_threads=2)
     for b in model.baselines:
         part[b.name] = baselines.predict(model, b, part, y)
+    losses = backtest_losses(fitted, part, task.features, task.target,
+                             [b.name for b in model.baselines])
+    if losses is not None:  # the rows the report explains, by the model that scored them
+        part = pd.concat([part, losses], axis=1)
     key = model.entity.key
     if "demand_class" in model.slices:
         classes = evaluation.demand_classes(task.train, key, task.target)

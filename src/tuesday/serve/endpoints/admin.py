@@ -1,4 +1,5 @@
-"""Registry endpoints: the model versions (``GET /v1/models``, role ``read``) and the
+"""Registry endpoints: the model versions (``GET /v1/models``, and one model's with their
+metrics and audit, ``GET /v1/models/NAME/versions``, role ``read``) and the
 admin changes of a model's serving (role ``admin``): promote, rollback, and its
 deployment (``GET`` with role ``read``, ``PUT`` to change mode, version and percent).
 Each change is refreshed in the predictor at once.
@@ -22,8 +23,8 @@ from tuesday.serve.state import State
 from tuesday.serve.timing import served_latency
 from tuesday.train.training import check_artifact
 
-__all__ = ["admin_body", "get_deployment", "models", "promote", "put_deployment", "rollback",
-           "version_of"]
+__all__ = ["admin_body", "get_deployment", "model_versions", "models", "promote",
+           "put_deployment", "rollback", "version_of", "versions_payload"]
 
 
 def _plain(v: Any) -> Any:
@@ -34,6 +35,36 @@ async def models(state: State, _request: Request, _actor: str | None) -> Respons
     """GET /v1/models: every registered version of every model."""
     return JSONResponse({"models": [{k: _plain(v) for k, v in r.items()}
                                     for r in registry.versions(state.ws)]})
+
+
+async def model_versions(state: State, request: Request, _actor: str | None) -> Response:
+    """GET /v1/models/NAME/versions: see ``versions_payload``."""
+    model = state.loaded.project.model(request.path_params["model"])
+    return JSONResponse(await asyncio.to_thread(versions_payload, state, model.name))
+
+
+def versions_payload(state: State, name: str) -> dict[str, Any]:
+    """A model's versions, newest first, each against its best baseline
+    (``registry.version_summaries``); the newest version against production on the
+    primary metric and per slice; the audit of every stage change; the deployment and
+    its history."""
+    ws = state.ws
+    model = state.loaded.project.model(name)
+    summaries = registry.version_summaries(ws, name)
+    prod = registry.production(ws, name)
+    newest = None
+    if summaries and (prod is None or summaries[0]["version"] != prod["version"]):
+        row = registry.get_version(ws, name, summaries[0]["version"])
+        newest = {"version": row["version"],
+                  "versus_production": registry.versus_production(model, row, prod),
+                  "slices": registry.slice_changes(model, row["metrics"], prod)}
+    return {"model": name, "production_version": prod["version"] if prod else None,
+            "versions": [{k: _plain(v) for k, v in s.items()} for s in summaries],
+            "newest_versus_production": newest,
+            "audit": [{k: _plain(v) for k, v in a.items()} for a in registry.audit(ws, name)],
+            "deployment": {k: _plain(v) for k, v in registry.deployment(ws, name).items()},
+            "deployments": [{k: _plain(v) for k, v in d.items()}
+                            for d in registry.deployment_history(ws, name)]}
 
 
 async def admin_body(request: Request) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,17 +21,18 @@ from tuesday.serve.endpoints.predict import BATCH_TYPES
 from tuesday.serve.predictor import MAX_ROWS
 from tuesday.serve.state import State
 
-__all__ = ["docs", "docs_page", "openapi", "openapi_spec"]
+__all__ = ["EXPLAIN_PARAM", "EXPLANATION", "docs", "docs_page", "json_request", "ok_response",
+           "openapi", "openapi_spec", "operation"]
 
 
 async def openapi(state: State, _request: Request) -> Response:
     """GET /openapi.json."""
-    return JSONResponse(openapi_spec(state.loaded))
+    return JSONResponse(openapi_spec(state.loaded, state.extensions))
 
 
 async def docs(state: State, _request: Request) -> Response:
     """GET /docs."""
-    return HTMLResponse(docs_page(openapi_spec(state.loaded)))
+    return HTMLResponse(docs_page(openapi_spec(state.loaded, state.extensions)))
 
 
 #: statuses every guarded route can answer, with their meaning
@@ -94,21 +96,24 @@ _OBJ = {"type": "object"}
 _VERSION = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
-def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
+def openapi_spec(loaded: LoadedProject, extensions: Sequence[Any] = ()) -> dict[str, Any]:
     """The OpenAPI document of the server: every route with the role it needs, its request
-    and answer schemas and every status it can answer; one predict schema per model."""
+    and answer schemas and every status it can answer; one predict schema per model; the
+    paths of the ``extensions`` (``tuesday.serve.server.Extension``) after the server's."""
     project = loaded.project
     _NAMES["model"] = {"type": "string", "enum": [m.name for m in project.models]}
     paths: dict[str, Any] = {}
     for m in project.models:
         paths[f"/v1/models/{m.name}/predict"] = _predict_path(loaded, m)
-        paths[f"/v1/models/{m.name}/batch"] = {"post": _op(
+        batch_op = _op(
             f"Score a file of rows of {m.name} (NDJSON or CSV, any size); NDJSON answers, "
-            "one line per row", "predict",
+            "one line per row (with ?explain=1, each with its explanation)", "predict",
             {"200": _ok("one JSON answer per line, in order", {"type": "string"},
                         "application/x-ndjson")},
             statuses=("404",), body={"required": True, "content": {
-                t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})}
+                t: {"schema": {"type": "string", "minLength": 1}} for t in BATCH_TYPES}})
+        batch_op["parameters"] = [EXPLAIN_PARAM]
+        paths[f"/v1/models/{m.name}/batch"] = {"post": batch_op}
     paths.update(_admin_paths())
     paths.update(_ingest_paths(project))
     paths["/v1/models"] = {"get": _op("Every registered version of every model", "read",
@@ -122,6 +127,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
     paths["/openapi.json"] = {"get": _public("this document", {"200": _ok("OpenAPI", _OBJ)})}
     paths["/docs"] = {"get": _public("the endpoints as an HTML page", {
         "200": _ok("HTML", {"type": "string"}, "text/html")})}
+    for ext in extensions:
+        paths.update(ext.paths(loaded))
+    for item in paths.values():  # a GET also takes the dashboard's cookie
+        get = item.get("get")
+        if get and get.get("security") == [{"bearer": []}]:
+            get["security"] = [{"bearer": []}, {"cookie": []}]
     return {"openapi": "3.1.0",
             "info": {"title": f"tuesday: {project.name}", "version": "1"},
             "paths": paths,
@@ -129,7 +140,12 @@ def openapi_spec(loaded: LoadedProject) -> dict[str, Any]:
                 "type": "http", "scheme": "bearer",
                 "description": "A token from `tuesday token create NAME --role ROLE` (predict, "
                                "read or admin; admin may call every route). Needed once the "
-                               "workspace has a token."}},
+                               "workspace has a token."},
+                "cookie": {
+                    "type": "apiKey", "in": "cookie", "name": "tuesday_token",
+                    "description": "The dashboard's cookie: a token entered once on /ui/login "
+                                   "(HttpOnly, SameSite=Strict). Taken on GET requests "
+                                   "instead of the Bearer header."}},
                 "schemas": {"Error": {"type": "object", "required": ["error", "message"],
                                       "properties": {"error": {"type": "string"},
                                                      "message": {"type": "string"},
@@ -152,6 +168,11 @@ def _admin_paths() -> dict[str, Any]:
         {"200": _ok("rolled back", _OBJ)}, statuses=("404", "409"), params=("model",),
         body=_json({"type": "object", "properties": {"reason": {"type": ["string", "null"]}}},
                    required=False))}
+    paths[f"{base}/versions"] = {"get": _op(
+        "The model's versions (newest first, each against its best baseline), the newest "
+        "against production, the audit of stage changes, the deployment and its history",
+        "read", {"200": _ok("versions, audit and deployments", _OBJ)}, statuses=("404",),
+        params=("model",))}
     paths[f"{base}/deployment"] = {
         "get": _op("The model's deployment (mode, challenger version, percent)", "read",
                    {"200": _ok("the deployment", _OBJ)}, statuses=("404",),
@@ -225,19 +246,57 @@ def _predict_path(loaded: LoadedProject, m: Model) -> dict[str, Any]:
     for f in m.features:
         if f.kind == "request":
             props[f.name] = {"type": ["number", "null"]}
-    row = {"type": "object", "properties": props, "required": required}
+    row = {"type": "object", "properties": {**props, "explain": {"type": "boolean"}},
+           "required": required}
+    item = {"type": "object", "properties": props, "required": required}
     answer = {"type": "object", "required": ["model", "model_version", "request_id"],
               "properties": {"model": {"type": "string"}, "model_version": {"type": "integer"},
                              "request_id": {"type": "string"},
                              "deployment": {"type": "string"},
-                             "predictions": {"type": "array", "items": _OBJ}}}
-    return {"post": _op(
-        f"Predict {m.target} with the production version of {m.name}", "predict",
+                             "explanation": EXPLANATION,
+                             "predictions": {"type": "array", "items": {
+                                 "type": "object",
+                                 "properties": {"explanation": EXPLANATION}}}}}
+    op = _op(
+        f"Predict {m.target} with the production version of {m.name}; with explain, "
+        "each row's contributions, expected value and sentence", "predict",
         {"200": _ok("predictions with model_version and request_id", answer)},
         statuses=("404",), body=_json({"anyOf": [row, {
             "type": "object", "required": ["rows"],
-            "properties": {"rows": {"type": "array", "items": row,
-                                    "maxItems": MAX_ROWS}}}]}))}
+            "properties": {"rows": {"type": "array", "items": item, "maxItems": MAX_ROWS},
+                           "explain": {"type": "boolean"}}}]}))
+    op["parameters"] = [EXPLAIN_PARAM]
+    return {"post": op}
+
+
+#: the ``explain`` query parameter of predict and batch
+EXPLAIN_PARAM: dict[str, Any] = {
+    "name": "explain", "in": "query", "required": False,
+    "description": "1 (or true) to answer each row with its explanation",
+    "schema": {"type": "string", "enum": ["1", "0", "true", "false"]}}
+
+#: one row's explanation (``tuesday.serve.explaining``)
+EXPLANATION: dict[str, Any] = {
+    "type": "object",
+    "description": "Why the model said this: contributions of each feature in the target's "
+                   "units (shift) and in raw-score space (raw); expected_raw plus every raw "
+                   "contribution is the raw score",
+    "properties": {
+        "sentence": {"type": "string"}, "prediction": {"type": "number"},
+        "final": {"type": "number"}, "expected": {"type": "number"},
+        "expected_raw": {"type": "number"},
+        "link": {"enum": ["identity", "log", "logit"]},
+        "baseline": {"type": ["object", "null"]},
+        "contributions": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {
+                "shift": {"type": "number"}, "raw": {"type": "number"},
+                "value": {"type": ["number", "null"]}, "text": {"type": "string"}}}}}}
+
+
+#: for the OpenAPI paths of the server's extensions (``tuesday.serve.server.Extension``)
+operation = _op
+ok_response = _ok
+json_request = _json
 
 
 def docs_page(spec: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import csv
 import json
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import IO, Any
 
@@ -24,7 +25,8 @@ from tuesday.serve.handling import admit, crash_response, failure, parse_json
 from tuesday.serve.predictor import Predictor, parse_rows
 from tuesday.serve.state import State
 
-__all__ = ["BATCH_CHUNK", "BATCH_TYPES", "batch", "csv_row", "predict", "score_chunk"]
+__all__ = ["BATCH_CHUNK", "BATCH_TYPES", "batch", "csv_row", "explain_flag", "predict",
+           "score_chunk"]
 
 #: rows scored at once by the batch endpoint (one NDJSON chunk of the answer)
 BATCH_CHUNK = 2_000
@@ -58,8 +60,13 @@ async def predict(state: State, scope: Scope, receive: Receive, send: Send,
             parts.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        rows, many = parse_rows(parse_json(parts[0] if len(parts) == 1 else b"".join(parts)))
-        out = state.predictor.predict(name, rows)
+        body = parse_json(parts[0] if len(parts) == 1 else b"".join(parts))
+        explain = False
+        if scope["query_string"] or (type(body) is dict and "explain" in body):
+            explain = explain_flag(scope["query_string"], body)
+        rows, many = parse_rows(body)
+        out = state.predictor.predict(name, rows, explain=True) if explain else \
+            state.predictor.predict(name, rows)
         if not many:
             out.update(out.pop("predictions")[0])
         body = orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -80,10 +87,36 @@ async def predict(state: State, scope: Scope, receive: Receive, send: Send,
     state.metrics.observe("predict", 200, time.perf_counter() - started)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def explain_flag(query: bytes, body: Any) -> bool:
+    """Whether a predict request asks for explanations: ``?explain=1`` (or ``true``), or
+    ``"explain": true`` in the body, which is taken out of it (so that a single-row body
+    keeps only the row's fields)."""
+    asked = False
+    for k, v in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if k != "explain":
+            continue
+        if v.strip().lower() not in _TRUE + _FALSE:
+            raise TuesdayError(f"The query parameter 'explain' must be 1 or 0 (true or false); "
+                               f"got {v!r:.40}.", fix="Call .../predict?explain=1.")
+        asked = v.strip().lower() in _TRUE
+    if isinstance(body, dict) and "explain" in body:
+        flag = body.pop("explain")
+        if not isinstance(flag, bool):
+            raise TuesdayError(f"'explain' must be true or false; got {flag!r:.40}.",
+                               fix='Send {"explain": true, "rows": [...]}.')
+        asked = asked or flag
+    return asked
+
+
 async def batch(state: State, request: Request, _actor: str | None) -> Response:
     """Rows as NDJSON (one object per line) or CSV with a header, any size; answers
     NDJSON, one line per row, in chunks, so neither side holds the whole file."""
     name = request.path_params["model"]
+    explain = explain_flag(request.scope["query_string"], None)
     state.predictor.route(name)  # unknown model or no production version: fail up front
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind not in BATCH_TYPES:
@@ -104,7 +137,7 @@ async def batch(state: State, request: Request, _actor: str | None) -> Response:
                            fix="Send NDJSON (one JSON object per line) or CSV with a header.")
     spool.seek(0)
     rows = _batch_rows(_lines(spool), kind, numeric)
-    return StreamingResponse(_answer_chunks(state.predictor, name, rows),
+    return StreamingResponse(_answer_chunks(state.predictor, name, rows, explain),
                              media_type="application/x-ndjson")
 
 
@@ -144,25 +177,27 @@ def _batch_rows(lines: Iterable[str], kind: str, numeric: set[str]) -> Iterator[
         yield row
 
 
-async def _answer_chunks(predictor: Predictor, name: str, rows: Iterator[dict[str, Any]]
-                         ) -> AsyncIterator[bytes]:
+async def _answer_chunks(predictor: Predictor, name: str, rows: Iterator[dict[str, Any]],
+                         explain: bool = False) -> AsyncIterator[bytes]:
     """The NDJSON answers of ``rows``, ``BATCH_CHUNK`` rows at a time, with a pause for
     the event loop between chunks."""
     chunk: list[dict[str, Any]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= BATCH_CHUNK:
-            yield score_chunk(predictor, name, chunk)
+            yield score_chunk(predictor, name, chunk, explain=explain)
             chunk = []
             await asyncio.sleep(0)
     if chunk:
-        yield score_chunk(predictor, name, chunk)
+        yield score_chunk(predictor, name, chunk, explain=explain)
 
 
-def score_chunk(predictor: Predictor, name: str, chunk: list[dict[str, Any]]) -> bytes:
-    """NDJSON answers of one chunk of batch rows: each row's answer or its error."""
+def score_chunk(predictor: Predictor, name: str, chunk: list[dict[str, Any]], *,
+                explain: bool = False) -> bytes:
+    """NDJSON answers of one chunk of batch rows: each row's answer or its error (with
+    its ``explanation`` when asked)."""
     try:
-        body = predictor.predict(name, chunk, partial=True, slate=False)
+        body = predictor.predict(name, chunk, partial=True, slate=False, explain=explain)
         answers = body["predictions"]
     except TuesdayError as exc:  # e.g. the log is full: say so on every row
         answers = [{"prediction": None, "error": exc.message} for _ in chunk]
