@@ -736,3 +736,14 @@ def test_workspace_refuses_table_paths_outside_it(tmp_path: Path, bad: str) -> N
         with pytest.raises(TuesdayError, match="not a plain name"):
             path(bad)
     assert ws.table_path("_predictions").name == "_predictions"
+
+
+@pytest.mark.parametrize("command", [["promote", MODEL], ["plan", MODEL], ["report", MODEL],
+                                     ["alerts", "ack"]])
+def test_a_number_beyond_what_the_database_holds_is_a_usage_error(tmp_path: Path,
+                                                                  command: list[str]) -> None:
+    r = cli("--project", EXAMPLE, "--workspace", tmp_path / "ws", *command,
+            "99999999999999999999")
+    assert r.exit_code == 2, r.output
+    assert "is not in the range 1<=x<=9223372036854775807" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

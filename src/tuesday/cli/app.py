@@ -24,6 +24,10 @@ from tuesday.workspace import Workspace, open_workspace
 
 console = Console(stderr=True)
 
+#: a model version or record id on the command line: a whole number from 1 to 2**63 - 1
+#: (what the metadata database can hold), refused by click otherwise
+NUMBER = click.IntRange(min=1, max=2**63 - 1)
+
 
 class Ctx:
     """The global options of a command; the project is loaded, and the workspace opened,

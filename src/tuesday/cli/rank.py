@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tuesday.cli.app import Ctx, console, emit, json_opt, pass_ctx, run
+from tuesday.cli.app import NUMBER, Ctx, console, emit, json_opt, pass_ctx, run
 
 
 @click.command()
@@ -71,7 +71,7 @@ def rank(c: Ctx, model: str, input_path: str, output_path: str, as_json: bool) -
 
 @click.command()
 @click.argument("model")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @click.option("--estimator", "estimators", multiple=True,
               type=click.Choice(["ips", "snips", "dm", "dr"]),
               help="Estimators to run (default: ips, snips and dr).")

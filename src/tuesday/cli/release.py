@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tuesday.cli.app import (
+    NUMBER,
     Ctx,
     actor_opt,
     as_of_opt,
@@ -22,7 +23,7 @@ from tuesday.cli.app import (
 
 @click.command()
 @click.argument("model")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @click.option("--override-reason", help="Promote despite failed gates, recording why.")
 @actor_opt
 @as_of_opt
@@ -76,7 +77,7 @@ def rollback(c: Ctx, model: str, reason: str, actor: str, as_of: str | None,
 
 @click.command()
 @click.argument("model")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @json_opt
 @pass_ctx
 def plan(c: Ctx, model: str, version: int, as_json: bool) -> None:
@@ -130,7 +131,7 @@ def _plan_text(d: dict[str, Any]) -> str:
 @click.command()
 @click.argument("model")
 @click.argument("mode", type=click.Choice(["single", "shadow", "canary", "ab"]))
-@click.argument("version", type=int, required=False)
+@click.argument("version", type=NUMBER, required=False)
 @click.option("--percent", type=float, help="Share of traffic for the challenger "
               "(canary default 10, ab default 50).")
 @click.option("--reason", default="", help="Why; kept in the deployment history.")

@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from tuesday.cli.app import Ctx, as_of_opt, console, emit, json_opt, parse_time, pass_ctx, run
+from tuesday.cli.app import (
+    NUMBER,
+    Ctx,
+    as_of_opt,
+    console,
+    emit,
+    json_opt,
+    parse_time,
+    pass_ctx,
+    run,
+)
 
 
 @click.command()
@@ -60,7 +70,7 @@ def _train_text(d: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("model")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @json_opt
 @pass_ctx
 def report(c: Ctx, model: str, version: int, as_json: bool) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tuesday.cli.app import (
+    NUMBER,
     Ctx,
     actor_opt,
     as_of_opt,
@@ -162,7 +163,7 @@ def alerts_list(c: Ctx, status: str | None, model: str | None, as_json: bool) ->
 
 
 @alerts_group.command("ack")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=NUMBER)
 @click.option("--note", default="", help="Why, or what is being done.")
 @actor_opt
 @as_of_opt
@@ -182,7 +183,7 @@ def alerts_ack(c: Ctx, alert_id: int, note: str, actor: str, as_of: str | None,
 
 
 @alerts_group.command("resolve")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=NUMBER)
 @click.option("--note", default="", help="What fixed it.")
 @actor_opt
 @as_of_opt
