@@ -47,3 +47,13 @@ def test_plan_of_an_equal_version_says_as_good_as(ws_copy, ridership) -> None:
     same = _register_copy(ws_copy)
     vp = registry.plan(ws_copy, model, same)["versus_production"]
     assert vp["worse"] is False and "is as good as production version 1" in vp["text"]
+
+
+def test_plan_of_the_production_version_says_nothing_would_change(ws_copy, ridership) -> None:
+    registry.promote(ws_copy, ridership.project.model("ridership_14d"), 1, as_of=T)
+    out = CliRunner().invoke(main, ["--project", str(ridership.path), "--workspace",
+                                    str(ws_copy.root), "plan", "ridership_14d", "1"])
+    assert out.exit_code == 0, out.output
+    assert "version 1 is already in production: promoting it would change nothing" in \
+        " ".join(out.output.split())
+    assert "replacing version 1" not in out.output

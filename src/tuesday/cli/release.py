@@ -101,6 +101,9 @@ def plan(c: Ctx, model: str, version: int, as_json: bool) -> None:
 def _plan_text(d: dict[str, Any]) -> str:
     o = d["overall"]
     prod = d["production_version"]
+    if d["stage"] == "production":
+        return (f"{d['model']} version {d['version']} is already in production: promoting it "
+                "would change nothing.")
     lines = [f"{d['model']} version {d['version']} ({d['stage']}) -> production"
              + (f", replacing version {prod}" if prod else "")
              + ("" if d["transition_allowed"] else "  [NOT ALLOWED from this stage]"),

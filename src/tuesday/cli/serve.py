@@ -93,7 +93,8 @@ def predict(c: Ctx, model: str, input_path: str, output_path: str, chunk_rows: i
             raise ValidationFailed(
                 f"None of the {res.rows} rows of {input_path!r} could be answered; the "
                 f"first error: {res.first_error}", fix="Fix the input file (the errors "
-                f"are in the 'error' column of {output_path!r}) and run again.")
+                f"are in the 'error' column of {output_path!r}), or run `tuesday materialize "
+                f"{model}` if they say no online features were found, and run again.")
         if res.errors:
             console.print(f"[bold yellow]warning:[/] {res.errors} of {res.rows} rows could "
                           f"not be answered (see the 'error' column); the first: "

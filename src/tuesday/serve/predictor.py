@@ -311,7 +311,8 @@ class Predictor:
             record = self.records.lookup(name, str(entity)) if live.vectors \
                 else online.NO_VECTORS
             if record is None:
-                missing[i] = f"{key}={entity!r} (unknown entity)"
+                missing[i] = (f"{key}={entity!r} (unknown entity, or its features were "
+                              f"never materialized: `tuesday materialize {name}`)")
                 continue
             vec = record.vector(online.target_key(target) if has_horizon else "")
             if vec is None:
