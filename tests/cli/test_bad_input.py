@@ -747,3 +747,18 @@ def test_a_number_beyond_what_the_database_holds_is_a_usage_error(tmp_path: Path
     assert r.exit_code == 2, r.output
     assert "is not in the range 1<=x<=9223372036854775807" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_file_separated_by_semicolons_or_tabs_is_refused_once_saying_so(
+        tmp_path: Path, sep: str) -> None:
+    """A European Excel export: semicolons and decimal commas. One clear refusal naming
+    the separator, not a quarantine entry per row."""
+    f = tmp_path / "rides.csv"
+    f.write_text(sep.join(("station", "date", "rides")) + "\n"
+                 + sep.join(("Clark_Lake", "2016-07-01", "12,5")) + "\n")
+    r = cli("--project", EXAMPLE, "--workspace", tmp_path / "ws", "ingest", "ridership", f,
+            "--as-of", "2016-07-02")
+    assert_cli_error(r, 2, "header of one column", "comma-separated CSV", "decimal=','")
+    assert not (tmp_path / "ws" / "quarantine").exists() or not any(
+        (tmp_path / "ws" / "quarantine").rglob("*.parquet"))

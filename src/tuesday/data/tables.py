@@ -177,6 +177,16 @@ def _read_csv(p: Path) -> RawBatch:
     if not header:
         raise TuesdayError(f"Input file {str(p)!r} is empty; expected a header line.",
                            fix="Write the column names on the first line.")
+    sep = next((c for c in ";\t|" if len(header) == 1 and c in header[0]), None)
+    if sep is not None:
+        shown = {";": "';'", "\t": "a tab", "|": "'|'"}[sep]
+        raise TuesdayError(
+            f"Input file {str(p)!r} has a header of one column, {header[0][:80]!r}: its "
+            f"columns look separated by {shown}, but tuesday reads comma-separated CSV.",
+            fix="Save it as CSV with commas, and a dot for decimals (Excel: Save As 'CSV "
+                "UTF-8 (Comma delimited)' with '.' as the decimal separator), or convert it "
+                "with pandas: pd.read_csv(IN, sep=SEPARATOR, decimal=',').to_csv(OUT, "
+                "index=False).")
     bad: list[Any] = []
 
     def keep_aside(row: Any) -> str:

@@ -131,5 +131,6 @@ def check(tokens: dict[str, tuple[str, str]], header: str | None,
     if not allowed(role, needed):
         raise Forbidden(f"Token {name!r} has role {role!r}; this endpoint needs role "
                         f"{needed!r}.",
-                        fix=f"Use a token with role {needed!r} or 'admin'.")
+                        fix=(f"Use a token with role {needed!r} or 'admin'." if needed != "admin"
+                             else "Use a token with role 'admin'."))
     return name
