@@ -80,7 +80,8 @@ def quarantine(c: Ctx, source: str, limit: int, open_only: bool, export: str | N
         q = tables.quarantine(c.workspace, src, open_only=open_only)
         rows = q.tail(limit).to_dict(orient="records")
         emit({"total": len(q), "rows": rows}, as_json,
-             lambda d: f"{d['total']} quarantined row(s)\n" + q.tail(limit).to_string())
+             lambda d: f"{d['total']} quarantined row(s)" + ("\n" + q.tail(limit).to_string()
+                                                          if len(q) else ""))
 
     run(go)
 
