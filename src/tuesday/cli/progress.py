@@ -41,7 +41,7 @@ class Reporter:
             self.console.print(f"{message} ({time.monotonic() - self._t0:.0f} s)",
                                highlight=False, markup=False)
         elif self._step_task is None:
-            self._step_task = self.bar.add_task(message, total=None)
+            self._step_task = self.bar.add_task(message, total=None, left="")
         else:
             self.bar.update(self._step_task, description=message)
 
@@ -51,7 +51,7 @@ class Reporter:
         if self.bar is not None:
             task = self._tasks.get(what)
             if task is None:
-                task = self._tasks[what] = self.bar.add_task(what, total=total)
+                task = self._tasks[what] = self.bar.add_task(what, total=total, left="left")
             self.bar.update(task, completed=done, total=total)
             return
         tenth = 10 * done // max(total, 1)
@@ -90,8 +90,19 @@ def progress(console: Console) -> Iterator[Reporter]:
         TimeRemainingColumn,
     )
 
+    class Counted(MofNCompleteColumn):
+        """done/total for counted work; nothing for a step (no "0/?")."""
+
+        def render(self, task: Any) -> Any:
+            return super().render(task) if task.total is not None else ""
+
+    class Left(TimeRemainingColumn):
+        def render(self, task: Any) -> Any:
+            return super().render(task) if task.total is not None else ""
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
-                   TimeRemainingColumn(), console=console, transient=True)
+                   Counted(), TimeElapsedColumn(), TextColumn("elapsed"),
+                   Left(), TextColumn("{task.fields[left]}"), console=console,
+                   transient=True)
     with bar:
         yield Reporter(console, bar)
