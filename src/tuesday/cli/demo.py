@@ -123,7 +123,7 @@ def run_demo(workspace: str | None, *, days: int = 14, quiet: bool = False) -> d
     summary = _summary(root, counts, res, evaluation_html, served, report,
                        seconds=round(time.perf_counter() - started, 1))
     if not quiet:
-        _print_summary(console, summary)
+        _print_summary(Console(highlight=False), summary)  # the result: on stdout
     return summary
 
 
