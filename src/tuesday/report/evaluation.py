@@ -482,7 +482,8 @@ def _losses(ws: Workspace, manifest: dict[str, Any], model: Model, preds: pd.Dat
         expected = np.array([float(r[EXPECTED_COLUMN])])
         contrib = Contributions(tuple(features), values, expected,
                                 expected + values.sum(axis=1), link,
-                                r[features].to_numpy(dtype=float)[None, :])
+                                pd.to_numeric(r[features], errors="coerce")
+                                .to_numpy(dtype=float)[None, :])  # a category: NaN
         when = pd.Timestamp(r[time_col]) if time_col is not None else None
         e = explanation_dict(model, contrib, 0, baseline=(best, float(r[best])),
                              entity=str(r[key]) if key in preds.columns else None, when=when)

@@ -133,8 +133,7 @@ def explain_logged(ws: Workspace, loaded: LoadedProject, request_id: str, *,
     version = int(r["version"])
     fitted = load_model(ws, registry.get_version(ws, name, version)["manifest"])
     feats = json.loads(r["features"]) if r["features"] else {}
-    x = np.array([[np.nan if feats.get(f) is None else float(feats[f])
-                   for f in fitted.features]], dtype=float)
+    x = fitted.encode(pd.DataFrame([{f: feats.get(f) for f in fitted.features}]))
     bls = json.loads(r["baselines"]) if r["baselines"] else {}
     baselines = {k: np.array([np.nan if v is None else float(v)]) for k, v in bls.items()}
     when = r["target_time"] if pd.notna(r["target_time"]) else None

@@ -217,7 +217,8 @@ def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
     for i in range(0, len(batch), LOG_SLICE):
         columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
         parts.append(pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(columns, LOG_SCHEMA, strict=True)],
+            [pa.array(c, type=f.type, from_pandas=True)  # NaN as null, as in a frame
+             for c, f in zip(columns, LOG_SCHEMA, strict=True)],
             schema=LOG_SCHEMA))
         time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
     return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]

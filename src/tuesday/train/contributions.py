@@ -207,7 +207,7 @@ def backtest_losses(fitted: Fitted, part: pd.DataFrame, features: Sequence[str],
         return out
     rows = np.array(sorted(chosen))
     try:
-        c = contributions(fitted, part[list(features)].to_numpy(dtype=float)[rows])
+        c = contributions(fitted, fitted.encode(part.iloc[rows]))
     except TuesdayError:  # no exact method for this learner: nothing to explain
         return None
     out.iloc[rows, :-1] = c.values
