@@ -8,8 +8,8 @@ The group ``main`` and what its commands share live in :mod:`tuesday.cli.app`; o
 per command group holds the commands: :mod:`~tuesday.cli.data` (ingest, quarantine),
 :mod:`~tuesday.cli.train` (train, report, runs, reproduce), :mod:`~tuesday.cli.release`
 (plan, promote, rollback, deploy, models), :mod:`~tuesday.cli.serve` (serve, predict,
-materialize, token), :mod:`~tuesday.cli.rank` (rank, ope), :mod:`~tuesday.cli.watch` (monitor, alerts) and
-:mod:`~tuesday.cli.loop` (loop, replay, demo).
+materialize, token), :mod:`~tuesday.cli.rank` (rank, ope), :mod:`~tuesday.cli.watch`
+(monitor, alerts) and :mod:`~tuesday.cli.loop` (loop, replay, demo).
 
 Each command imports the stages it drives (and through them LightGBM, pyarrow, duckdb,
 uvicorn...) inside its function, not at the top of its module: that keeps

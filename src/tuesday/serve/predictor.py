@@ -200,6 +200,9 @@ class Predictor:
         #: rows with null online features, by (model, 'refused' or 'flagged')
         self.incomplete: dict[tuple[str, str], int] = {}
         self._specs: dict[str, Spec] = {}
+        #: makes each request's id (32 hex digits), which also seeds its exploration and
+        #: canary draws: random by default; a seeded source replays them exactly
+        self.request_ids: Callable[[], str] = _random_id
 
     def spec(self, name: str) -> Spec:
         got = self._specs.get(name)
@@ -353,7 +356,7 @@ class Predictor:
         refused = incomplete if sp.model.missing_features == "refuse" else {}
         if not partial:
             _raise_for(name, problems, missing, refused)
-        request_id = os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
+        request_id = self.request_ids()
         served = self.clock()
         answers: dict[int, dict[str, Any]] = {}
         log_rows: list[tuple[Any, ...]] = []
@@ -477,6 +480,10 @@ class Predictor:
             float(final.propensity[j]) if final.propensity is not None else None,
             final.dropped_by[j], None, None, None,
         )
+
+
+def _random_id() -> str:
+    return os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
 
 
 def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:

@@ -19,7 +19,6 @@ variant ``shadow``.
 from __future__ import annotations
 
 import json
-import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -166,7 +165,7 @@ class Ranker:
                 fix=f"Check the candidates' keys and fields; after ingesting newer data run "
                     f"`tuesday materialize {name}`.", details=list(unranked.values())[:20])
         route = self.p.route(name)
-        request_id = os.urandom(16).hex()
+        request_id = self.p.request_ids()
         rng = np.random.default_rng(int(request_id[:16], 16))
         draw = float(rng.random())
         lm, variant = _version_for(route, context, draw)
