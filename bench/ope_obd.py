@@ -142,6 +142,10 @@ def obp_protocol(runs: int, draws: int) -> dict | None:
     return out
 
 
+def cell(v: tuple[float, float] | None) -> str:
+    return f"{v[0]:.3f} ± {v[1]:.3f}" if v else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
@@ -179,7 +183,6 @@ def main() -> None:
         m = (mine["relative_error_mean"][e], mine["relative_error_std"][e])
         p = (peer["relative_error_mean"][e], peer["relative_error_std"][e]) if peer else None
         r = OBP_README.get(e)
-        cell = (lambda v: f"{v[0]:.3f} ± {v[1]:.3f}" if v else "-")
         print(f"{e:6} {cell(m):>20} {cell(p):>20} {cell(r):>20} "
               f"{mine['estimates'][e]:19.5f}")
     print(f"\ntuesday: {mine['seconds_runs']:.1f} s for the runs; obp: "

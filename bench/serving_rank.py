@@ -83,7 +83,7 @@ def build(root: Path) -> dict[str, object]:
     req = frames["requests"]
     movies = frames["movies"]["movie_id"].to_numpy()
     bodies = []
-    for rid, g in list(req.groupby("request_id", sort=True))[-BODIES:]:
+    for _rid, g in list(req.groupby("request_id", sort=True))[-BODIES:]:
         cands = [{"movie_id": m, "genre_affinity": float(a)}
                  for m, a in zip(g["movie_id"], g["genre_affinity"], strict=True)]
         have = {c["movie_id"] for c in cands}
