@@ -9,6 +9,7 @@ FastAPI + LightGBM endpoint ranking the same candidates with the same model.
               already rated, boost new movies, at most 4 per genre), epsilon-greedy
               exploration with each shown item's position probability, every candidate
               in the prediction log
+    tuesday-nolog  the same with the prediction log off (TUESDAY_PREDICTION_LOG=off)
 
 The model is the movielens example's ``top_n`` (lambdarank), trained on the real ratings;
 the 200 request bodies are real users' requests (their candidates, topped up to 100 with
@@ -124,6 +125,12 @@ def main() -> None:
                                        "--project", str(PROJECT), "--workspace", "{ws}",
                                        "serve", "--port", "{port}"],
                            "/v1/models/top_n/rank", bodies, env, cwd=ROOT,
+                           workspace=Path(str(data["ws"]))),
+            serving.Server("tuesday-nolog", [py, "-c", "from tuesday.cli import main; main()",
+                                             "--project", str(PROJECT), "--workspace", "{ws}",
+                                             "serve", "--port", "{port}"],
+                           "/v1/models/top_n/rank", bodies,
+                           {**env, "TUESDAY_PREDICTION_LOG": "off"}, cwd=ROOT,
                            workspace=Path(str(data["ws"]))),
         ]
         print(f"one rank request: {CANDIDATES} candidates, a slate of 10; wrk -c"
