@@ -1,7 +1,7 @@
 """The recommend example end to end on the Open Bandit Dataset, through the server.
 
 The random policy's log up to 2019-11-29 is ingested, version 1 trained and promoted
-(with a reason: on 38 clicks it does not beat its baselines, which its gate says),
+(with a reason: on 29 clicks it does not beat its baselines, which its gate says),
 materialized and served: rank requests are the real users of the following impressions
 (their features and their affinity to each of the 80 items). The rules run after the model
 (at most two items of a category per slate, epsilon-greedy exploration), every candidate
@@ -87,7 +87,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     training.train(ws, loaded, "recommend", AS_OF)
     model = loaded.project.model("recommend")
     registry.promote(ws, model, 1, as_of=AS_OF,
-                     override_reason="38 clicks in 7,000 impressions: serve to explore")
+                     override_reason="29 clicks in 7,146 impressions: serve to explore")
     materialize(ws, loaded.project, model, AS_OF)
     later = imp[imp["ts"] >= pd.Timestamp(AS_OF)].head(SERVED)
     cats = frames["items"].set_index("item_id")["category_1"]
