@@ -189,6 +189,26 @@ def test_batch_rank_and_feedback_errors(served: Served) -> None:
     assert r.status_code == 207 and r.json()["quarantined"] == 1
 
 
+def test_ope_command_prints_the_estimates_beside_production(served: Served) -> None:
+    from click.testing import CliRunner
+
+    from tuesday.cli import main
+
+    project = served.loaded.path
+    r = CliRunner().invoke(main, ["--project", str(project), "--workspace",
+                                  str(served.ws.root), "ope", "recommend", "1", "--json",
+                                  "--estimator", "ips", "--estimator", "snips"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out["estimates"]) == {"ips", "snips"}
+    # version 1 on its own log: the estimate is what it realised
+    assert out["estimates"]["snips"]["value"] == pytest.approx(out["realised"])
+    assert [s["value"] for s in out["estimates"]["ips"]["slices"]] == [1, 2, 3]
+    r = CliRunner().invoke(main, ["--project", str(project), "--workspace",
+                                  str(served.ws.root), "ope", "recommend", "99"])
+    assert r.exit_code == 3 and "99" in r.output
+
+
 def _served_impressions(served: Served) -> pd.DataFrame:
     """Version 1's served impressions with the clicks posted back, as label rows."""
     log = read_log(served.ws, "recommend")
