@@ -60,16 +60,16 @@ def test_backtest_beats_every_baseline_on_ndcg(trained: Any) -> None:
     assert len(m["folds"]) == 4
     # each fold is trained only on the requests before its quarter
     for f in m["folds"]:
-        assert f["train_rows"] > 30_000 and f["test_rows"] > 500
+        assert f["train_rows"] > 15_000 and f["test_rows"] > 500
     model = m["model"]
     for name, b in m["baselines"].items():
         assert model["ndcg_at_10"] > b["ndcg_at_10"], name
         assert model["map_at_10"] > b["map_at_10"], name
     assert m["best_baseline"] == "popular"
     # pinned (seeded data and LightGBM): a change of either shows here
-    assert model["ndcg_at_10"] == pytest.approx(0.5822, abs=2e-3)
-    assert m["baselines"]["popular"]["ndcg_at_10"] == pytest.approx(0.3119, abs=1e-4)
-    assert m["baselines"]["random"]["ndcg_at_10"] == pytest.approx(0.1467, abs=1e-4)
+    assert model["ndcg_at_10"] == pytest.approx(0.5745, abs=2e-3)
+    assert m["baselines"]["popular"]["ndcg_at_10"] == pytest.approx(0.2933, abs=1e-4)
+    assert m["baselines"]["random"]["ndcg_at_10"] == pytest.approx(0.1859, abs=1e-4)
     assert 0 < model["coverage_at_10"] < 1 and 0 < model["gini_at_10"] < 1
 
 

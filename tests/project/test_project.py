@@ -74,3 +74,55 @@ def test_load_project_errors(tmp_path: Path) -> None:
     empty.write_text("x = 1\n")
     with pytest.raises(TuesdayError, match=r"must define `project = Project\(...\)`"):
         load_project(empty)
+
+
+def test_ranking_declarations_are_checked() -> None:
+    from tuesday.project import (
+        Baseline,
+        Column,
+        Contract,
+        Entity,
+        Gate,
+        Model,
+        Project,
+        Slate,
+        Source,
+        check_project,
+        max_per,
+        request,
+    )
+
+    item = Entity("item", key="item_id")
+    log = Source("log", Contract((Column("item_id", "str"), Column("ts", "timestamp"),
+                                  Column("click", "int"), Column("req", "str"))),
+                 time="ts", entity=item)
+    fb = Source("fb", Contract((Column("request_id", "str"), Column("item_id", "str"))),
+                time=None, entity=item)
+
+    def model(**kw):
+        base = dict(name="m", entity=item, label_source="log", target="click",
+                    features=(request("x"),), baselines=(Baseline("p", "popular", window=3),),
+                    task="ranking", metrics=("auc",), slate=Slate(size=3))
+        return Model(**{**base, **kw})
+
+    assert check_project(Project("p", (log, fb), (model(),))) == []
+    problems = " ".join(check_project(Project("p", (log, fb), (
+        model(name="a", slate=None),
+        model(name="b", metrics=("ndcg_at_10",)),
+        model(name="c", slate=Slate(size=0, group="nope", candidates="zzz", feedback="fb")),
+        model(name="d", gates=(Gate("ope", estimator="magic", confidence=2.0),)),
+        model(name="e", task="binary", slate=None, rules=(max_per("cat", 2),),
+              baselines=(Baseline("r", "random"),), metrics=("auc",)),
+        model(name="f", baselines=(Baseline("p", "popular", window=0, agg="mean",
+                                            column="nope"),),
+              gates=(Gate("beats_production"),)),
+    ))))
+    for part in ("needs slate=Slate", "need Slate(group=COLUMN)", "slate size must be",
+                 "slate group 'nope'", "candidates source 'zzz' is not declared",
+                 "needs the columns request_id, item_id, position and click",
+                 "estimator must be one of", "confidence must be within",
+                 "declare Slate(feedback=SOURCE)", "shape a slate and need task='ranking'",
+                 "ranks items and needs task='ranking'", "needs window= days >= 1",
+                 "agg must be 'sum' or 'count'", "reads column 'nope'",
+                 "compares policies with Gate('ope')"):
+        assert part in problems, part

@@ -108,3 +108,18 @@ def test_slate_rule_declarations_are_checked() -> None:
     assert "max_per needs a column name" in problems
     assert "pin 'pin' needs when=" in problems
     assert "two rules are named 'boost'" in problems
+
+
+def test_uniform_part_by_category_agrees_with_simulating_the_fill() -> None:
+    rng = np.random.default_rng(5)
+    n, size = 30, 5
+    rows = [{"category": str(c)} for c in rng.integers(0, 4, n)]
+    rows[3]["category"] = None  # no category: never capped
+    rs = (rules.max_per("category", 2),)
+    h = slates.hits(rs, rows)
+    live = np.arange(n)
+    urn = slates._uniform_by_category(live, size, rs, h, 10_000)
+    brute = slates._simulated(lambda g, s: g.random((s, n)), live, n, size, rs, h,
+                              np.random.default_rng(1), 10_000, None)
+    np.testing.assert_allclose(urn.sum(axis=0), 1.0)
+    np.testing.assert_allclose(urn, brute, atol=0.015)

@@ -13,7 +13,7 @@ from tuesday.cli.app import emit, json_opt, parse_time, run
 from tuesday.errors import NotFound
 
 #: the examples shipped in ``tuesday.examples``
-EXAMPLES = ("ridership", "churn", "transactions", "store", "recommend")
+EXAMPLES = ("ridership", "churn", "transactions", "store", "recommend", "movielens")
 
 
 @click.command()
@@ -21,11 +21,12 @@ EXAMPLES = ("ridership", "churn", "transactions", "store", "recommend")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--until", metavar="DATE",
               help="Only the rows known by this ISO 8601 date (ridership, transactions, "
-                   "store, recommend).")
+                   "store, recommend, movielens).")
 @json_opt
 def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
-    """Write example NAME (ridership, churn, transactions, store or recommend) to DIR: its
-    project.py and one CSV file per source under DIR/data/, ready for `tuesday ingest`."""
+    """Write example NAME (ridership, churn, transactions, store, recommend or movielens)
+    to DIR: its project.py and one CSV file per source under DIR/data/, ready for
+    `tuesday ingest`."""
 
     def go() -> None:
         if name not in EXAMPLES:
@@ -39,8 +40,7 @@ def example(name: str, folder: str, until: str | None, as_json: bool) -> None:
         kwargs: dict[str, Any] = {}
         if until is not None:
             if name == "churn":
-                raise click.UsageError("--until applies to ridership, transactions, store "
-                                       "and recommend only.")
+                raise click.UsageError("--until applies to every example but churn.")
             kwargs["until"] = parse_time(until, what="--until").isoformat()
         files = module.example_files(out / "data", **kwargs)
         sources = {s.name for s in module.project.sources}

@@ -73,6 +73,12 @@ def monitor(c: Ctx, model: str, as_of: str | None, period: str,
         if period not in ("D", "W", "M"):
             raise TuesdayError(f"--period must be D, W or M. Got {period!r}.",
                                fix="Use --period W for weekly windows.")
+        if c.loaded.project.model(model).task == "ranking":
+            from tuesday.watch import slates
+
+            emit(slates.report(c.workspace, c.loaded, model, parse_time(as_of),
+                               period=period), as_json, _slate_text)
+            return
         text = health.fetch_metrics(metrics_url, token=os.environ.get("TUESDAY_TOKEN")) \
             if metrics_url else None
         res = monitoring.monitor(
@@ -200,6 +206,27 @@ def alerts_resolve(c: Ctx, alert_id: int, note: str, actor: str, as_of: str | No
         emit(a.to_dict(), as_json, _alert_line)
 
     run(go)
+
+
+def _slate_text(d: dict[str, Any]) -> str:
+    """The slate report as lines: one per period, then the whole."""
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    def rate(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    lines = [f"{d['model']}: slates served up to {d['as_of'][:16]}, by {d['period']}"]
+    rows = d["periods"] + ([{**d["overall"], "period": "all"}] if d["overall"] else [])
+    for r in rows:
+        lines.append(f"  {r['period']:>12}  requests {r['requests']:>6}  explored "
+                     f"{pct(r['explored_share']):>6}  click rate {rate(r['click_rate'])} "
+                     f"(explored {rate(r['click_rate_explored'])}, model "
+                     f"{rate(r['click_rate_exploited'])})  coverage {pct(r['coverage'])}  "
+                     f"exposure Gini {rate(r['exposure_gini'])}")
+    if not d["periods"]:
+        lines.append("  no slate served yet")
+    return "\n".join(lines)
 
 
 COMMANDS = (monitor, alerts_group)

@@ -750,6 +750,9 @@ def _check_gates(where: str, m: Model) -> list[str]:
                        f"{', '.join(GATE_KINDS)}.")
         if g.kind == "ope":
             out.extend(_check_ope_gate(where, m, g))
+        if g.kind == "beats_production" and m.task == "ranking":
+            out.append(f"{where}: the beats_production gate compares served predictions "
+                       "row by row; a ranking model compares policies with Gate('ope').")
         for attr in ("min_lift", "tolerance", "max_ms", "max_mb"):
             v = getattr(g, attr)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \

@@ -31,7 +31,7 @@ from tuesday.train import ope, slates
 from tuesday.train.training import load_model
 from tuesday.workspace import Workspace
 
-__all__ = ["Replayed", "evaluate", "logged_requests", "replay"]
+__all__ = ["Replayed", "evaluate", "feedback_rewards", "gate", "logged_requests", "replay"]
 
 #: the slices every evaluation reports
 SLICES = ("position",)
@@ -48,7 +48,7 @@ def logged_requests(ws: Workspace, model: Model, version: int) -> pd.DataFrame:
     ranked = set(log.loc[shown, "request_id"])
     log = log[log["request_id"].isin(ranked)].copy()
     log["reward"] = np.where(log["position"].notna(), 0.0, np.nan)
-    fb = _feedback(ws, model)
+    fb = feedback_rewards(ws, model)
     if not fb.empty and not log.empty:
         key = ["request_id", "entity"]
         got = log[key].merge(fb, on=key, how="left")["reward"].to_numpy()
@@ -57,7 +57,7 @@ def logged_requests(ws: Workspace, model: Model, version: int) -> pd.DataFrame:
     return log.reset_index(drop=True)
 
 
-def _feedback(ws: Workspace, model: Model) -> pd.DataFrame:
+def feedback_rewards(ws: Workspace, model: Model) -> pd.DataFrame:
     """The rewards posted back, by (request id, entity) (the largest if several)."""
     sl = model.slate
     empty = pd.DataFrame(columns=["request_id", "entity", "reward"])

@@ -208,6 +208,18 @@ class PredictionLog:
 LOG_SLICE = 256
 
 
+def _array(values: Any, kind: pa.DataType) -> pa.Array:
+    """One log column; a NaN where a whole number, flag or text belongs (rows read back
+    from the log as a pandas frame, where a null int64 is a NaN float) is a null."""
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if pa.types.is_floating(kind):
+            raise
+        return pa.array([None if isinstance(v, float) and v != v else v for v in values],
+                        type=kind)
+
+
 def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
     parts = []
     width = len(LOG_SCHEMA)
@@ -217,8 +229,7 @@ def _to_table(batch: list[tuple[Any, ...]]) -> pa.Table:
     for i in range(0, len(batch), LOG_SLICE):
         columns = list(zip(*batch[i:i + LOG_SLICE], strict=True))
         parts.append(pa.Table.from_arrays(
-            [pa.array(c, type=f.type, from_pandas=True)  # NaN as null, as in a frame
-             for c, f in zip(columns, LOG_SCHEMA, strict=True)],
+            [_array(c, f.type) for c, f in zip(columns, LOG_SCHEMA, strict=True)],
             schema=LOG_SCHEMA))
         time.sleep(0)  # let a waiting thread (the event loop) take the GIL now
     return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]

@@ -110,10 +110,18 @@ class Spec:
         """The model's stored features that are null or NaN in ``values`` (only asked
         for a vector that is not complete; baseline inputs, request features and event
         features, which the request itself provides, do not count)."""
-        own = set(self.request_feats) | set(self.live.names)
-        return tuple(f.name for f in self.model.features
-                     if f.name not in own and f.name in values
-                     and _num(values[f.name]) is None)
+        return tuple(n for n in self.stored if n in values and _num(values[n]) is None)
+
+    @property
+    def stored(self) -> tuple[str, ...]:
+        """The model's features read from the stored vector (not given by the request,
+        not computed from events), worked out once."""
+        got = self.__dict__.get("_stored")
+        if got is None:
+            own = set(self.request_feats) | set(self.live.names)
+            got = tuple(f.name for f in self.model.features if f.name not in own)
+            object.__setattr__(self, "_stored", got)
+        return got
 
     @classmethod
     def of(cls, project: Any, model: Model) -> Spec:
@@ -205,6 +213,9 @@ class Predictor:
         if self._explainer is None:
             self._explainer = Explainer(self.ws)
         return self._explainer
+        #: makes each request's id (32 hex digits), which also seeds its exploration and
+        #: canary draws: random by default; a seeded source replays them exactly
+        self.request_ids: Callable[[], str] = _random_id
 
     def spec(self, name: str) -> Spec:
         got = self._specs.get(name)
@@ -277,6 +288,7 @@ class Predictor:
         problems: dict[int, str] = {}
         missing: dict[int, str] = {}
         incomplete: dict[int, str] = {}
+        times: dict[str, pd.Timestamp] = {}
         out: list[Row] = []
         now = self.clock() if sp.max_age is not None else None
         for i, row in enumerate(rows):
@@ -296,13 +308,18 @@ class Predictor:
                     continue
             elif live.features:  # the time to compute event features at; now by default
                 raw_t = row.get(tcol or "")
-                try:
-                    target = pd.Timestamp(self.clock()) if raw_t is None \
-                        else parse_time(raw_t, what=f"row {i}: field {tcol!r} (the time "
-                                                    f"to score at)")
-                except TuesdayError as exc:
-                    problems[i] = exc.message
-                    continue
+                if isinstance(raw_t, str) and raw_t in times:  # the rows of one slate
+                    target = times[raw_t]
+                else:
+                    try:
+                        target = pd.Timestamp(self.clock()) if raw_t is None \
+                            else parse_time(raw_t, what=f"row {i}: field {tcol!r} (the "
+                                                        "time to score at)")
+                    except TuesdayError as exc:
+                        problems[i] = exc.message
+                        continue
+                    if isinstance(raw_t, str):
+                        times[raw_t] = target
             bad = [f for f in request_feats if not _is_number(row.get(f))]
             if bad:
                 problems[i] = " ".join(f"row {i}: request feature {f!r} must be a number; "
@@ -342,13 +359,26 @@ class Predictor:
                                  f"{record.origin[:16]})")
                 if sp.model.missing_features == "refuse":
                     continue
-            if live.features:
+            if live.features and len(rows) == 1:
                 values.update(live.values(self.store, str(entity), target))
             for f in request_feats:
                 values[f] = row.get(f)
             out.append(Row(i, str(entity), target, values, row, gaps, stale))
+        if live.features and len(rows) > 1 and out:
+            self._live_many(live, out)
         self._count_incomplete(name, sp, len(incomplete))
         return out, problems, missing, incomplete
+
+    def _live_many(self, live: events.Plan, out: list[Row]) -> None:
+        """The event features of many rows: one query per source and request time (the
+        candidates of a slate share it), not one per row."""
+        by_time: dict[Any, list[Row]] = {}
+        for r in out:
+            by_time.setdefault(r.target, []).append(r)
+        for at, group in by_time.items():
+            got = live.values_many(self.store, [r.entity for r in group], at)
+            for r, vals in zip(group, got, strict=True):
+                r.values.update(vals)
 
     def _count_incomplete(self, name: str, sp: Spec, n: int) -> None:
         if n:
@@ -376,7 +406,7 @@ class Predictor:
         refused = incomplete if sp.model.missing_features == "refuse" else {}
         if not partial:
             _raise_for(name, problems, missing, refused)
-        request_id = os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
+        request_id = self.request_ids()
         served = self.clock()
         answers: dict[int, dict[str, Any]] = {}
         log_rows: list[tuple[Any, ...]] = []
@@ -567,6 +597,10 @@ class Predictor:
             float(final.propensity[j]) if final.propensity is not None else None,
             final.dropped_by[j], None, None, None,
         )
+
+
+def _random_id() -> str:
+    return os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the cost
 
 
 def _features_json(values: dict[str, Any], names: tuple[str, ...]) -> str:

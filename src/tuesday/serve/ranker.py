@@ -19,7 +19,6 @@ variant ``shadow``.
 from __future__ import annotations
 
 import json
-import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from tuesday.data import tables
 from tuesday.errors import NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model
 from tuesday.serve.inference import Loaded, Row
-from tuesday.serve.predictor import MAX_ROWS, Overloaded, Predictor, Route
+from tuesday.serve.predictor import MAX_ROWS, Overloaded, Predictor, Route, _features_json
 from tuesday.train import slates
 
 __all__ = ["CATALOG_TTL", "Ranker", "parse_request"]
@@ -166,7 +165,7 @@ class Ranker:
                 fix=f"Check the candidates' keys and fields; after ingesting newer data run "
                     f"`tuesday materialize {name}`.", details=list(unranked.values())[:20])
         route = self.p.route(name)
-        request_id = os.urandom(16).hex()
+        request_id = self.p.request_ids()
         rng = np.random.default_rng(int(request_id[:16], 16))
         draw = float(rng.random())
         lm, variant = _version_for(route, context, draw)
@@ -220,7 +219,7 @@ class Ranker:
             out.append((
                 request_id, model.name, lm.version, r.entity,
                 r.target.to_pydatetime() if r.target is not None else None, served,
-                _num(got.scores[j]), "{}", _features(r.values, names), variant,
+                _num(got.scores[j]), "{}", _features_json(r.values, names), variant,
                 float(raw[j]), float(got.propensity[pos]) if pos is not None else None,
                 got.dropped_by[j], pos + 1 if pos is not None else None, got.explored,
                 orjson.dumps(hits).decode() if hits else None,
@@ -240,10 +239,6 @@ def _version_for(route: Route, context: dict[str, Any], draw: float) -> tuple[Lo
         return (ch, "b") if draw * 100 < route.percent else (route.production, "a")
     h = zlib.crc32(f"{route.model.name}\x00{user}".encode()) % 10_000
     return (ch, "b") if h < route.percent * 100 else (route.production, "a")
-
-
-def _features(values: dict[str, Any], names: tuple[str, ...]) -> str:
-    return orjson.dumps({n: _num(values.get(n)) for n in names}).decode()
 
 
 def _num(v: Any) -> float | None:

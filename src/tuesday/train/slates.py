@@ -277,6 +277,10 @@ def _epsilon_probs(eps: float, greedy: np.ndarray, live: np.ndarray, n: int, siz
         k = min(size, len(live))
         probs[np.ix_(live, np.arange(k))] += eps / len(live)
         return probs
+    by_cat = _uniform_by_category(live, size, slate_rules, h, draws)
+    if by_cat is not None:
+        probs[live] += eps * by_cat
+        return probs
     key = (size, draws, tuple(r.name for r in slate_rules),
            tuple(tuple(h.by_rule[r.name][i] for r in slate_rules) for i in live))
     uniform = _UNIFORM.get(key)
@@ -291,6 +295,61 @@ def _epsilon_probs(eps: float, greedy: np.ndarray, live: np.ndarray, n: int, siz
         _UNIFORM[key] = uniform
     probs[live] += eps * uniform
     return probs
+
+
+def _uniform_by_category(live: np.ndarray, size: int, slate_rules: Sequence[Rule], h: Hits,
+                         draws: int) -> np.ndarray | None:
+    """A uniformly random ordering's position probabilities under one ``max_per`` rule
+    (no pin): items of one category are exchangeable, so each item's probability of a
+    position is its category's over the category's size. The categories of the kept items
+    are simulated as draws from an urn without replacement (``draws`` at once, one
+    position at a time, cached by the categories' sizes); None when the rules are not
+    that case."""
+    if len(slate_rules) != 1 or slate_rules[0].kind != "max_per":
+        return None
+    rule = slate_rules[0]
+    values = [h.by_rule[rule.name][i] for i in live]
+    codes: dict[Any, int] = {}
+    cat = np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int64)
+    sizes = np.bincount(cat, minlength=len(codes))
+    uncapped = np.array([v is None for v in codes], dtype=bool)
+    key = ("urn", size, int(rule.value), draws, tuple(sizes.tolist()),
+           tuple(uncapped.tolist()))
+    per_cat = _UNIFORM.get(key)
+    if per_cat is None:
+        per_cat = _urn(sizes, uncapped, int(rule.value), size, draws)
+        if len(_UNIFORM) >= _UNIFORM_MAX:
+            _UNIFORM.pop(next(iter(_UNIFORM)))
+        _UNIFORM[key] = per_cat
+    return per_cat[cat] / sizes[cat][:, None]
+
+
+def _urn(sizes: np.ndarray, uncapped: np.ndarray, cap: int, size: int, draws: int
+         ) -> np.ndarray:
+    """(categories x size) probability that the kept item at each position is of each
+    category, for a uniformly random order of items with ``sizes`` per category, keeping
+    at most ``cap`` per capped category."""
+    rng = np.random.default_rng(0)
+    g = len(sizes)
+    left = np.tile(sizes.astype(float), (draws, 1))  # items not drawn yet, per category
+    kept = np.zeros((draws, g))
+    filled = np.zeros(draws, dtype=np.int64)
+    out = np.zeros((g, size))
+    total = int(sizes.sum())
+    for _ in range(total):
+        active = (filled < size) & (left.sum(axis=1) > 0)
+        if not active.any():
+            break
+        cum = np.cumsum(left, axis=1)
+        u = rng.random(draws) * cum[:, -1]
+        pick = np.minimum((cum <= u[:, None]).sum(axis=1), g - 1)
+        rows = np.arange(draws)
+        left[rows[active], pick[active]] -= 1
+        ok = active & (uncapped[pick] | (kept[rows, pick] < cap))
+        np.add.at(out, (pick[ok], filled[ok]), 1.0)
+        kept[rows[ok], pick[ok]] += 1
+        filled[ok] += 1
+    return out / draws
 
 
 def _simulated(sample: Callable[[np.random.Generator, int], np.ndarray], live: np.ndarray,

@@ -244,14 +244,15 @@ def bts_prior() -> tuple[np.ndarray, np.ndarray]:
     return np.array(prior["alpha"], dtype=float), np.array(prior["beta"], dtype=float)
 
 
-def rank_request(impression: pd.Series) -> dict[str, Any]:
+def rank_request(impression: pd.Series, items: Any = None) -> dict[str, Any]:
     """A rank request for the user of one logged impression (from ``example_frames(
-    with_affinities=True)``): the user's features, the time, and every item of the
-    catalog as a candidate with the user's affinity to it."""
+    with_affinities=True)``): the user's features, the time, and the items (default:
+    every item of the catalog) as candidates with the user's affinity to each."""
+    chosen = range(ITEMS) if items is None else items
     return {"ts": pd.Timestamp(impression["ts"]).isoformat(),
             **{u: int(impression[u]) for u in USER_FEATURES},
             "candidates": [{"item_id": str(i), "affinity": float(impression[f"affinity_{i}"])}
-                           for i in range(ITEMS)]}
+                           for i in chosen]}
 
 
 def example_files(folder: str | Path, until: str | None = None) -> dict[str, Path]:

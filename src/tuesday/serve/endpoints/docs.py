@@ -104,6 +104,9 @@ def openapi_spec(loaded: LoadedProject, extensions: Sequence[Any] = ()) -> dict[
     _NAMES["model"] = {"type": "string", "enum": [m.name for m in project.models]}
     paths: dict[str, Any] = {}
     for m in project.models:
+        if m.task == "ranking":
+            paths.update(_rank_paths(m))
+            continue
         paths[f"/v1/models/{m.name}/predict"] = _predict_path(loaded, m)
         batch_op = _op(
             f"Score a file of rows of {m.name} (NDJSON or CSV, any size); NDJSON answers, "
@@ -297,6 +300,57 @@ EXPLANATION: dict[str, Any] = {
 operation = _op
 ok_response = _ok
 json_request = _json
+
+
+def _rank_paths(m: Model) -> dict[str, Any]:
+    """The rank, batch rank and feedback endpoints of a ranking model."""
+    key = m.entity.key
+    sl = m.slate
+    cand: dict[str, Any] = {"type": "object", "required": [key], "properties": {
+        key: {"type": "string", "pattern": "\\S"},
+        **{f.name: {"type": ["number", "null"]} for f in m.features if f.kind == "request"}}}
+    body = {"type": "object", "properties": {
+        "candidates": {"type": "array", "items": cand, "minItems": 1, "maxItems": MAX_ROWS,
+                       "description": "the items to rank (default: the whole catalog, "
+                                      f"source {sl.candidates if sl else None!r})"},
+        "size": {"type": "integer", "minimum": 1,
+                 "description": f"items in the slate (default {sl.size if sl else 10})"},
+        **{f.name: {"type": ["number", "null"]} for f in m.features if f.kind == "request"}},
+        "description": "the request's context (user fields, time); each candidate's own "
+                       "fields override them"}
+    slate = {"type": "object", "required": ["request_id", "slate"], "properties": {
+        "model": {"type": "string"}, "model_version": {"type": "integer"},
+        "request_id": {"type": "string"}, "explored": {"type": "boolean"},
+        "slate": {"type": "array", "items": {"type": "object", "properties": {
+            key: {"type": "string"}, "position": {"type": "integer"},
+            "score": {"type": ["number", "null"]}, "propensity": {"type": "number"}}}},
+        "dropped": {"type": "array", "items": _OBJ}, "unranked": {"type": "array",
+                                                                  "items": _OBJ}}}
+    base = f"/v1/models/{m.name}"
+    reward = sl.reward if sl else "click"
+    fb_row = {"type": "object", "required": ["request_id", key, "position"], "properties": {
+        "request_id": {"type": "string"}, key: {"type": "string"},
+        "position": {"type": "integer", "minimum": 1},
+        reward: {"type": "number", "description": "default 1"}}}
+    return {
+        f"{base}/rank": {"post": _op(
+            f"A slate of {m.name} for one request: the model, its rules and exploration; "
+            "each shown item with its position and the probability of it there", "predict",
+            {"200": _ok("the slate", slate)}, statuses=("404", "422"), body=_json(body))},
+        f"{base}/rank/batch": {"post": _op(
+            "Rank requests, one JSON object per line (NDJSON); one slate or error per "
+            "line", "predict", {"200": _ok("NDJSON", {"type": "string"},
+                                           "application/x-ndjson")},
+            statuses=("404",), body={"required": True, "content": {
+                "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}}}})},
+        f"{base}/feedback": {"post": _op(
+            f"Clicks on served slates, into source {sl.feedback if sl else None!r}",
+            "predict", {"200": _ok("the ingest", _OBJ), "207": _ok("some rows quarantined",
+                                                                    _OBJ)},
+            statuses=("404",), body=_json({"anyOf": [fb_row, {
+                "type": "object", "required": ["rows"],
+                "properties": {"rows": {"type": "array", "items": fb_row}}}]}))},
+    }
 
 
 def docs_page(spec: dict[str, Any]) -> str:
