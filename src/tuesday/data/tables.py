@@ -79,7 +79,7 @@ from tuesday.data.contracts import (
     history_check,
     validate,
 )
-from tuesday.data.contracts.taxonomy import apply_taxonomy
+from tuesday.data.contracts.taxonomy import current_codes
 from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
@@ -597,22 +597,6 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
         table = schema.empty_table()
         return table.select(columns) if columns else table
     return current_codes(source, dt.to_pyarrow_table(columns=columns))
-
-
-def current_codes(source: Source, table: pa.Table) -> pa.Table:
-    """``table`` with the source's taxonomies applied (old codes mapped to new ones)."""
-    tax = [t for t in source.taxonomies if t.column in table.column_names]
-    if not tax or not table.num_rows:
-        return table
-    names = {t.column for t in tax} | ({source.time} if source.time in table.column_names
-                                       else set())
-    typed = {n: table.column(n).combine_chunks() for n in names if n is not None}
-    apply_taxonomy(typed, tax, source.time if source.time in typed else None,
-                   source.contract)
-    for t in tax:
-        table = table.set_column(table.column_names.index(t.column), t.column,
-                                 typed[t.column])
-    return table
 
 
 def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.DataFrame:
