@@ -791,6 +791,7 @@ def require_rows(ws: Workspace, source: Source) -> None:
 def sources_used(project: Project, model: Model) -> list[str]:
     names = {model.label_source}
     names.update(f.source for f in model.features if f.source)
+    names.update(f.region[0] for f in model.features if f.region)
     if model.censored is not None and model.censored.source:
         names.add(model.censored.source)
     return sorted(names)
