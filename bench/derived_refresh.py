@@ -96,7 +96,7 @@ def main() -> None:
             assert made is not None and made["mode"] == "incremental" and made["days"] == 1
             inputs = {"till_lines": tables.read_table(w, till),
                       "stock": tables.read_table(w, snaps)}
-            full.append(cpu(lambda i=inputs: derived._write(
+            full.append(cpu(lambda i=inputs, w=w, nxt=nxt: derived._write(
                 w, units, derived.validate(derived.compute(units, i), units.contract),
                 None, {"till_lines": 0, "stock": 0}, nxt, "full")))
         floor = min(cpu(lambda: derived.compute(units, inputs)) for _ in range(3))
