@@ -495,11 +495,19 @@ def _append(ws: Workspace, source: Source, table: pa.Table, *, props: CommitProp
     stray schema.
     """
     path = ws.table_path(source.name)
-    if latest_version(ws, source.name) is None and _delta(path) is not None:
+    dt = _delta(path)
+    if latest_version(ws, source.name) is None and dt is not None:
         write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite",
                         commit_properties=props)
         return
-    write_deltalake(str(path), table, mode="append", commit_properties=props)
+    # a check that flags, declared after the table began, adds its flag column (older
+    # versions read it as missing)
+    stored = set(pa.schema(dt.schema().to_arrow()).names) if dt is not None else \
+        set(table.column_names)
+    new = set(table.column_names) - stored
+    merge = bool(new) and new <= set(source.contract.flag_columns)
+    write_deltalake(str(path), table, mode="append", commit_properties=props,
+                    schema_mode="merge" if merge else None)
 
 
 def _canonical(table: pa.Table) -> pa.Table:
