@@ -114,6 +114,7 @@ class Spec:
     online_baselines: tuple[Any, ...]
     rules: tuple[Any, ...]  # all of the model's rules (a slate)
     rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
+    request_categories: frozenset[str] = frozenset()  # request features taken as text
 
     def gaps(self, values: dict[str, Any]) -> tuple[str, ...]:
         """The model's stored features that are null or NaN in ``values`` (only asked
@@ -130,7 +131,9 @@ class Spec:
                    tuple(f.name for f in baseline_features(model)),
                    tuple(b for b in model.baselines if b.kind in ONLINE_BASELINES),
                    tuple(model.rules),
-                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION))
+                   tuple(r for r in model.rules if r.kind not in rules.EXPLORATION),
+                   frozenset(f.name for f in model.features
+                             if f.kind == "request" and f.dtype == "category"))
 
 
 #: handed to ``rules.apply`` when no rule explores: it draws nothing then
@@ -294,10 +297,13 @@ class Predictor:
                 except TuesdayError as exc:
                     problems[i] = exc.message
                     continue
-            bad = [f for f in request_feats if not _is_number(row.get(f))]
+            bad = [f for f in request_feats if not _is_number(row.get(f)) and not (
+                f in sp.request_categories and isinstance(row.get(f), str | None))]
             if bad:
-                problems[i] = " ".join(f"row {i}: request feature {f!r} must be a number; "
-                                       f"got {row.get(f)!r}." for f in bad)
+                problems[i] = " ".join(
+                    f"row {i}: request feature {f!r} must be "
+                    f"{'a text (a category)' if f in sp.request_categories else 'a number'}; "
+                    f"got {row.get(f)!r}." for f in bad)
                 continue
             record = self.records.lookup(name, str(entity)) if live.vectors \
                 else online.NO_VECTORS
