@@ -186,3 +186,19 @@ def test_a_real_export_keeps_its_repeated_lines_and_finds_reposted_orders(
     assert len(merged) == len(want) == len(got)
     assert (merged["pizzas"] == merged["pizzas_want"]).all()
     assert len(got) == 32 * 358  # every pizza on every day the place was open
+
+
+def test_a_flagging_check_declared_later_adds_its_column(tmp_path: Path) -> None:
+    cols = (Column("item", "str"), Column("date", "date"), Column("stock", "int"))
+    before = Source("stock", Contract(cols, unique=("item", "date")), time="date")
+    after = Source("stock", Contract(cols, unique=("item", "date"), checks=(
+        Condition("negative", "stock < 0"),)), time="date")
+    ws = open_workspace(tmp_path / "ws")
+    tables.ingest_frame(ws, before, pd.DataFrame({"item": ["a"], "date": ["2024-01-01"],
+                                                  "stock": ["3"]}), as_of=datetime(2024, 1, 2))
+    r = tables.ingest_frame(ws, after, pd.DataFrame({"item": ["a"], "date": ["2024-01-02"],
+                                                     "stock": ["-1"]}),
+                            as_of=datetime(2024, 1, 3))
+    assert r.report.accepted == 1
+    got = tables.read_table(ws, after).to_pandas().sort_values("date")
+    assert got["flag_negative"].fillna(False).astype(bool).tolist() == [False, True]

@@ -242,3 +242,26 @@ def test_the_cli_ingest_computes_the_derived_sources_that_read_it(
     assert '"mode": "incremental"' in r.output
     r = runner.invoke(main, [*base, "ingest", "daily_units", str(files["stock"])])
     assert r.exit_code != 0 and "is derived from till_lines, stock" in r.output
+
+
+def test_the_monitor_gives_accuracy_with_and_without_sold_out_days(
+        ingested: tuple[Workspace, dict[str, tables.IngestResult]], store: LoadedProject,
+        export: shop.Export) -> None:
+    """Served answers joined to ground truth: the live accuracy is given with and
+    without the sold-out days, read from the stock table as known at the as-of."""
+    from tuesday.watch import quality
+
+    ws, _ = ingested
+    truth = export.truth[export.truth["date"] >= "2024-04-01"]
+    sold = {(i, d) for i, d in export.ledger["sold_out"] if d >= "2024-04-01"}
+    off = np.where([(i, d) in sold for i, d in zip(truth["item"], truth["date"],
+                                                      strict=True)], 5.0, 1.0)
+    log = pd.DataFrame({"entity": truth["item"].to_numpy(),
+                        "target_time": pd.to_datetime(truth["date"]).astype("datetime64[us]"),
+                        "prediction": truth["units"].to_numpy() + off,
+                        "served_at": pd.Timestamp("2024-04-01"), "baselines": ""})
+    q = quality.live_quality(ws, store, "units_1d", log, AS_OF)
+    assert q["censored"]["rows"] == len(sold) > 0
+    assert q["rows_with_ground_truth"] == len(truth)
+    assert q["model"]["mae"] == pytest.approx(float(off.mean()))
+    assert q["censored"]["without"]["model"]["mae"] == pytest.approx(1.0)

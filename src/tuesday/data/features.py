@@ -143,6 +143,9 @@ def feature_frame(
         con.close()
     _known_in_advance(out, feats, points[TARGET_TIME], request)
     for f in feats:
+        if f.kind == "holiday" and f.region is not None:
+            out[f.name] = _regional_holidays(project, model, f, points, tables)
+    for f in feats:
         if f.dtype == "category":  # text, None where missing; coded by the learner
             out[f.name] = category_values(out[f.name])
             continue
@@ -213,6 +216,32 @@ def _known_in_advance(out: pd.DataFrame, feats: tuple[Feature, ...], t: pd.Serie
                 out[f.name] = pd.to_numeric(request[f.name], errors="coerce").to_numpy()
             else:
                 out[f.name] = np.nan
+
+
+def _regional_holidays(project: Project, model: Model, f: Feature, points: pd.DataFrame,
+                       tables: Mapping[str, pa.Table]) -> np.ndarray:
+    """A holiday feature of each point's own region: the entity's subdivision read from
+    the region source as known at the origin, the country's holidays without one."""
+    assert f.region is not None
+    src = project.source(f.region[0])
+    key = model.entity.key
+    known = _known(src)
+    table = tables[src.name]
+    if known is not None:
+        region = asof_join(points[[key, ORIGIN]], table, key, ORIGIN, known,
+                           {f.region[1]: "_region"})["_region"]
+    else:
+        last = table.select([key, f.region[1]]).to_pandas().drop_duplicates(key, keep="last")
+        region = points[[key]].merge(last.astype({key: "string"}), on=key, how="left")[
+            f.region[1]]
+    region = pd.Series(region.to_numpy(dtype=object), index=points.index)
+    t = points[TARGET_TIME]
+    out = np.empty(len(points), dtype=object if f.part == "name" else float)
+    for r in pd.unique(region):
+        mask = (region.isna() if r is None or r != r else region == r).to_numpy()
+        where = str(f.country) if r is None or r != r else f"{f.country}-{r}"
+        out[mask] = holiday_values(where, f.part or "", t[mask])
+    return out
 
 
 def _register(con: duckdb.DuckDBPyConnection, project: Project, feats: tuple[Feature, ...],

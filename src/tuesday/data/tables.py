@@ -79,7 +79,7 @@ from tuesday.data.contracts import (
     history_check,
     validate,
 )
-from tuesday.data.contracts.taxonomy import apply_taxonomy
+from tuesday.data.contracts.taxonomy import current_codes
 from tuesday.data.csv_lines import has_line_breaks, read_lines
 from tuesday.errors import Conflict, NotFound, TuesdayError, ValidationFailed
 from tuesday.project import Model, Project, Source
@@ -530,11 +530,19 @@ def _append(ws: Workspace, source: Source, table: pa.Table, *, props: CommitProp
     stray schema.
     """
     uri, opts = ws.table_uri(source.name), ws.storage_options
-    if latest_version(ws, source.name) is None and _delta(ws, source.name) is not None:
+    dt = _delta(ws, source.name)
+    if latest_version(ws, source.name) is None and dt is not None:
         write_deltalake(uri, table, mode="overwrite", schema_mode="overwrite",
                         commit_properties=props, storage_options=opts)
         return
-    write_deltalake(uri, table, mode="append", commit_properties=props, storage_options=opts)
+    # a check that flags, declared after the table began, adds its flag column (older
+    # versions read it as missing)
+    stored = set(pa.schema(dt.schema().to_arrow()).names) if dt is not None else \
+        set(table.column_names)
+    new = set(table.column_names) - stored
+    merge = bool(new) and new <= set(source.contract.flag_columns)
+    write_deltalake(uri, table, mode="append", commit_properties=props,
+                    schema_mode="merge" if merge else None, storage_options=opts)
 
 
 def _canonical(table: pa.Table) -> pa.Table:
@@ -634,22 +642,6 @@ def read_table(ws: Workspace, source: Source, version: int | None = None,
         table = schema.empty_table()
         return table.select(columns) if columns else table
     return current_codes(source, dt.to_pyarrow_table(columns=columns))
-
-
-def current_codes(source: Source, table: pa.Table) -> pa.Table:
-    """``table`` with the source's taxonomies applied (old codes mapped to new ones)."""
-    tax = [t for t in source.taxonomies if t.column in table.column_names]
-    if not tax or not table.num_rows:
-        return table
-    names = {t.column for t in tax} | ({source.time} if source.time in table.column_names
-                                       else set())
-    typed = {n: table.column(n).combine_chunks() for n in names if n is not None}
-    apply_taxonomy(typed, tax, source.time if source.time in typed else None,
-                   source.contract)
-    for t in tax:
-        table = table.set_column(table.column_names.index(t.column), t.column,
-                                 typed[t.column])
-    return table
 
 
 def quarantine(ws: Workspace, source: Source, *, open_only: bool = False) -> pd.DataFrame:
@@ -844,6 +836,7 @@ def require_rows(ws: Workspace, source: Source) -> None:
 def sources_used(project: Project, model: Model) -> list[str]:
     names = {model.label_source}
     names.update(f.source for f in model.features if f.source)
+    names.update(f.region[0] for f in model.features if f.region)
     if model.censored is not None and model.censored.source:
         names.add(model.censored.source)
     return sorted(names)

@@ -820,6 +820,8 @@ def _check_feature(where: str, f: Feature, srcs: Mapping[str, Source],
         out.append(f"{label} has part {f.part!r}; expected one of {', '.join(CALENDAR_PARTS)}.")
     if f.kind == "holiday":
         out.extend(_check_holiday_feature(label, f))
+        if f.region is not None:
+            out.extend(_check_region(label, f, srcs, m))
     if f.dtype not in FEATURE_DTYPES and f.kind != "request":
         out.append(f"{label} has dtype {f.dtype!r}; expected one of "
                    f"{', '.join(FEATURE_DTYPES)}.")
@@ -881,6 +883,23 @@ def _check_lag(label: str, f: Feature, horizon: timedelta, m: Model) -> list[str
             f"forecasts {m.horizon} ahead, so that value is not known when the "
             f"forecast is made. Use a lag of at least {m.horizon}."
         )
+    return out
+
+
+def _check_region(label: str, f: Feature, srcs: Mapping[str, Source], m: Model) -> list[str]:
+    if not (isinstance(f.region, tuple | list) and len(f.region) == 2):
+        return [f"{label}: region must be (source, column), e.g. ('stores', 'state'); got "
+                f"{f.region!r}."]
+    src = srcs.get(f.region[0])
+    if src is None:
+        return [f"{label} reads regions from source {f.region[0]!r}, which is not declared."]
+    out = []
+    if f.region[1] not in src.contract.names:
+        out.append(f"{label} reads regions from column {f.region[1]!r}, which is not in "
+                   f"source {src.name!r} (columns: {', '.join(src.contract.names)}).")
+    if src.entity is None or src.entity.key != m.entity.key:
+        out.append(f"{label}: region source {src.name!r} must carry the entity key "
+                   f"{m.entity.key!r}.")
     return out
 
 

@@ -39,6 +39,8 @@ class Feature:
     country: str | None = None
     dtype: str = "float"
     default: float | None = None
+    #: holidays of each entity's own region: (source, column) holding the subdivision
+    region: tuple[str, str] | None = None
     #: how explanations describe the feature: a template with ``{value}`` ("{value} rides
     #: two weeks earlier") or a function of the value (None when missing) returning a phrase
     describe: Describe = field(default=None, compare=False)
@@ -132,17 +134,22 @@ def calendar(part: str, *, name: str | None = None, describe: Describe = None) -
 
 
 def holiday(country: str, part: str = "is_holiday", *, name: str | None = None,
-            describe: Describe = None) -> Feature:
+            region: tuple[str, str] | None = None, describe: Describe = None) -> Feature:
     """Holiday features of the target date from the ``holidays`` package; ``country``
     may name a subdivision, ``'DE-BY'``. Part ``name`` is the holiday's name, a category
-    (``'(no holiday)'`` on other days).
+    (``'(no holiday)'`` on other days). With ``region=(source, column)`` each entity
+    gets the holidays of its own subdivision, read from that source (a store's state)
+    as known at the forecast origin; an entity without one gets the country's.
 
     Example:
         >>> holiday("DE-BY", "name").dtype
         'category'
+        >>> holiday("DE", region=("stores", "state")).region
+        ('stores', 'state')
     """
     return Feature(name or f"holiday_{part}", "holiday", part=part, country=country,
-                   dtype="category" if part == "name" else "float", describe=describe)
+                   dtype="category" if part == "name" else "float", region=region,
+                   describe=describe)
 
 
 def request(name: str, dtype: str = "float", *, default: float | None = None,

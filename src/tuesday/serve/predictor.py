@@ -105,6 +105,7 @@ class Spec:
     rules: tuple[Any, ...]  # all of the model's rules (a slate)
     rules_unrelated: tuple[Any, ...]  # without exploration (batch scoring)
     max_age: timedelta | None  # the model's max_staleness
+    request_categories: frozenset[str] = frozenset()  # request features taken as text
 
     def gaps(self, values: dict[str, Any]) -> tuple[str, ...]:
         """The model's stored features that are null or NaN in ``values`` (only asked
@@ -134,7 +135,9 @@ class Spec:
                    tuple(model.rules),
                    tuple(r for r in model.rules if r.kind not in rules.EXPLORATION),
                    None if model.max_staleness is None
-                   else timedelta_of(model.max_staleness, what="max_staleness"))
+                   else timedelta_of(model.max_staleness, what="max_staleness"),
+                   frozenset(f.name for f in model.features
+                             if f.kind == "request" and f.dtype == "category"))
 
 
 #: handed to ``rules.apply`` when no rule explores: it draws nothing then
@@ -320,10 +323,13 @@ class Predictor:
                         continue
                     if isinstance(raw_t, str):
                         times[raw_t] = target
-            bad = [f for f in request_feats if not _is_number(row.get(f))]
+            bad = [f for f in request_feats if not _is_number(row.get(f)) and not (
+                f in sp.request_categories and isinstance(row.get(f), str | None))]
             if bad:
-                problems[i] = " ".join(f"row {i}: request feature {f!r} must be a number; "
-                                       f"got {row.get(f)!r}." for f in bad)
+                problems[i] = " ".join(
+                    f"row {i}: request feature {f!r} must be "
+                    f"{'a text (a category)' if f in sp.request_categories else 'a number'}; "
+                    f"got {row.get(f)!r}." for f in bad)
                 continue
             record = self.records.lookup(name, str(entity)) if live.vectors \
                 else online.NO_VECTORS

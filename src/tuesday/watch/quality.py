@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tuesday.data import derived, tables
+from tuesday.data.censoring import CENSORED, censored_rows
 from tuesday.project import LoadedProject, Metric, Model, duration
 from tuesday.train import evaluation
 from tuesday.workspace import Workspace
@@ -64,6 +65,12 @@ def labels_as_of(ws: Workspace, loaded: LoadedProject, model_name: str,
     raw = tables.read_table(ws, src, versions.get(src.name)).to_pandas()
     key, tcol = model.entity.key, src.time
     extra = [s for s in model.slices if s in raw.columns and s not in (key, tcol, model.target)]
+    if model.censored is not None:  # sold-out days, as known at as_of like the labels
+        name = model.censored.source or src.name
+        tabs = {name: tables.read_table(ws, project.source(name), tables.versions_as_of(
+            ws, [name], as_of).get(name))} if name != src.name else {}
+        raw[CENSORED] = censored_rows(project, model, raw, tabs)
+        extra.append(CENSORED)
     frame = raw[[key, model.target, *([tcol] if tcol else []), *extra]].rename(
         columns={key: "entity", model.target: "actual", **({tcol: "target_time"} if tcol
                                                              else {})})
@@ -170,6 +177,12 @@ def live_quality(ws: Workspace, loaded: LoadedProject, model_name: str, log: pd.
     if scored["baselines"] and scored["best_baseline"] is not None:
         out["best_baseline"] = scored["best_baseline"]
         out["beats_baseline"] = scored["beats_baseline"]
+    if CENSORED in joined.columns:  # accuracy with and without the censored rows
+        cens = joined[CENSORED].fillna(False).to_numpy(bool)
+        keep = joined[~cens]
+        out["censored"] = {"rows": int(cens.sum()), "without": _scored(
+            model, keep["y"].to_numpy(float), keep["prediction"].to_numpy(float),
+            baseline_frame(keep)) if len(keep) else None}
     return out
 
 

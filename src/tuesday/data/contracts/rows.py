@@ -328,8 +328,8 @@ def _pairs(st: Findings, check: OffsettingPairs, b: _Batch, alive: np.ndarray
                 f"{label}, with no reference): both are quarantined.", b.text(check.group))
     return found, CheckCount(
         "offsetting_pair", name, check.action, int(found.sum()), pairs, check.label,
-        f"{pairs} row(s) of {check.value!r} reversed exactly by a later row within one "
-        f"({label}), with no reference (a void): {int(found.sum())} row(s) "
+        f"{pairs} pair(s): a row of {check.value!r} reversed exactly by a later row within "
+        f"one ({label}), with no reference (a void); {int(found.sum())} row(s) "
         f"{'flagged' if check.action == 'flag' else 'quarantined'}.")
 
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from tuesday.data.contracts.arrays import arrow_mask, fixed_values, valid_mask
 from tuesday.data.contracts.findings import plain_value
 from tuesday.data.contracts.report import Mapped
-from tuesday.project import Contract, Taxonomy, parse_time
+from tuesday.project import Contract, Source, Taxonomy, parse_time
 
 #: per taxonomy: column, old codes, new codes, index of the old code per row (-1 if not
 #: mapped), mapped-row mask
@@ -53,3 +53,19 @@ def mapped_counts(mapped: TaxonomyHits, keep: np.ndarray) -> tuple[Mapped, ...]:
         out.extend(Mapped(column, plain_value(old[i]), plain_value(new[i]), int(c))
                    for i, c in enumerate(counts.tolist()) if c)
     return tuple(out)
+
+
+def current_codes(source: Source, table: pa.Table) -> pa.Table:
+    """``table`` with the source's taxonomies applied (old codes mapped to new ones)."""
+    tax = [t for t in source.taxonomies if t.column in table.column_names]
+    if not tax or not table.num_rows:
+        return table
+    names = {t.column for t in tax} | ({source.time} if source.time in table.column_names
+                                       else set())
+    typed = {n: table.column(n).combine_chunks() for n in names if n is not None}
+    apply_taxonomy(typed, tax, source.time if source.time in typed else None,
+                   source.contract)
+    for t in tax:
+        table = table.set_column(table.column_names.index(t.column), t.column,
+                                 typed[t.column])
+    return table
