@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def server(project: Path, workspace: Path, port: int, *,
 
 
 def run_demo(workspace: str | None, *, days: int = 14, quiet: bool = False,
-             production: bool = False, locations: dict[str, str | None] | None = None
+             production: bool = False, locations: Mapping[str, str | None] | None = None
              ) -> dict[str, Any]:
     """Run the loop; returns the summary printed by ``tuesday demo --json``.
 
