@@ -304,7 +304,7 @@ def _s3_store(url: str, query: tuple[tuple[str, str], ...]) -> Any:
 
         split = urlsplit(url)
         opts = Storage(url, query).options or {}
-        config = {"region": opts["AWS_REGION"]}
+        config: Any = {"region": opts["AWS_REGION"]}
         if "AWS_ENDPOINT_URL" in opts:
             config["endpoint"] = opts["AWS_ENDPOINT_URL"]
         if opts.get("AWS_SKIP_SIGNATURE"):

@@ -43,6 +43,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -243,10 +244,14 @@ def _pg_lock(ws: Workspace, name: str, *, wait: bool) -> Iterator[bool]:
     conn = ws.engine().connect()
     try:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("SELECT set_config('application_name', %(n)s, false)",
+                             {"n": f"{_HOLDER} {socket.gethostname()} {os.getpid()}"})
         deadline = time.monotonic() + LOCK_TIMEOUT
         held = False
         while True:
             held = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar())
+            if not held and _end_dead_holder(conn, key):
+                continue  # the holder's process is gone: its session ends now
             if held or not wait:
                 break
             if time.monotonic() > deadline:
@@ -261,8 +266,46 @@ def _pg_lock(ws: Workspace, name: str, *, wait: bool) -> Iterator[bool]:
         finally:
             if held:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+            conn.exec_driver_sql("RESET application_name")
     finally:
         conn.close()
+
+
+#: how a table lock's session names itself (with its host and process id)
+_HOLDER = "tuesday table lock"
+
+
+def _end_dead_holder(conn: sa.Connection, key: int) -> bool:
+    """End the PostgreSQL session holding lock ``key`` if its process, on this machine,
+    is dead: PostgreSQL releases a killed client's locks only once its session notices,
+    which can be after the next command already looked. True when one was ended (the
+    lock is then free in a moment); a holder on another machine is left to PostgreSQL."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    rows = conn.exec_driver_sql(
+        "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+        "l.classid = %(c)s AND l.objid = %(o)s AND l.objsubid = 1",
+        {"c": unsigned >> 32, "o": unsigned & 0xFFFFFFFF}).all()
+    ended = False
+    for backend, name in rows:
+        parts = str(name or "").rsplit(" ", 2)
+        if len(parts) != 3 or parts[0] != _HOLDER or parts[1] != socket.gethostname():
+            continue
+        try:
+            os.kill(int(parts[2]), 0)
+            continue  # alive: a real writer
+        except ProcessLookupError:
+            pass
+        except (PermissionError, ValueError):
+            continue
+        conn.exec_driver_sql("SELECT pg_terminate_backend(%(p)s)", {"p": backend})
+        for _ in range(200):  # until its session (and lock) is gone
+            if not conn.exec_driver_sql("SELECT 1 FROM pg_stat_activity WHERE pid = %(p)s",
+                                        {"p": backend}).first():
+                break
+            time.sleep(0.01)
+        ended = True
+    return ended
 
 
 def _make_engine(url: str) -> sa.Engine:

@@ -51,3 +51,26 @@ def test_demo_human_output(tmp_path: Path, request: pytest.FixtureRequest) -> No
     assert out.returncode == 0, out.stderr
     assert "served 15 predictions over HTTP" in out.stderr  # the log line
     assert "baseline seasonal_naive: RMSE" in out.stdout  # the summary
+
+
+@pytest.mark.production
+def test_demo_runs_the_whole_loop_on_postgres_redis_and_s3(tmp_path: Path) -> None:
+    """`tuesday demo --production`: the same loop on PostgreSQL, Redis and S3 servers it
+    starts on loopback for the run, with the same model and the same answers counted."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tuesday.cli", "--workspace", str(tmp_path / "ws"), "demo",
+         "--production", "--json", "--days", "3"], capture_output=True, text=True,
+        timeout=900)
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    loc = s["locations"]
+    assert loc["metadata"].startswith("postgresql+psycopg://postgres@127.0.0.1:")
+    assert loc["online"].startswith("redis://127.0.0.1:")
+    assert loc["storage"].startswith("s3://tuesday/")
+    assert s["rows_received"] == s["rows_accepted"] + s["rows_quarantined"]
+    assert s["rows_accepted"] > 120_000 and s["model_version"] == 1
+    assert s["predictions_served"] == 14 + 3
+    assert s["monitor"]["rows_with_ground_truth"] == 16
+    # nothing of the tables or artifacts was written to the local folder
+    assert not list((tmp_path / "ws").glob("tables/*/_delta_log/*.json"))
+    assert not list((tmp_path / "ws").glob("artifacts/sha256/*/*"))

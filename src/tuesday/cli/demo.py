@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -102,12 +102,30 @@ def server(project: Path, workspace: Path, port: int, *,
         log.close()
 
 
-def run_demo(workspace: str | None, *, days: int = 14, quiet: bool = False) -> dict[str, Any]:
-    """Run the loop; returns the summary printed by ``tuesday demo --json``."""
+def run_demo(workspace: str | None, *, days: int = 14, quiet: bool = False,
+             production: bool = False, locations: Mapping[str, str | None] | None = None
+             ) -> dict[str, Any]:
+    """Run the loop; returns the summary printed by ``tuesday demo --json``.
+
+    ``locations`` (metadata, online, storage URLs) put the workspace on those servers;
+    ``production=True`` starts PostgreSQL, Redis and S3 on loopback for the run
+    (:mod:`tuesday.servers`) and stops them at the end."""
+    if production:
+        from tuesday.servers import local_servers
+
+        console = Console(stderr=True, quiet=quiet, soft_wrap=True)
+        console.log("starting PostgreSQL, Redis and S3 (SeaweedFS) on loopback")
+        with local_servers() as s:
+            summary = run_demo(workspace, days=days, quiet=quiet, locations=s.locations())
+        console.log("stopped the local servers (their data was temporary)")
+        return summary
     started = time.perf_counter()
     console = Console(stderr=True, quiet=quiet, soft_wrap=True)
     root = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="tuesday-demo-"))
-    ws = open_workspace(root)
+    ws = open_workspace(root, **(locations or {}))
+    if not ws.locations.embedded:
+        console.log("workspace locations: " + ", ".join(
+            f"{k} {v}" for k, v in ws.locations.shown().items()))
     loaded = _demo_project(load_project(EXAMPLE))
     frames = loaded.module.example_frames()
     counts = {"received": 0, "accepted": 0, "quarantined": 0}
@@ -122,6 +140,7 @@ def run_demo(workspace: str | None, *, days: int = 14, quiet: bool = False) -> d
     report = monitoring.monitor(ws, loaded, MODEL, datetime.now())
     summary = _summary(root, counts, res, evaluation_html, served, report,
                        seconds=round(time.perf_counter() - started, 1))
+    summary["locations"] = ws.locations.shown()
     if not quiet:
         _print_summary(Console(highlight=False), summary)  # the result: on stdout
     return summary
@@ -268,6 +287,8 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     m = s["metrics"]
     console.print()
     console.print(f"[bold]tuesday demo[/] finished in {s['seconds']}s; workspace {s['workspace']}")
+    if any(v != "(workspace folder)" for v in s["locations"].values()):
+        console.print("  on " + ", ".join(f"{k} {v}" for k, v in s["locations"].items()))
     console.print(f"  data: {s['rows_received']} rows received, {s['rows_accepted']} accepted, "
                   f"{s['rows_quarantined']} quarantined")
     console.print(f"  model {s['model']} v{s['model_version']} in production; backtest "

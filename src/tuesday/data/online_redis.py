@@ -39,6 +39,12 @@ from tuesday.storage import duration_seconds
 #: optimistic attempts of one update before giving up (each fails only when another
 #: writer committed to the same keys in between)
 ATTEMPTS = 200
+#: the record of a key in its space's current generation, in one round trip (the record's
+#: key is built from the generation, so this is for a single Redis server, not a cluster)
+_READ = """
+local gen = redis.call('HGET', KEYS[1], 'gen') or '0'
+return redis.call('GET', ARGV[1] .. gen .. ARGV[2])
+"""
 
 
 class RedisStore:
@@ -50,6 +56,7 @@ class RedisStore:
         self.p = prefix
         self.ttl = ttl
         self._version_key = f"{prefix}:version"
+        self._read = client.register_script(_READ)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -124,8 +131,9 @@ class RedisStore:
         return "0" if got is None else bytes(got).decode()
 
     def get(self, space: str, key: str) -> bytes | None:
-        gen = self._gen(space)
-        got = self.r.get(self._ekey(space, gen, key))
+        """One round trip: a script reads the space's generation and the record."""
+        got = self._read(keys=[self._skey(space)],
+                         args=[f"{self.p}:e:{space}:", f":{key}"])
         return None if got is None else bytes(got)
 
     def get_many(self, space: str, keys: Sequence[str]) -> list[bytes | None]:

@@ -28,10 +28,12 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from deltalake import DeltaTable
@@ -160,8 +162,13 @@ def _missing(ws: Workspace, src: Source, found: list[dict[str, Any]]) -> dict[st
         return {"rows": 0, "rates": {}, "ingest_id": row["ingest_id"]}
     prev = _delta(ws, src.name, version - 1) if version > 0 else None
     before = set(prev.file_uris()) if prev is not None else set()
-    added = [f for f in now.file_uris() if f not in before]
-    frame = pq.ParquetDataset(added).read().to_pandas() if added else pd.DataFrame()
+    base = ws.table_uri(src.name).rstrip("/") + "/"
+    added = [f.removeprefix(base) for f in now.file_uris() if f not in before]
+    parts = [pq.read_table(pa.py_buffer(ws.storage.read("tables", src.name,
+                                                        *unquote(f).split("/")) or b""))
+             for f in added]
+    frame = pa.concat_tables(parts, promote_options="default").to_pandas() if parts \
+        else pd.DataFrame()
     cols = [c for c in src.contract.names if c in frame.columns]
     rates = {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in cols}
     return {"rows": len(frame), "rates": rates, "ingest_id": row["ingest_id"]}
