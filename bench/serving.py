@@ -15,6 +15,8 @@ script that POSTs one JSON body per request, cycling over 1,000 customers.
     tuesday-capi   the same with compiled inference off (TUESDAY_COMPILED=off): LightGBM's
                    single-row C API answers (the tuesday servers above are measured once
                    their model answers through its compiled trees)
+    tuesday-explain  `tuesday serve` with every request explained ("explain": true):
+                   exact TreeSHAP contributions, the sentence and the baseline
     bentoml        BentoML 1.4 service (bench/serving_bentoml.py), same lookup and model
     mlflow         `mlflow models serve` of the same model (mlflow.lightgbm flavor); its
                    body carries the 14 feature values (it has no lookup)
@@ -349,19 +351,23 @@ def servers(data: dict[str, Any], args: argparse.Namespace) -> list[Server]:
                "/predict", by_id, env, answer=check_id),
     ]
 
-    def tuesday(name: str, src: Path | None, extra_env: dict[str, str]) -> Server:
+    def tuesday(name: str, src: Path | None, extra_env: dict[str, str],
+                bodies: list[str] = by_id) -> Server:
         cli = [py, "-c", "from tuesday.cli import main; main()", "--project", str(PROJECT),
                "--workspace", "{ws}", "serve", "--port", "{port}"]
         e = dict(extra_env)
         if src is not None:
             e["PYTHONPATH"] = str(src)
-        return Server(name, cli, "/v1/models/churn/predict", by_id, e, cwd=ROOT,
+        return Server(name, cli, "/v1/models/churn/predict", bodies, e, cwd=ROOT,
                       answer=check_id, workspace=data["ws"],
                       compiled=e.get("TUESDAY_COMPILED") != "off" and src is None)
 
     out.append(tuesday("tuesday", None, {}))
     out.append(tuesday("tuesday-nolog", None, {"TUESDAY_PREDICTION_LOG": "off"}))
     out.append(tuesday("tuesday-capi", None, {"TUESDAY_COMPILED": "off"}))
+    # every request explained (its contributions, expected value and sentence)
+    out.append(tuesday("tuesday-explain", None, {}, [
+        json.dumps({"customer_id": c, "explain": True}) for c in ids]))
     if args.compare_src:
         out.append(tuesday("tuesday-before", Path(args.compare_src).resolve(), {}))
     if args.peers:
@@ -470,6 +476,13 @@ def report(results: dict[str, list[dict[str, Any]]], loads: list[tuple[float, ..
     for peer in ("bentoml", "mlflow", "tuesday-before"):
         if peer in results:
             lines.append(f"- tuesday / {peer} req/s: {ratio('tuesday', peer, 'rps')}")
+    if "tuesday-before" in results:
+        lines.append("- CPU per request, tuesday / tuesday-before (an unexplained request "
+                     f"against the tree before explanations): "
+                     f"{ratio('tuesday', 'tuesday-before', 'cpu_us')}")
+    if "tuesday-explain" in results:
+        lines.append("- CPU per request, explained / unexplained: "
+                     f"{ratio('tuesday-explain', 'tuesday', 'cpu_us')}")
     if "tuesday-nolog" in results:
         lines.append("- p99 with the log / without, full load: "
                      f"{ratio('tuesday', 'tuesday-nolog', 'p99')}; half load: "

@@ -305,11 +305,15 @@ def waterfall(start: tuple[str, float], steps: Sequence[tuple[str, float]],
         a, b = sorted((sx(at), sx(at + d)))
         color = RAISE if d >= 0 else LOWER
         sign = "+" if d >= 0 else "&minus;"
+        # the amount beside the bar, on the side it moves to (left of a bar that
+        # lowers, when there is room), away from the next row's mark
+        left = d < 0 and a - x0 > 60
+        tx, anchor = (a - 4, "end") if left else (b + 4, "start")
         out.append(f'<rect x="{a:.1f}" y="{y + 4:.1f}" width="{max(b - a, 1.5):.1f}" '
                    f'height="{_ROW_H - 8}" fill="{color}"><title>{_esc(label)}: {sign}'
                    f"{_esc(fmt(abs(d)))}</title></rect>"
-                   f'<text x="{b + 4:.1f}" y="{mid + 4:.1f}" fill="#333">{sign}'
-                   f"{_esc(fmt(abs(d)))}</text>")
+                   f'<text x="{tx:.1f}" y="{mid + 4:.1f}" text-anchor="{anchor}" '
+                   f'fill="#333">{sign}{_esc(fmt(abs(d)))}</text>')
         nxt_y = y + _ROW_H
         out.append(f'<line x1="{sx(at + d):.1f}" x2="{sx(at + d):.1f}" y1="{y + 4:.1f}" '
                    f'y2="{nxt_y + 4:.1f}" stroke="#999" stroke-dasharray="2 2"/>')

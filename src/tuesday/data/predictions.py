@@ -45,6 +45,29 @@ def read_log(ws: Workspace, model: str | None = None) -> pd.DataFrame:
     return frame[frame["model"] == model].reset_index(drop=True) if model else frame
 
 
+def read_recent(ws: Workspace, model: str, limit: int) -> pd.DataFrame:
+    """The ``limit`` newest answers users got from a model (no shadow answers), newest
+    first, without the features and baselines (a scan of a few columns, not the whole
+    log)."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    cols = ["request_id", "entity", "target_time", "served_at", "prediction", "variant"]
+    try:
+        dt = DeltaTable(str(ws.table_path(PREDICTIONS)))
+    except TableNotFoundError:
+        return LOG_SCHEMA.empty_table().select(cols).to_pandas()
+    dataset = dt.to_pyarrow_dataset()
+    if not set(cols) <= set(dataset.schema.names):  # a log from before a column existed
+        frame = read_log(ws, model)[cols]
+    else:
+        frame = dataset.to_table(columns=cols,
+                                 filter=pc.field("model") == model).to_pandas()
+    frame = frame[frame["variant"].fillna("primary") != "shadow"]
+    return frame.sort_values("served_at", ascending=False, kind="stable").head(limit)
+
+
 def read_request(ws: Workspace, request_id: str) -> pd.DataFrame:
     """The logged rows of one request (empty when none), read with a filter on the
     request id instead of the whole log."""

@@ -253,9 +253,9 @@ def _sentence(model: Model, pred: float, baseline: tuple[str, float] | None,
     up = [r for r in reasons if r.shift > 0 and abs(r.shift) >= floor][:top]
     down = [r for r in reasons if r.shift < 0 and abs(r.shift) >= floor][:top]
     if up:
-        parts.append("Raised mostly by " + "; ".join(map(fmt, up)) + ".")
+        parts.append("Raised mostly by: " + "; ".join(map(fmt, up)) + ".")
     if down:
-        parts.append("Held back by " + "; ".join(map(fmt, down)) + ".")
+        parts.append("Held back by: " + "; ".join(map(fmt, down)) + ".")
     if link != "identity" and (up or down):
         parts.append("(Each amount is what the prediction would lose without that reason "
                      "alone.)")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.report.dashboard.served import served_workspace
+from tests.report.dashboard.served import ARTIFACTS, served_workspace
 from tests.serve.live import live_server
 from tuesday.project import LoadedProject
 from tuesday.serve import auth
@@ -33,3 +33,10 @@ def tokens(board_ws: Workspace) -> dict[str, str]:
 def server(board_ws: Workspace, tokens: dict[str, str]) -> Iterator[str]:
     with live_server(board_ws.root) as (base, _proc):
         yield base
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the folder of the dashboard's screenshots when the browser tests wrote any."""
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"dashboard screenshots ({len(shots)}): {ARTIFACTS}")

@@ -4,6 +4,7 @@ their ground truth, and the alerts the monitor raised."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,9 @@ from tuesday.watch.monitoring import monitor
 from tuesday.workspace import Workspace, open_workspace
 
 MODEL = "ridership_14d"
+#: where the browser tests write the pages' screenshots
+ARTIFACTS = Path(os.environ.get("TUESDAY_UI_ARTIFACTS") or
+                 Path(__file__).resolve().parents[3] / "tests" / "artifacts" / "ui")
 START = datetime(2016, 6, 30)
 #: forecast origins: every 14 days, each serving the next 14 days
 ORIGINS = [START + timedelta(days=14 * k) for k in range(3)]

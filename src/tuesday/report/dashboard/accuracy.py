@@ -10,16 +10,17 @@ from urllib.parse import quote
 
 from tuesday.charts import Series, bars, line_chart
 from tuesday.report.dashboard.layout import (
+    baseline_colors,
+    baselines_note,
     esc,
     fig,
     metric_name,
     metric_text,
     pct,
+    slice_text,
     table,
 )
 from tuesday.report.explain_html import explanation_html
-from tuesday.train.explanations import phrase
-from tuesday.watch.monitor_html import slice_label
 
 __all__ = ["backtest_section", "losses_section", "served_section", "slices_section"]
 
@@ -29,16 +30,18 @@ COLORS = ("#1f4e9c", "#d35400", "#7f8c8d", "#8e44ad", "#16a085")
 MAX_ENTITIES = 10
 
 
-def _series(rows: list[dict[str, Any]], metric: str, baselines: list[str]) -> list[Series]:
+def _series(rows: list[dict[str, Any]], metric: str, model: Any) -> list[Series]:
+    """The model's line and each baseline's (dashed, one colour per baseline)."""
+    colors = baseline_colors(model, COLORS)
     out = [Series("model", [(r.get("model") or {}).get(metric) for r in rows], COLORS[0])]
     out += [Series(f"{b} (baseline)", [((r.get("baselines") or {}).get(b) or {}).get(metric)
-                                       for r in rows],
-                   COLORS[1 + i % (len(COLORS) - 1)], dash="5 3")
-            for i, b in enumerate(baselines)]
+                                       for r in rows], c, dash="5 3")
+            for b, c in colors.items()
+            if any(b in (r.get("baselines") or {}) for r in rows)]
     return out
 
 
-def served_section(name: str, mon: dict[str, Any], lower_is_better: bool) -> str:
+def served_section(name: str, mon: dict[str, Any], lower_is_better: bool, model: Any) -> str:
     """Served accuracy on ground truth: overall, and per window against the baselines."""
     src = f"/v1/models/{name}/monitor"
     q = mon.get("quality") or {}
@@ -46,7 +49,7 @@ def served_section(name: str, mon: dict[str, Any], lower_is_better: bool) -> str
     out = ["<section id=served><h2>Served predictions against what happened</h2>",
            f'<p class="q">Once the true values arrive, is the model closer to them than the '
            f"simple baselines were? {esc(metric_name(metric))}: "
-           f"{'lower' if lower_is_better else 'higher'} is better.</p>"]
+           f"{'lower' if lower_is_better else 'higher'} is better.</p>", baselines_note(model)]
     best = q.get("best_baseline")
     if not q.get("rows_with_ground_truth") or not best:
         served = q.get("rows_served") or 0
@@ -66,10 +69,9 @@ def served_section(name: str, mon: dict[str, Any], lower_is_better: bool) -> str
                f"{theirs}.</p>")
     rows = mon.get("windows") or []
     if len(rows) >= 2:
-        bls = sorted({b for r in rows for b in r.get("baselines") or {}})
         every = max(1, math.ceil(len(rows) / 10))
         ticks = [(float(i), str(rows[i]["start"])) for i in range(0, len(rows), every)]
-        out.append(line_chart(list(range(len(rows))), _series(rows, metric, bls),
+        out.append(line_chart(list(range(len(rows))), _series(rows, metric, model),
                               x_ticks=ticks, title=f"Served {metric} per week",
                               y_label=metric, x_label="week starting", markers=True))
     cells = []
@@ -93,7 +95,7 @@ def served_section(name: str, mon: dict[str, Any], lower_is_better: bool) -> str
     return "".join(out)
 
 
-def backtest_section(name: str, rep: dict[str, Any]) -> str:
+def backtest_section(name: str, rep: dict[str, Any], model: Any) -> str:
     """The backtest: the report's verdict, and the primary metric per fold."""
     src = f"/v1/models/{name}/report"
     h = rep.get("headline") or {}
@@ -110,7 +112,7 @@ def backtest_section(name: str, rep: dict[str, Any]) -> str:
         every = max(1, math.ceil(len(folds) / 10))
         ticks = [(float(i), str(folds[i].get("first") or folds[i]["fold"]))
                  for i in range(0, len(folds), every)]
-        out.append(line_chart(list(range(len(folds))), _series(folds, p, rep["baselines"]),
+        out.append(line_chart(list(range(len(folds))), _series(folds, p, model),
                               x_ticks=ticks, title=f"Backtest {p} per fold", y_label=p,
                               x_label="fold starting", markers=True))
     won = sum(1 for f in folds if f.get("beats_baseline"))
@@ -120,16 +122,6 @@ def backtest_section(name: str, rep: dict[str, Any]) -> str:
                f'{fig(h.get("lift"), src, "headline.lift", pct(h.get("lift"), True))}.</p>')
     out.append("</section>")
     return "".join(out)
-
-
-def _slice_text(model: Any, r: dict[str, Any]) -> str:
-    """A slice value as a reader says it: the feature's own phrase ("it is a Monday"),
-    else ``slice: value``."""
-    f = next((f for f in model.features if f.name == r["slice"]), None)
-    if f is not None and isinstance(r["value"], int | float) and not isinstance(
-            r["value"], bool):
-        return phrase(f, float(r["value"]))
-    return slice_label({"slice": r["slice"], "value": r["value"]})
 
 
 def slices_section(name: str, rep: dict[str, Any], mon: dict[str, Any], model: Any) -> str:
@@ -144,12 +136,12 @@ def slices_section(name: str, rep: dict[str, Any], mon: dict[str, Any], model: A
     if not rows:
         out.append("<p>The model declares no slices.</p></section>")
         return "".join(out)
-    labels = [_slice_text(model, r) for r in rows]
+    labels = [slice_text(model, r["slice"], r["value"]) for r in rows]
     out.append(bars(labels, [
         Series("model", [r["model"].get(p) for r in rows], COLORS[0]),
         Series(f"{best} (baseline)", [(r["baselines"].get(best) or {}).get(p) for r in rows],
-               COLORS[1])], title=f"Backtest {p} per slice", x_label=p,
-        value_text=metric_text))
+               baseline_colors(model, COLORS).get(best, COLORS[1]))],
+        title=f"Backtest {p} per slice", x_label=p, value_text=metric_text))
     cells, cls = [], []
     for i, r in enumerate(rows):
         cells.append([esc(labels[i]), fig(r.get("rows"), src, f"slices.{i}.rows"),
@@ -173,7 +165,8 @@ def slices_section(name: str, rep: dict[str, Any], mon: dict[str, Any], model: A
         srows = []
         for i, r in enumerate(served):
             b = r.get("best_baseline")
-            srows.append([esc(_slice_text(model, r)), fig(r["rows"], msrc, f"slices.{i}.rows"),
+            srows.append([esc(slice_text(model, r["slice"], r["value"])),
+                          fig(r["rows"], msrc, f"slices.{i}.rows"),
                           fig(r["model"].get(metric), msrc, f"slices.{i}.model.{metric}",
                               metric_text(r["model"].get(metric))),
                           esc(b or "–"),

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tuesday import encoding
-from tuesday.data.predictions import read_log
+from tuesday.data.predictions import read_log, read_recent
 from tuesday.errors import NotFound
 from tuesday.project import Model, parse_time
 from tuesday.release import registry
@@ -140,11 +140,7 @@ class Board:
 
     def recent_requests(self, name: str, limit: int = 20) -> list[dict[str, Any]]:
         """The newest logged answers of a model (for the explain page to pick from)."""
-        log = read_log(self.ws, name)
-        if log.empty:
-            return []
-        log = log[log["variant"] != "shadow"].sort_values("served_at", ascending=False,
-                                                          kind="stable").head(limit)
+        log = read_recent(self.ws, name, limit)
         return encoding.plain([{"request_id": r.request_id, "entity": r.entity,
                                 "target_time": r.target_time, "served_at": r.served_at,
                                 "prediction": r.prediction} for r in log.itertuples()])

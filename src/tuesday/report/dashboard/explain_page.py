@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from tuesday.errors import TuesdayError
 from tuesday.project import LoadedProject, Model
 from tuesday.report.dashboard.layout import esc, fig, table
@@ -30,12 +32,16 @@ def _form(model: Model, tcol: str | None, entity: str | None, at: str | None,
            f'<label>{esc(model.entity.key)} <input type="text" name="entity" '
            f'value="{esc(entity or "")}" required></label> {when_field}'
            '<button class="act">Explain</button></form>']
+    if request_id and all(r["request_id"] != request_id for r in recent):
+        recent = [{"request_id": request_id, "entity": "this request", "target_time": None,
+                   "served_at": None, "prediction": None}, *recent]
     if recent:
         opts = "".join(
             f'<option value="{esc(r["request_id"])}"'
             + (" selected" if r["request_id"] == request_id else "") + ">"
             f'{esc(r["entity"])} · {when(r["target_time"] or r["served_at"])} · '
             f'{esc(number(r["prediction"]))} (served {when(r["served_at"])})</option>'
+            if r["served_at"] else f"{esc(r['request_id'])}</option>"
             for r in recent)
         out.append('<form method="get" class="pick"><label>or a served answer '
                    f'<select name="request_id">{opts}</select></label> '
@@ -65,8 +71,9 @@ def explain_body(model: Model, loaded: LoadedProject, result: dict[str, Any] | N
         return f"{v:.1%}" if binary and isinstance(v, float) else number(v)
 
     bl = e.get("baseline") or {}
-    what = " ".join(str(x) for x in (result.get("entity"), when(result.get("target_time")))
-                    if x)
+    t = result.get("target_time")
+    day = pd.Timestamp(t).strftime("%a %d %b %Y") if t else ""
+    what = ", ".join(str(x) for x in (result.get("entity"), day) if x)
     cards = [("the model's prediction", fig(result["prediction"], src, "prediction",
                                             shown(result["prediction"]))),
              (f"the simple baseline ({esc(bl.get('name'))})" if bl else "simple baseline",
@@ -75,8 +82,8 @@ def explain_body(model: Model, loaded: LoadedProject, result: dict[str, Any] | N
              ("the model's average prediction",
               fig(e["expected"], src, "explanation.expected", shown(e["expected"]))),
              ("version", f"v{esc(result['model_version'])}"
-              + (f" · request {esc(result['request_id'][:12])}…"
-                 if result.get("request_id") else " · computed now, not logged"))]
+              + (f" · served {when(result['served_at'])}" if result.get("request_id")
+                 else " · computed now, not logged"))]
     out.append(f"<section><h2>{esc(what)}</h2><div class=cards>"
                + "".join(f'<div class="card"><div class="k">{k}</div>'
                          f'<span class="big">{v}</span></div>' for k, v in cards)

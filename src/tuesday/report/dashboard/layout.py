@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tuesday.train.explanations import number, phrase
+from tuesday.watch.monitor_html import slice_label
 
-__all__ = ["CSS", "METRIC_WORDS", "esc", "feature_label", "fig", "light", "metric_name",
-           "metric_text", "page", "pct", "table"]
+__all__ = ["CSS", "METRIC_WORDS", "baseline_colors", "baseline_words", "baselines_note", "esc",
+           "feature_label", "fig", "light", "metric_name", "metric_text", "page", "pct",
+           "slice_text", "table"]
 
 #: what each metric measures, for a reader who does not know the abbreviation
 METRIC_WORDS = {
@@ -88,15 +90,53 @@ def metric_name(metric: str) -> str:
     return f"{metric} ({words})" if words else metric
 
 
+def baseline_words(b: Any) -> str:
+    """What a simple baseline forecasts, in words."""
+    return {
+        "naive": "the last value known",
+        "seasonal_naive": f"the value one season ({b.season} days) back, as recent as the "
+                          "forecast allows",
+        "seasonal_mean": f"the average of the last {b.seasons} values one season "
+                         f"({b.season} days) apart",
+        "moving_average": f"the average of the last {b.window} days known",
+        "croston": "a smoothed rate for items that sell now and then",
+        "tsb": "a smoothed rate for items that sell now and then",
+        "mean": "the average of the training data",
+        "prior": "the rate of positives in the training data",
+        "rule": "a rule written in the project",
+    }.get(b.kind, b.kind)
+
+
+def baselines_note(model: Any) -> str:
+    """One line naming each of the model's baselines and what it forecasts."""
+    return ('<p class="note">The simple baselines: ' + "; ".join(
+        f"<b>{esc(b.name)}</b>, {esc(baseline_words(b))}" for b in model.baselines)
+        + ".</p>")
+
+
+def baseline_colors(model: Any, colors: Sequence[str]) -> dict[str, str]:
+    """One colour per baseline, in the model's order, the same on every chart (the first
+    colour is the model's)."""
+    return {b.name: colors[1 + i % (len(colors) - 1)] for i, b in enumerate(model.baselines)}
+
+
 def feature_label(model: Any, name: str) -> str:
     """A feature as a reader says it, without a value ("rides 14 days earlier"); its
     name when its phrase needs a value."""
     f = next((f for f in model.features if f.name == name), None)
     if f is None or f.describe is not None:
         return name
-    text = phrase(f, None)
-    text = text.removesuffix(" (missing)")
+    text = phrase(f, None).removesuffix(" (missing)").replace("missing ", "", 1)
     return name if "missing" in text else text
+
+
+def slice_text(model: Any, name: str, value: Any) -> str:
+    """A slice value as a reader says it: the feature's own phrase ("it is a Monday"),
+    else ``slice: value``."""
+    f = next((f for f in model.features if f.name == name), None)
+    if f is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        return phrase(f, float(value))
+    return slice_label({"slice": name, "value": value})
 
 
 def pct(v: Any, signed: bool = False) -> str:

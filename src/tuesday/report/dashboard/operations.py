@@ -9,7 +9,15 @@ from typing import Any
 from urllib.parse import quote
 
 from tuesday.charts import grid
-from tuesday.report.dashboard.layout import esc, feature_label, fig, metric_text, pct, table
+from tuesday.report.dashboard.layout import (
+    esc,
+    feature_label,
+    fig,
+    metric_text,
+    pct,
+    slice_text,
+    table,
+)
 from tuesday.watch.monitor_html import age, drift_rule, drift_shown, when
 
 __all__ = ["alerts_section", "drift_section", "variants_section", "versions_section"]
@@ -24,7 +32,9 @@ def drift_section(name: str, mon: dict[str, Any], model: Any) -> str:
     out = ["<section id=drift><h2>Is the input data still like the training data?</h2>",
            '<p class="q">Each week, each feature of the served requests is compared with the '
            "same feature in the training data. A red cell: that week's values differ "
-           "enough to matter (a statistical test).</p>"]
+           "enough to matter (a statistical test). Drift alone is a warning, expected for "
+           "seasonal inputs such as the weather; what counts is whether served accuracy "
+           "stays better than the baselines.</p>"]
     wins, feats = dot.get("windows") or [], dot.get("features") or []
     if wins and feats:
         colors = [[_DRIFT_COLORS[d] for d in f["drifted"]] for f in feats]
@@ -138,7 +148,7 @@ def alerts_section(name: str, mon: dict[str, Any], can_ack: bool) -> str:
     return "".join(out)
 
 
-def versions_section(name: str, v: dict[str, Any]) -> str:
+def versions_section(name: str, v: dict[str, Any], model: Any) -> str:
     """Versions side by side, the newest against production, and the audit."""
     src = f"/v1/models/{name}/versions"
     out = ["<section id=versions><h2>Versions: what changed</h2>",
@@ -166,12 +176,19 @@ def versions_section(name: str, v: dict[str, Any]) -> str:
     if nv and nv.get("versus_production"):
         vp = nv["versus_production"]
         cls = "bad" if vp.get("worse") else "good"
-        out.append(f'<p class="{cls}">Newest version: {esc(vp["text"])}.</p>')
+        out.append(f'<p class="{cls}">Newest version: {esc(vp["text"])} (backtest).</p>')
+        folds = {s["version"]: s["folds"] for s in vs}
+        prod = v.get("production_version")
+        if prod in folds and folds[prod] != folds.get(nv["version"]):
+            out.append(f'<p class="note">Careful: version {nv["version"]} was backtested on '
+                       f"{folds.get(nv['version'])} folds and production on {folds[prod]}, so "
+                       "their backtest figures cover different periods. Served accuracy side "
+                       "by side (a shadow or canary deployment) is the fair comparison.</p>")
         worse = [s for s in nv.get("slices") or []
                  if s.get("worse_by") is not None and s["worse_by"] > 0]
         if worse:
-            out.append("<p>Slices where it is worse than production: " + ", ".join(
-                f"{esc(s['slice'])}={esc(s['value'])} ({pct(s['worse_by'])})"
+            out.append("<p>Slices where it is worse than production: " + "; ".join(
+                f"{esc(slice_text(model, s['slice'], s['value']))} (by {pct(s['worse_by'])})"
                 for s in worse[:8]) + ".</p>")
     audit = list(reversed(v.get("audit") or []))[:15]
     if audit:

@@ -182,15 +182,15 @@ async def model_page(board: Board, request: Request, who: session.Reader) -> Res
             '<div class="card"><div class="k">predictions logged</div>'
             + fig(mon.get("predictions_logged"), f"/v1/models/{name}/monitor",
                   "predictions_logged") + "</div></div></section>"]
-    parts = [*head, accuracy.served_section(name, mon, way != "higher")]
+    parts = [*head, accuracy.served_section(name, mon, way != "higher", model)]
     if rep is not None:
-        parts += [accuracy.backtest_section(name, rep),
+        parts += [accuracy.backtest_section(name, rep, model),
                   accuracy.slices_section(name, rep, mon, model),
                   accuracy.losses_section(name, rep)]
     parts += [operations.drift_section(name, mon, model),
               operations.variants_section(name, mon),
               operations.alerts_section(name, mon, who.is_admin),
-              operations.versions_section(name, v)]
+              operations.versions_section(name, v, model)]
     return HTMLResponse(page(name, "".join(parts), reader=who.name, crumbs=crumbs))
 
 
