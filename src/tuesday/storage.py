@@ -310,7 +310,7 @@ def _s3_store(url: str, query: tuple[tuple[str, str], ...]) -> Any:
         if opts.get("AWS_SKIP_SIGNATURE"):
             config["skip_signature"] = "true"
         got = S3Store(split.netloc, prefix=split.path.strip("/") or None,
-                      config=config,  # type: ignore[arg-type]
+                      config=config,
                       client_options={"allow_http": opts.get("AWS_ALLOW_HTTP") == "true"})
         _S3[(url, query)] = got
     return got
