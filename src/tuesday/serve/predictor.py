@@ -209,6 +209,9 @@ class Predictor:
         self.model_seconds: dict[str, float] = {}
         self._specs: dict[str, Spec] = {}
         self._explainer: Explainer | None = None
+        #: makes each request's id (32 hex digits), which also seeds its exploration and
+        #: canary draws: random by default; a seeded source replays them exactly
+        self.request_ids: Callable[[], str] = _random_id
 
     @property
     def explainer(self) -> Explainer:
@@ -216,9 +219,6 @@ class Predictor:
         if self._explainer is None:
             self._explainer = Explainer(self.ws)
         return self._explainer
-        #: makes each request's id (32 hex digits), which also seeds its exploration and
-        #: canary draws: random by default; a seeded source replays them exactly
-        self.request_ids: Callable[[], str] = _random_id
 
     def spec(self, name: str) -> Spec:
         got = self._specs.get(name)
