@@ -21,7 +21,7 @@ from tuesday.data.online_redis import RedisStore
 from tuesday.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-WRITERS, UPDATES = 3, 25
+WRITERS, UPDATES = 3, 20
 #: one writer process: UPDATES read-modify-writes, each appending its mark to the list
 #: held by every one of three keys (a lost update would lose a mark)
 WRITER = """
