@@ -1,5 +1,9 @@
 """Versioned tables: validated ingest into Delta Lake, quarantine, fingerprints, reads.
 
+(Past the usual size: the crash-safe ingest protocol, ``_ingest`` to ``_commit``, is to
+move to ``data/ingest.py``; it is kept here until the storage-by-URL and derived-source
+changes that both touch it have settled, so the move is one commit of moved code only.)
+
 Every accepted ingest is one immutable Delta version with a content fingerprint that
 chains the previous version's fingerprint with the new rows; a run records the versions
 it read. Failing rows go to ``quarantine/SOURCE`` with their original values and reasons.

@@ -1,4 +1,10 @@
-"""Checking a project: every problem in its declarations, as sentences, at once."""
+"""Checking a project: every problem in its declarations, as sentences, at once.
+
+Past the usual size: the checks of a slate (ranking), of censored targets and of the
+deadline and staleness options arrived together from separate lines of work; they are to
+move to ``checks_models.py`` beside this module once those lines settle, so that the
+split follows what changes together rather than cutting through code still in flux.
+"""
 
 from __future__ import annotations
 
